@@ -1,0 +1,54 @@
+"""The ``kp3d`` command: one subcommand per job, each implemented in its own module.
+
+Each module named below provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are
+imported only when their subcommand runs, so ``kp3d synth`` never imports rclpy.
+The CLI lives in kp3d_ros because it composes both packages (kp3d_core never imports kp3d_ros).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("kp3d_core.studio.cli", "render a synthetic multi-camera studio dataset and/or rosbag2 bag"),
+    "train": ("kp3d_core.train", "train the keypoint model from a config (unsupervised or --supervised)"),
+    "eval": ("kp3d_core.evaluate", "evaluate a checkpoint on a studio dataset (default: shipped model, studio-bench test)"),
+    "map": ("kp3d_core.mapping", "fit the keypoints -> 17-joint pose mapping on a fraction of labelled frames"),
+    "export": ("kp3d_core.inference.export", "export a checkpoint to ONNX (and a TensorRT engine)"),
+    "bench": ("kp3d_ros.bench", "benchmarks that print JSON lines (triangulation, synth, inference, accuracy, node)"),
+    "replay": ("kp3d_ros.replay", "play a rosbag2 bag through rclpy publishers, with /clock"),
+    "demo": ("kp3d_ros.demo", "the main job: studio bag -> node -> summary and out/demo/summary.png"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kp3d", description="Unsupervised multi-camera 3D human keypoints: train offline, deploy on ROS 2."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Arguments are added lazily (below) so that --help of one command imports only its module.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv or ["--help"])  # prints help or the "invalid choice" error and exits
+        return 2
+    name = argv[0]
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    sub = argparse.ArgumentParser(prog=f"kp3d {name}", description=help_text)
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Experiment configs (``training/configs/*.yaml``) and recipes for kp3d models."""
