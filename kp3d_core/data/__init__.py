@@ -1,0 +1,1 @@
+"""Multi-view training data: studio dataset folders and rosbag2 recordings."""

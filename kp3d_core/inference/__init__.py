@@ -1,0 +1,1 @@
+"""Run-time inference: predictor, ONNX export and backends."""

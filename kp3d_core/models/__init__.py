@@ -1,0 +1,1 @@
+"""Keypoint discovery networks."""

@@ -1,0 +1,1 @@
+"""The synthetic multi-camera studio: bodies, motion, rendering, datasets and bags."""
