@@ -139,9 +139,8 @@ class Camera:
         if not np.any(self.dist):
             return px.copy()
         flat = px.reshape(-1, 1, 2)
-        out = cv2.undistortPointsIter(
-            flat, self.K, self.dist, None, self.K, (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
-        )
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
+        out = cv2.undistortPoints(flat, self.K, self.dist, None, None, self.K, criteria)
         return out.reshape(px.shape)
 
     def in_image(self, pixels: np.ndarray) -> np.ndarray:

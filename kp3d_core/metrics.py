@@ -1,0 +1,126 @@
+"""Pose accuracy metrics (NumPy, float64). Inputs in metres give outputs in metres unless noted.
+
+Definitions (``pred``, ``gt``: (N, J, 3), N poses of J joints; reported in millimetres by callers):
+
+- MPJPE: mean over poses and joints of the Euclidean distance ``|pred - gt|``.
+- N-MPJPE: both poses root-centred (joint ``root``), then ``pred`` scaled by the least-squares factor
+  ``s = <pred, gt> / <pred, pred>`` (per pose), then MPJPE (Rhodin et al. 2018).
+- P-MPJPE: ``pred`` aligned to ``gt`` per pose by the similarity transform (rotation, uniform scale,
+  translation) that minimises the squared error (Procrustes; proper rotation, no reflection), then MPJPE.
+- 3D-PCK: percentage of joints whose error is below a threshold (150 mm).
+- AUC: mean of 3D-PCK over 31 thresholds evenly spaced in [0, 150 mm], as a percentage.
+- 2D error (% of image size): mean over points of ``100 * sqrt((du / W)^2 + (dv / H)^2)``.
+- Ambiguity ratio (Yang et al., Mask as Supervision): for each left/right pair i, ``f_i`` counts the N
+  samples in which the predicted pair is flipped (its left joint nearer the true right joint and vice
+  versa, summed distances); ``r = sum_i min(f_i, N - f_i) / (N * pairs)``. A labelling that is
+  consistently swapped counts 0; a coin flip per sample gives 0.5.
+
+No metric chooses anything by its error against ground truth on behalf of the prediction: the left/right
+test of the ambiguity ratio only measures, it never changes the prediction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .skeleton import LEFT_RIGHT_PAIRS, ROOT
+
+PCK_THRESHOLD_M = 0.150
+AUC_THRESHOLDS_M = np.linspace(0.0, 0.150, 31)
+
+
+def _pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    if p.shape != g.shape or p.ndim < 2:
+        raise ValueError(f"pred and gt must have the same shape (..., J, D), got {p.shape} and {g.shape}")
+    return p, g
+
+
+def joint_errors(pred, gt) -> np.ndarray:
+    """(..., J) Euclidean distance per joint."""
+    p, g = _pair(pred, gt)
+    return np.linalg.norm(p - g, axis=-1)
+
+
+def mpjpe(pred, gt) -> float:
+    """Mean per-joint position error of (N, J, 3) poses."""
+    return float(joint_errors(pred, gt).mean())
+
+
+def n_mpjpe(pred, gt, root: int = ROOT) -> float:
+    """MPJPE after root-centring and a per-pose least-squares scale of the prediction."""
+    p, g = _pair(pred, gt)
+    p = p - p[..., root : root + 1, :]
+    g = g - g[..., root : root + 1, :]
+    s = (p * g).sum(axis=(-1, -2), keepdims=True) / np.maximum((p * p).sum(axis=(-1, -2), keepdims=True), 1e-12)
+    return mpjpe(s * p, g)
+
+
+def procrustes_align(pred, gt) -> np.ndarray:
+    """(N, J, 3) ``pred`` after the per-pose similarity transform that best fits ``gt`` (Umeyama)."""
+    p, g = _pair(pred, gt)
+    mp, mg = p.mean(axis=-2, keepdims=True), g.mean(axis=-2, keepdims=True)
+    p0, g0 = p - mp, g - mg
+    H = np.swapaxes(p0, -1, -2) @ g0  # (N, 3, 3)
+    U, S, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
+    D = np.ones_like(S)
+    D[..., -1] = d
+    R = np.swapaxes(Vt, -1, -2) @ (D[..., :, None] * np.swapaxes(U, -1, -2))  # (N, 3, 3): p0 @ R.T ~ g0
+    scale = (S * D).sum(-1) / np.maximum((p0**2).sum(axis=(-1, -2)), 1e-12)
+    return scale[..., None, None] * (p0 @ np.swapaxes(R, -1, -2)) + mg
+
+
+def p_mpjpe(pred, gt) -> float:
+    """MPJPE after similarity Procrustes alignment per pose."""
+    return mpjpe(procrustes_align(pred, gt), gt)
+
+
+def pck(pred, gt, threshold: float = PCK_THRESHOLD_M) -> float:
+    """Percentage of joints with error below ``threshold`` (same units as the poses)."""
+    return float(100.0 * (joint_errors(pred, gt) < threshold).mean())
+
+
+def auc(pred, gt, thresholds=AUC_THRESHOLDS_M) -> float:
+    """Area under the PCK curve over ``thresholds``, as a percentage."""
+    err = joint_errors(pred, gt)
+    return float(np.mean([100.0 * (err < t).mean() for t in thresholds]))
+
+
+def error_2d_pct(pred2d, gt2d, image_size: tuple[int, int]) -> float:
+    """Mean 2D error in percent of the image size; ``image_size`` = (W, H) pixels."""
+    p, g = _pair(pred2d, gt2d)
+    w, h = image_size
+    d = (p - g) / np.array([w, h], dtype=np.float64)
+    return float(100.0 * np.linalg.norm(d, axis=-1).mean())
+
+
+def flipped_pairs(pred, gt, pairs=LEFT_RIGHT_PAIRS) -> np.ndarray:
+    """(N, pairs) bool: the predicted left/right pair sits nearer the swapped true pair. Works in 2D or 3D."""
+    p, g = _pair(pred, gt)
+    p, g = p.reshape(-1, *p.shape[-2:]), g.reshape(-1, *g.shape[-2:])
+    out = np.empty((p.shape[0], len(pairs)), dtype=bool)
+    for i, (l, r) in enumerate(pairs):
+        same = np.linalg.norm(p[:, l] - g[:, l], axis=-1) + np.linalg.norm(p[:, r] - g[:, r], axis=-1)
+        swap = np.linalg.norm(p[:, l] - g[:, r], axis=-1) + np.linalg.norm(p[:, r] - g[:, l], axis=-1)
+        out[:, i] = swap < same
+    return out
+
+
+def ambiguity_ratio(pred, gt, pairs=LEFT_RIGHT_PAIRS) -> float:
+    """Left-right ambiguity ratio in [0, 0.5] over the samples of (N, J, D) poses."""
+    f = flipped_pairs(pred, gt, pairs)
+    n = f.shape[0]
+    counts = f.sum(axis=0)
+    return float(np.minimum(counts, n - counts).sum() / (n * len(pairs)))
+
+
+def summarise(pred, gt, root: int = ROOT) -> dict[str, float]:
+    """All 3D figures in the units of reporting: millimetres and percentages."""
+    return {
+        "mpjpe_mm": 1000.0 * mpjpe(pred, gt),
+        "n_mpjpe_mm": 1000.0 * n_mpjpe(pred, gt, root),
+        "p_mpjpe_mm": 1000.0 * p_mpjpe(pred, gt),
+        "pck150_pct": pck(pred, gt),
+        "auc_pct": auc(pred, gt),
+        "ambiguity_ratio": ambiguity_ratio(pred, gt),
+    }
