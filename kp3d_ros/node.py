@@ -1,0 +1,439 @@
+"""``multicam_node``: N synchronised, calibrated camera streams in, 3D keypoints and the mapped pose out.
+
+A thin adapter over kp3d_core (no maths here):
+
+* image callbacks only hand ``(message, arrival time)`` to the ROS-free synchroniser
+  (:class:`kp3d_core.sync.ApproximateTimeSync`); each complete set goes into a
+  :class:`kp3d_core.mailbox.LatestSlot` (an older set not yet taken is dropped and counted);
+* a worker thread takes the latest set, decodes the images (rgb8/bgr8/mono8, honouring ``step``),
+  runs :class:`kp3d_core.inference.estimator.MultiViewEstimator` and publishes with the set's stamp;
+* a timer publishes ``/diagnostics`` (output rate, latency p50/p95, drops by reason, cameras alive).
+
+Topics (relative names, so ``--ros-args -r __ns:=/x`` moves them):
+``~/markers`` (MarkerArray), ``~/pose`` (PoseArray, 17 joints), ``~/keypoints`` (PoseArray, K raw
+keypoints), ``~/joint_names`` (std_msgs/String JSON, transient local), ``~/overlay/<camera>``
+(Image, optional), ``/diagnostics``. Joint order and the missing-joint convention: kp3d_ros.convert.
+
+Run: ``ros2 run kp3d_ros multicam_node --ros-args --params-file config/multicam.yaml`` (or the
+``multicam_node`` console script of a pip install).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+import rclpy.executors
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseArray
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
+
+from kp3d_core.camera import CalibrationError
+from kp3d_core.rig import Rig, load_rig
+
+from . import convert
+
+PACKAGE = "kp3d_ros"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (default, description, read_only). Validation: _validate().
+PARAMETERS: dict[str, tuple[object, str, bool]] = {
+    "cameras": (["cam0", "cam1", "cam2", "cam3"], "camera names, in rig order (keys of the rig file)", True),
+    "image_topic_format": ("/{camera}/image_raw", "image topic of each camera; {camera} is replaced by its name", True),
+    "camera_info_topic_format": ("/{camera}/camera_info", "CameraInfo topic of each camera ({camera} as above)", True),
+    "rig_file": ("config/studio_rig.yaml", "rig file (kp3d_core.rig YAML): intrinsics and T_world_cam per camera", True),
+    "world_frame": ("world", "frame_id of every 3D output (the rig's world frame)", True),
+    "image_qos": ("sensor_data", "image subscription QoS: sensor_data (best effort) or reliable", True),
+    "sync.slop_s": (0.010, "maximum spread of header stamps within one synchronised set, seconds", True),
+    "sync.min_cameras": (2, "minimum number of cameras in a (partial) set", True),
+    "sync.queue_size": (10, "per-camera queue length of the synchroniser", True),
+    "model.path": ("", "model checkpoint (.pt) or ONNX file; empty: the shipped kp3d_core/assets/model.pt", True),
+    "model.backend": ("auto", "inference backend: auto, torch, onnxruntime or tensorrt", True),
+    "model.device": ("cpu", "torch device for the torch backend (cpu, cuda)", True),
+    "smoothing.enabled": (False, "One Euro filter on the published 3D points (no added latency)", False),
+    "smoothing.min_cutoff_hz": (1.0, "One Euro minimum cutoff frequency, Hz (> 0)", False),
+    "smoothing.beta": (0.5, "One Euro speed coefficient (>= 0)", False),
+    "publish.markers": (True, "publish ~/markers (MarkerArray for RViz)", False),
+    "publish.pose": (True, "publish ~/pose (PoseArray, 17 mapped joints)", False),
+    "publish.keypoints": (True, "publish ~/keypoints (PoseArray, raw 3D keypoints)", False),
+    "publish.overlays": (False, "publish ~/overlay/<camera> images with the 2D keypoints drawn", False),
+    "publish.marker_lifetime_s": (0.5, "marker lifetime so stale markers vanish, seconds (> 0)", False),
+    "diagnostics.period_s": (1.0, "period of /diagnostics, seconds (> 0)", True),
+    "diagnostics.camera_timeout_s": (1.0, "a camera without images for this long is reported not alive", False),
+}
+
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+
+
+def _validate(name: str, value) -> str | None:
+    """Reason why ``value`` is invalid for parameter ``name``, or None."""
+    if name == "cameras":
+        if not value or any(not str(c).strip() for c in value):
+            return "needs at least one non-empty camera name"
+        if len(set(value)) != len(value):
+            return f"duplicate camera names in {list(value)}"
+    elif name in ("image_topic_format", "camera_info_topic_format"):
+        if "{camera}" not in value:
+            return f"must contain '{{camera}}', got '{value}'"
+    elif name == "image_qos" and value not in ("sensor_data", "reliable"):
+        return f"must be 'sensor_data' or 'reliable', got '{value}'"
+    elif name == "model.backend" and value not in BACKENDS:
+        return f"must be one of {', '.join(BACKENDS)}, got '{value}'"
+    elif name == "world_frame" and (not value or value.startswith("/")):
+        return f"must be a non-empty frame id without a leading slash, got '{value}'"
+    elif name == "sync.min_cameras" and value < 1:
+        return f"must be >= 1, got {value}"
+    elif name == "sync.queue_size" and value < 1:
+        return f"must be >= 1, got {value}"
+    elif name in ("sync.slop_s", "smoothing.min_cutoff_hz", "publish.marker_lifetime_s",
+                  "diagnostics.period_s", "diagnostics.camera_timeout_s") and not value > 0:
+        return f"must be > 0, got {value}"
+    elif name == "smoothing.beta" and value < 0:
+        return f"must be >= 0, got {value}"
+    return None
+
+
+def resolve_path(path: str, kind: str) -> Path:
+    """A file named in a parameter: as given, else under share/kp3d_ros, else under the source checkout."""
+    p = Path(os.path.expanduser(path))
+    if p.is_absolute() or p.exists():
+        return p
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory(PACKAGE)) / p)
+    except Exception:  # package not in AMENT_PREFIX_PATH (plain checkout): fall through
+        pass
+    candidates.append(REPO_ROOT / p)
+    for c in candidates:
+        if c.exists():
+            return c
+    raise FileNotFoundError(f"{kind} '{path}' not found (looked in {Path.cwd()}, {', '.join(map(str, candidates))})")
+
+
+@dataclass
+class Stats:
+    """Counters and recent timings shared by callbacks, worker and diagnostics (guarded by ``lock``)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    images_in: collections.Counter = field(default_factory=collections.Counter)
+    last_arrival: dict = field(default_factory=dict)  # camera -> monotonic seconds
+    sets_in: int = 0  # synchronised sets handed to the worker's slot
+    sets_out: int = 0  # sets published
+    drops: collections.Counter = field(default_factory=collections.Counter)  # node-level reasons
+    latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
+    out_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
+    errors: collections.Counter = field(default_factory=collections.Counter)  # "camera: reason" -> count
+    last_error: str = ""
+    last_error_time: float = -1e9
+
+
+class MultiCamNode(Node):
+    """The node. Raises CalibrationError / FileNotFoundError / ValueError at start-up on bad configuration."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("multicam_node", **kwargs)
+        for name, (default, desc, read_only) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=desc, read_only=read_only))
+        self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        for name, value in self.p.items():
+            reason = _validate(name, value)
+            if reason:
+                raise ValueError(f"parameter '{name}': {reason}")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.cameras: list[str] = list(self.p["cameras"])
+        self.frame = self.p["world_frame"]
+        self.rig = self._load_rig()
+        self.estimator = self._build_estimator()
+
+        from kp3d_core.mailbox import LatestSlot
+        from kp3d_core.sync import ApproximateTimeSync
+
+        if self.p["sync.min_cameras"] > len(self.cameras):
+            raise ValueError(
+                f"parameter 'sync.min_cameras': {self.p['sync.min_cameras']} > number of cameras {len(self.cameras)}"
+            )
+        self.sync = ApproximateTimeSync(
+            self.cameras, int(round(self.p["sync.slop_s"] * 1e9)), self.p["sync.min_cameras"], self.p["sync.queue_size"]
+        )
+        self.sync_lock = threading.Lock()
+        self.slot = LatestSlot()
+        self.stats = Stats()
+        self.smoother = None
+
+        # outputs
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub_names = self.create_publisher(String, "~/joint_names", latched)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
+        self.pub_pose = self.create_publisher(PoseArray, "~/pose", 10)
+        self.pub_keypoints = self.create_publisher(PoseArray, "~/keypoints", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_overlay = {c: self.create_publisher(Image, f"~/overlay/{c}", 2) for c in self.cameras}
+        self.pub_names.publish(convert.joint_names_msg(self.estimator.num_keypoints, self.frame))
+
+        # inputs: callbacks only stamp and push
+        qos = qos_profile_sensor_data if self.p["image_qos"] == "sensor_data" else QoSProfile(depth=10)
+        self.camera_info: dict[str, object] = {}
+        for cam in self.cameras:
+            topic = self.p["image_topic_format"].replace("{camera}", cam)
+            info_topic = self.p["camera_info_topic_format"].replace("{camera}", cam)
+            self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), qos)
+            self.create_subscription(CameraInfo, info_topic, lambda m, c=cam: self.camera_info.__setitem__(c, m), qos)
+
+        self.create_timer(self.p["diagnostics.period_s"], self._publish_diagnostics)
+        self._stop = threading.Event()
+        self.worker = threading.Thread(target=self._work, name="kp3d-worker", daemon=True)
+        self.worker.start()
+        self.get_logger().info(
+            f"cameras {self.cameras}, rig {self.rig_path}, model {self.estimator_desc}, "
+            f"slop {self.p['sync.slop_s'] * 1e3:.1f} ms, min cameras {self.p['sync.min_cameras']}"
+        )
+
+    # ------------------------------------------------------------------------------ start-up
+    def _load_rig(self) -> Rig:
+        self.rig_path = resolve_path(self.p["rig_file"], "parameter 'rig_file'")
+        rig = load_rig(self.rig_path)
+        missing = [c for c in self.cameras if c not in rig.names]
+        if missing:
+            raise CalibrationError(
+                f"no calibration for camera(s) {missing} in rig file {self.rig_path} (it has {rig.names}); "
+                "add them to the rig file or remove them from parameter 'cameras'"
+            )
+        if rig.world_frame != self.frame:
+            self.get_logger().warning(f"rig world_frame '{rig.world_frame}' != parameter world_frame '{self.frame}'")
+        return rig.subset(self.cameras)
+
+    def _build_estimator(self):
+        from kp3d_core.inference.estimator import MultiViewEstimator
+
+        path = self.p["model.path"]
+        model = resolve_path(path, "parameter 'model.path'") if path else None
+        est = MultiViewEstimator.load(model, self.rig, backend=self.p["model.backend"], device=self.p["model.device"])
+        self.estimator_desc = f"{model or 'shipped'} ({getattr(est, 'backend', self.p['model.backend'])})"
+        return est
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        for prm in params:
+            if prm.name in PARAMETERS:
+                reason = _validate(prm.name, prm.value)
+                if reason:
+                    return SetParametersResult(successful=False, reason=f"parameter '{prm.name}': {reason}")
+        for prm in params:
+            if prm.name in PARAMETERS:
+                self.p[prm.name] = prm.value
+                if prm.name.startswith("smoothing."):
+                    self.smoother = None  # rebuilt with the new settings on the next set
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------------------ callbacks
+    def _on_image(self, camera: str, msg: Image) -> None:
+        arrival = time.monotonic()
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        with self.sync_lock:
+            sets = self.sync.add(camera, stamp, (msg, arrival))
+            for s in sets:
+                self.slot.put(s)
+        st = self.stats
+        with st.lock:
+            st.images_in[camera] += 1
+            st.last_arrival[camera] = arrival
+            st.sets_in += len(sets)
+
+    # ------------------------------------------------------------------------------ worker
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            s = self.slot.get(timeout=0.1)
+            if s is None:
+                continue
+            try:
+                self._process(s)
+            except Exception as exc:  # keep the node up; report it
+                self._error("pipeline", f"{type(exc).__name__}: {exc}", "exception")
+                self.get_logger().error(f"set {s.stamp_ns}: {type(exc).__name__}: {exc}")
+
+    def _error(self, camera: str, text: str, reason: str) -> None:
+        st = self.stats
+        with st.lock:
+            st.errors[f"{camera}: {reason}"] += 1
+            st.last_error = f"camera '{camera}': {text}" if camera != "pipeline" else text
+            st.last_error_time = time.monotonic()
+
+    def _process(self, s) -> None:
+        """Decode, estimate and publish one synchronised set (``s.items``: camera -> (Image, arrival))."""
+        images: dict[str, np.ndarray] = {}
+        last_arrival = 0.0
+        for cam, (msg, arrival) in s.items.items():
+            last_arrival = max(last_arrival, arrival)
+            calib = self.rig[cam]
+            try:
+                rgb = convert.image_msg_to_rgb(msg)
+            except ValueError as exc:
+                self._error(cam, f"topic {self.p['image_topic_format'].replace('{camera}', cam)}: {exc}", "bad_image")
+                continue
+            if rgb.shape[:2] != (calib.height, calib.width):
+                self._error(
+                    cam, f"image {msg.width}x{msg.height} does not match the calibration {calib.width}x{calib.height}",
+                    "size_mismatch",
+                )
+                continue
+            images[cam] = rgb
+        if len(images) < self.p["sync.min_cameras"]:
+            with self.stats.lock:
+                self.stats.drops["bad_images"] += 1
+            return
+        est = self.estimator.process(images, s.stamp_ns)
+        self._publish(est, s.stamp_ns, images)
+        now = time.monotonic()
+        with self.stats.lock:
+            self.stats.sets_out += 1
+            self.stats.latencies_ms.append((now - last_arrival) * 1e3)
+            self.stats.out_times.append(now)
+
+    def _publish(self, est, stamp_ns: int, images: dict[str, np.ndarray]) -> None:
+        kp = np.asarray(est.keypoints3d, dtype=np.float64)
+        kp_valid = np.asarray(est.valid, dtype=bool) & np.isfinite(kp).all(axis=1)
+        pose = None if est.pose is None else np.asarray(est.pose, dtype=np.float64)
+        if not np.isfinite(kp[np.asarray(est.valid, dtype=bool)]).all() or (
+            pose is not None and not np.isfinite(pose).all()
+        ):
+            self._error("pipeline", "model output contains NaN/inf; those joints are published as missing", "nan_output")
+        if self.p["smoothing.enabled"]:
+            kp, pose = self._smooth(kp, kp_valid, pose, stamp_ns)
+        p = self.p
+        if p["publish.keypoints"]:
+            self.pub_keypoints.publish(convert.pose_array(kp, kp_valid, stamp_ns, self.frame))
+        if p["publish.pose"]:
+            if pose is None:
+                self.pub_pose.publish(convert.pose_array(np.zeros((0, 3)), None, stamp_ns, self.frame))
+            else:
+                self.pub_pose.publish(convert.pose_array(pose, None, stamp_ns, self.frame))
+        if p["publish.markers"]:
+            self.pub_markers.publish(
+                convert.skeleton_markers(kp, kp_valid, pose, stamp_ns, self.frame, p["publish.marker_lifetime_s"])
+            )
+        if p["publish.overlays"]:
+            self._publish_overlays(est, stamp_ns, images)
+
+    def _smooth(self, kp, kp_valid, pose, stamp_ns):
+        from kp3d_core.filters import OneEuroFilter
+
+        if self.smoother is None:
+            mk = lambda: OneEuroFilter(min_cutoff=self.p["smoothing.min_cutoff_hz"], beta=self.p["smoothing.beta"])  # noqa: E731
+            self.smoother = (mk(), mk())
+        t = stamp_ns * 1e-9
+        kp = self.smoother[0](kp, t)
+        if pose is not None:
+            pose = self.smoother[1](pose, t)
+        return kp, pose
+
+    def _publish_overlays(self, est, stamp_ns: int, images: dict[str, np.ndarray]) -> None:
+        import cv2
+
+        kp2d = np.asarray(est.keypoints2d)
+        conf = np.asarray(est.confidence)
+        for v, cam in enumerate(self.cameras):
+            if cam not in images:
+                continue
+            img = np.ascontiguousarray(images[cam]).copy()
+            for (u, w), c in zip(kp2d[v], conf[v]):
+                if np.isfinite(u) and np.isfinite(w) and c > 0:
+                    cv2.circle(img, (int(round(u)), int(round(w))), 4, (255, int(255 * (1 - c)), 0), -1)
+            self.pub_overlay[cam].publish(convert.rgb_to_image_msg(img, stamp_ns, self.rig[cam].frame_id))
+
+    # ------------------------------------------------------------------------------ diagnostics
+    def diagnostics_snapshot(self) -> dict:
+        """Counters and rates as plain values (also used by the benchmark and tests)."""
+        st = self.stats
+        now = time.monotonic()
+        timeout = self.p["diagnostics.camera_timeout_s"]
+        with self.sync_lock:
+            sync_drops = dict(self.sync.drops)
+        with st.lock:
+            lat = np.asarray(st.latencies_ms, dtype=np.float64)
+            recent = [t for t in st.out_times if now - t <= 5.0]
+            rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 and recent[-1] > recent[0] else 0.0
+            drops = {f"sync_{k}": int(v) for k, v in sync_drops.items()}
+            drops["superseded"] = int(self.slot.dropped)
+            drops.update({k: int(v) for k, v in st.drops.items()})
+            return {
+                "images_in": dict(st.images_in),
+                "sets_in": st.sets_in,
+                "sets_out": st.sets_out,
+                "output_rate_hz": rate,
+                "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
+                "drops": drops,
+                "alive": {c: (c in st.last_arrival and now - st.last_arrival[c] <= timeout) for c in self.cameras},
+                "errors": dict(st.errors),
+                "last_error": st.last_error,
+                "error_recent": now - st.last_error_time <= 5.0,
+            }
+
+    def _publish_diagnostics(self) -> None:
+        snap = self.diagnostics_snapshot()
+        stamp = self.get_clock().now().nanoseconds
+        name = self.get_fully_qualified_name()
+        pipe = {
+            "sets_in": snap["sets_in"], "sets_out": snap["sets_out"], "output_rate_hz": snap["output_rate_hz"],
+            "latency_p50_ms": snap["latency_p50_ms"], "latency_p95_ms": snap["latency_p95_ms"],
+            "drops_total": sum(snap["drops"].values()),
+        }
+        pipe.update({f"drops.{k}": v for k, v in sorted(snap["drops"].items())})
+        dead = [c for c, ok in snap["alive"].items() if not ok]
+        cams = {c: ("alive" if ok else "not alive") for c, ok in snap["alive"].items()}
+        cams.update({f"{c}.images": snap["images_in"].get(c, 0) for c in self.cameras})
+        statuses = [
+            convert.diagnostic_status(f"{name}: pipeline", convert.OK, f"{snap['output_rate_hz']:.1f} Hz", pipe),
+            convert.diagnostic_status(
+                f"{name}: cameras", convert.WARN if dead else convert.OK,
+                f"not alive: {', '.join(dead)}" if dead else "all cameras alive", cams,
+            ),
+            convert.diagnostic_status(
+                f"{name}: input", convert.ERROR if snap["error_recent"] else convert.OK,
+                snap["last_error"] if snap["error_recent"] else "ok", snap["errors"],
+            ),
+        ]
+        self.pub_diag.publish(convert.diagnostic_array(stamp, statuses))
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        if self.worker.is_alive():
+            self.worker.join(timeout=2.0)
+        super().destroy_node()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script ``multicam_node``: exit 0 on Ctrl-C/shutdown, 2 on a configuration error."""
+    rclpy.init(args=sys.argv if argv is None else argv)
+    node = None
+    try:
+        node = MultiCamNode()
+        rclpy.spin(node)
+    except (CalibrationError, FileNotFoundError, ValueError) as exc:
+        print(f"multicam_node: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

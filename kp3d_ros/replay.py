@@ -1,0 +1,136 @@
+"""``kp3d replay BAG [--rate R] [--loop]``: play a rosbag2 bag (MCAP or sqlite3) through rclpy publishers.
+
+Messages go out in bag-time order with the bag's timing (scaled by ``--rate``), as the serialized
+CDR stored in the bag (no re-encoding), on reliable publishers (they reach best-effort, sensor-data
+subscribers too). ``/clock`` carries the bag time for nodes with ``use_sim_time``, like
+``ros2 bag play --clock``. The same bags play with ``ros2 bag play`` on a full ROS 2 install.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DEPTH = 100
+
+
+def message_class(msgtype: str):
+    """'sensor_msgs/msg/Image' -> the rclpy message class; ValueError naming the type if unknown."""
+    parts = msgtype.split("/")
+    if len(parts) != 3:
+        raise ValueError(f"message type '{msgtype}': expected 'package/msg/Name'")
+    try:
+        return getattr(importlib.import_module(f"{parts[0]}.{parts[1]}"), parts[2])
+    except (ImportError, AttributeError):
+        raise ValueError(f"message type '{msgtype}': not installed in this Python environment") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", type=Path, help="rosbag2 bag directory (MCAP or sqlite3)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    parser.add_argument("--loop", action="store_true", help="play again from the start when the bag ends")
+    parser.add_argument("--topics", nargs="+", default=None, help="only these topics (default: all)")
+    parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    parser.add_argument(
+        "--wait-subscribers", type=float, default=0.0, metavar="SECONDS",
+        help="before playing, wait up to SECONDS until every image topic has a subscriber (default 0: no wait)",
+    )
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to sleep before playing (discovery)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+class Player:
+    """Publishes the messages of one bag; :meth:`play` returns the number of messages sent."""
+
+    def __init__(self, node, bag: Path, topics=None, clock: bool = True) -> None:
+        from rclpy.qos import QoSProfile
+        from rosgraph_msgs.msg import Clock
+
+        from kp3d_core.bagio import BagReader
+
+        self.node, self.bag, self.topics = node, Path(bag), topics
+        with BagReader(self.bag) as reader:
+            available = reader.topics
+            self.count = reader.message_count
+            self.start_ns, self.end_ns = reader.start_ns, reader.end_ns
+        wanted = available if topics is None else {t: available[t] for t in topics if t in available}
+        missing = [t for t in (topics or []) if t not in available]
+        if missing:
+            raise ValueError(f"bag {bag}: topic(s) {missing} not in the bag (has {sorted(available)})")
+        qos = QoSProfile(depth=DEFAULT_DEPTH)
+        self.publishers = {t: node.create_publisher(message_class(m), t, qos) for t, m in wanted.items()}
+        self.types = wanted
+        self.clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
+        self._clock_msg = Clock
+
+    def wait_for_subscribers(self, timeout_s: float) -> bool:
+        """Wait until every Image topic has at least one subscriber (or the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        image_topics = [t for t, m in self.types.items() if m == "sensor_msgs/msg/Image"]
+        while time.monotonic() < deadline:
+            if all(self.publishers[t].get_subscription_count() > 0 for t in image_topics):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def play(self, rate: float = 1.0, progress: bool = False) -> int:
+        from builtin_interfaces.msg import Time
+
+        from kp3d_core.bagio import iter_raw
+
+        if not rate > 0:
+            raise ValueError(f"--rate must be > 0, got {rate}")
+        sent = 0
+        wall0 = bag0 = None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.count, unit="msg", desc=f"replay {self.bag.name}")
+        for topic, _, t_ns, data in iter_raw(self.bag, list(self.publishers)):
+            if wall0 is None:
+                wall0, bag0 = time.monotonic(), t_ns
+            due = wall0 + (t_ns - bag0) * 1e-9 / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if self.clock_pub is not None:
+                sec, nsec = divmod(t_ns, 1_000_000_000)
+                self.clock_pub.publish(self._clock_msg(clock=Time(sec=sec, nanosec=nsec)))
+            self.publishers[topic].publish(bytes(data))
+            sent += 1
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return sent
+
+
+def main(args: argparse.Namespace) -> int:
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node("kp3d_replay")
+    try:
+        player = Player(node, args.bag, args.topics, clock=not args.no_clock)
+        if args.wait_subscribers > 0 and not player.wait_for_subscribers(args.wait_subscribers):
+            node.get_logger().warning(f"not every image topic has a subscriber after {args.wait_subscribers} s")
+        if args.delay > 0:
+            time.sleep(args.delay)
+        total = 0
+        while True:
+            total += player.play(args.rate, progress=not args.quiet)
+            if not args.loop:
+                break
+        print(f"replay: {total} messages from {args.bag}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    except ValueError as exc:
+        print(f"kp3d replay: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
