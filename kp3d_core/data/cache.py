@@ -1,0 +1,176 @@
+"""A crop cache per dataset folder, so training never decodes full-size JPEGs in its loop.
+
+One pass over a studio folder (progress bar) writes uint8 crops of image and estimated background,
+the per-view matrices and the labels into ``.npy`` files (read back as memmaps), under
+``<root>/<key>/`` where the key hashes the folder's manifest, rig and ground truth plus the sample
+parameters. All cameras are cached; a dataset may then select a subset of views (2/3/4-view runs
+share one cache). The soft foreground is recomputed from the cached crops on read (cheap, and
+identical to :func:`kp3d_core.crop.soft_foreground`).
+
+Example::
+
+    ds = CachedDataset("out/studio-bench/train", SampleParams(size=64))   # builds once
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)))
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..crop import CropParams, image_to_crop
+from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
+
+CACHE_VERSION = 1
+DEFAULT_ROOT = Path(os.environ.get("KP3D_CACHE", "out/cache"))
+
+_ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
+
+
+def dataset_key(path: str | Path, params: SampleParams) -> str:
+    """Hash of the folder's manifest, rig and ground truth plus the sample parameters (16 hex chars)."""
+    path = Path(path)
+    h = hashlib.sha1(f"v{CACHE_VERSION};{params.key()}".encode())
+    for name in ("manifest.yaml", "rig.yaml", "gt.npz"):
+        f = path / name
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: missing (not a studio dataset folder?)")
+        h.update(name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_dir(path: str | Path, params: SampleParams, root: str | Path = DEFAULT_ROOT) -> Path:
+    """Where the cache of this folder and these parameters lives (it may not exist yet)."""
+    return Path(root) / f"{Path(path).resolve().name}-{dataset_key(path, params)}"
+
+
+def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: str | Path = DEFAULT_ROOT,
+                progress: bool = True) -> Path:
+    """Build (once) the crop cache of a studio folder; returns its directory. Existing caches are reused."""
+    out = cache_dir(path, params, root)
+    if (out / "meta.json").is_file():
+        return out
+    folder = StudioFolder(path)
+    T, V, S = folder.num_frames, len(folder.cameras), params.size
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "backgrounds").mkdir(parents=True)
+    backgrounds = folder.estimate_backgrounds(params.background_samples, progress=progress)
+    for name, bg in zip(folder.rig.names, backgrounds):
+        cv2.imwrite(str(tmp / "backgrounds" / f"{name}.png"), cv2.cvtColor(bg, cv2.COLOR_RGB2BGR))
+    shapes = {
+        "image": ((T, V, 3, S, S), np.uint8), "background": ((T, V, 3, S, S), np.uint8),
+        "crop_to_image": ((T, V, 3, 3), np.float64), "box": ((T, V, 3), np.float64),
+        "valid_view": ((T, V), np.bool_), "joints2d": ((T, V, 17, 2), np.float64),
+        "visible": ((T, V, 17), np.bool_), "joints3d": ((T, 17, 3), np.float64), "clip": ((T,), np.int64),
+    }
+    arrays = {k: np.lib.format.open_memmap(tmp / f"{k}.npy", mode="w+", dtype=dt, shape=sh) for k, (sh, dt) in shapes.items()}
+    for t in tqdm(range(T), desc=f"caching {folder.path.name} crops S={S}", disable=not progress, unit="frame"):
+        crops = crop_views(folder.read_images(t), backgrounds, params)
+        labels = folder.labels(t)
+        arrays["image"][t] = crops["image"].transpose(0, 3, 1, 2)
+        arrays["background"][t] = crops["background"].transpose(0, 3, 1, 2)
+        for k in ("crop_to_image", "box", "valid_view"):
+            arrays[k][t] = crops[k]
+        arrays["joints2d"][t] = labels["joints2d"]
+        arrays["visible"][t] = labels["visible"]
+        arrays["joints3d"][t] = labels["joints3d"]
+        arrays["clip"][t] = labels["clip"]
+    for a in arrays.values():
+        a.flush()
+    del arrays
+    np.savez(tmp / "calib.npz", **camera_arrays(folder.cameras))
+    meta = {
+        "version": CACHE_VERSION, "source": str(folder.path.resolve()), "num_frames": T, "cameras": folder.rig.names,
+        "size": S, "params": params.key(), "manifest": folder.manifest,
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    try:
+        tmp.rename(out)
+    except OSError:  # another process finished first: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def soft_foreground_batch(image: np.ndarray, background: np.ndarray, crop: CropParams) -> np.ndarray:
+    """(..., 3, S, S) uint8 crops x2 -> (..., 1, S, S) float32 soft foreground (as crop.soft_foreground)."""
+    d = np.abs(image.astype(np.int16) - background.astype(np.int16)).max(axis=-3, keepdims=True)
+    d = d.astype(np.float32) / 255.0
+    return np.clip((d - crop.soft_low) / max(crop.soft_high - crop.soft_low, 1e-6), 0.0, 1.0)
+
+
+class CachedDataset(torch.utils.data.Dataset):
+    """Samples of the contract (docs/interfaces.md, "Training samples") read from the crop cache.
+
+    Args:
+        path: studio dataset folder (the cache is built on first use unless ``build`` is False).
+        params: sample parameters (crop size, detection).
+        cameras: camera names to use, in order (default: all).
+        frames: frame indices to expose (default: all), e.g. a labelled fraction.
+        root: cache root folder.
+    """
+
+    def __init__(self, path: str | Path, params: SampleParams = SampleParams(), cameras: list[str] | None = None,
+                 frames=None, root: str | Path = DEFAULT_ROOT, build: bool = True, progress: bool = True):
+        self.params = params
+        self.dir = build_cache(path, params, root, progress) if build else cache_dir(path, params, root)
+        meta_path = self.dir / "meta.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{self.dir}: no crop cache (build it with build_cache)")
+        self.meta = json.loads(meta_path.read_text())
+        names = self.meta["cameras"]
+        self.cameras = list(cameras) if cameras else list(names)
+        unknown = [c for c in self.cameras if c not in names]
+        if unknown:
+            raise ValueError(f"cameras {unknown} not in the dataset (cameras: {names})")
+        self.views = np.array([names.index(c) for c in self.cameras])
+        self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r") for k in _ARRAYS}
+        with np.load(self.dir / "calib.npz") as c:
+            self.calib = {k: torch.from_numpy(c[k][self.views]) for k in c.files}
+        T = int(self.meta["num_frames"])
+        self.frames = np.arange(T) if frames is None else np.asarray(frames, dtype=np.int64)
+        if self.frames.size and (self.frames.min() < 0 or self.frames.max() >= T):
+            raise IndexError(f"frames outside [0, {T})")
+
+    def __len__(self) -> int:
+        return int(self.frames.size)
+
+    def backgrounds(self) -> list[np.ndarray]:
+        """The estimated full-size backgrounds (H, W, 3) uint8 RGB of the selected cameras."""
+        return [cv2.cvtColor(cv2.imread(str(self.dir / "backgrounds" / f"{c}.png")), cv2.COLOR_BGR2RGB) for c in self.cameras]
+
+    def labels(self, key: str) -> np.ndarray:
+        """A label array over the exposed frames: 'joints3d' (N, 17, 3), 'joints2d' (N, V, 17, 2) px, ..."""
+        a = self.arrays[key][self.frames]
+        return a[:, self.views] if a.ndim >= 2 and key in ("joints2d", "visible", "crop_to_image", "box", "valid_view") else a
+
+    def __getitem__(self, i: int) -> dict:
+        t = int(self.frames[i])
+        a, v = self.arrays, self.views
+        img = np.array(a["image"][t][v])
+        bg = np.array(a["background"][t][v])
+        M = np.array(a["crop_to_image"][t][v])
+        sample = {
+            "image": torch.from_numpy(img.astype(np.float32) / 255.0),
+            "background": torch.from_numpy(bg.astype(np.float32) / 255.0),
+            "fg": torch.from_numpy(soft_foreground_batch(img, bg, self.params.crop)),
+            "crop_to_image": torch.from_numpy(M),
+            "box": torch.from_numpy(np.array(a["box"][t][v])),
+            "valid_view": torch.from_numpy(np.array(a["valid_view"][t][v])),
+            "joints2d_crop": torch.from_numpy(image_to_crop(np.array(a["joints2d"][t][v]), M)),
+            "visible": torch.from_numpy(np.array(a["visible"][t][v])),
+            "joints3d": torch.from_numpy(np.array(a["joints3d"][t])),
+            "has_labels": True,
+            "frame": t,
+            "clip": int(a["clip"][t]),
+        }
+        sample.update(self.calib)
+        return sample

@@ -1,0 +1,122 @@
+"""Label-free crops and backgrounds: point mapping, resampling convention, detection, median background."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from kp3d_core.background import RunningBackground, estimate_background, median_background, sample_indices
+from kp3d_core.crop import (
+    CropBox, CropParams, crop_image, crop_images, crop_to_image, crop_to_image_matrix, detect_box,
+    image_to_crop, image_to_crop_matrix, soft_foreground,
+)
+
+
+def textured(h=120, w=160, seed=0):
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.uniform(60, 120, (h // 8, w // 8, 3)).astype(np.float32), (w, h)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_point_round_trip_numpy_and_torch(size):
+    box = CropBox(83.2, 41.7, 57.0)
+    M = crop_to_image_matrix(box, size)
+    np.testing.assert_allclose(M @ image_to_crop_matrix(box, size), np.eye(3), atol=1e-12)
+    uv = np.random.default_rng(1).uniform(0, 160, (5, 2))
+    np.testing.assert_allclose(crop_to_image(image_to_crop(uv, M), M), uv, atol=1e-9)
+    # Batched (V, N, 2) with (V, 3, 3), and torch stays torch and differentiable.
+    Ms = np.stack([M, crop_to_image_matrix(CropBox(10, 20, 30), size)])
+    uvs = np.stack([uv, uv])
+    back = crop_to_image(torch.tensor(image_to_crop(uvs, Ms), requires_grad=True), torch.from_numpy(Ms))
+    assert isinstance(back, torch.Tensor) and back.requires_grad
+    np.testing.assert_allclose(back.detach().numpy(), uvs, atol=1e-9)
+    # The crop centre is the box centre; the crop's outer border is the box border.
+    np.testing.assert_allclose(crop_to_image(np.array([[(size - 1) / 2, (size - 1) / 2]]), M), [[83.2, 41.7]])
+    np.testing.assert_allclose(crop_to_image(np.array([[-0.5, -0.5]]), M), [[83.2 - 28.5, 41.7 - 28.5]])
+
+
+@pytest.mark.parametrize("side", [40.0, 100.0, 200.0])  # scale 0.6, 1.6, 3.1 px per crop px (pyramid used)
+def test_crop_samples_where_the_matrix_says(side):
+    # On a linear ramp, every crop pixel must hold the image coordinate it maps to.
+    h, w = 300, 400
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    ramp = np.dstack([xs, ys, xs + ys])
+    box, S = CropBox(201.3, 148.6, side), 64
+    crop = crop_image(ramp, box, S)
+    cu, cv_ = np.meshgrid(np.arange(S, dtype=np.float64), np.arange(S, dtype=np.float64))
+    uv = crop_to_image(np.stack([cu.ravel(), cv_.ravel()], 1), crop_to_image_matrix(box, S)).reshape(S, S, 2)
+    np.testing.assert_allclose(crop[..., 0], uv[..., 0], atol=0.02)
+    np.testing.assert_allclose(crop[..., 1], uv[..., 1], atol=0.02)
+
+
+def test_detect_box_finds_the_blob_and_flags_no_person():
+    bg = textured()
+    img = bg.copy()
+    img[30:90, 70:100] = (230, 30, 30)  # 30 wide, 60 tall, centre (84.5, 59.5) in pixel-centre coordinates
+    params = CropParams(margin=1.25)
+    box = detect_box(img, bg, params)
+    assert box is not None
+    assert box.cx == pytest.approx(84.5) and box.cy == pytest.approx(59.5)
+    assert box.side == pytest.approx(1.25 * 60)
+    # A piece split off (an arm) near the body is merged; far-away specks are not.
+    img2 = img.copy()
+    img2[40:48, 101:118] = (230, 30, 30)
+    img2[2:5, 2:5] = (230, 30, 30)
+    box2 = detect_box(img2, bg, params)
+    assert box2.cx > box.cx and box2.cy == pytest.approx(59.5)
+    # No person, or only noise smaller than the opening: None, never an exception.
+    assert detect_box(bg, bg, params) is None
+    noisy = bg.copy()
+    noisy[50, 50] = 255
+    assert detect_box(noisy, bg, params) is None
+    # crop_images substitutes the centre fallback box for None.
+    crops = crop_images([img, bg], [box, None], 32)
+    assert crops.shape == (2, 32, 32, 3) and crops.dtype == np.uint8
+
+
+def test_soft_foreground_ramp():
+    bg = np.full((4, 4, 3), 100, np.uint8)
+    img = bg.copy()
+    img[0, 0] = 100 + 60  # at soft_high -> 1
+    img[0, 1, 1] = 100 - 15  # at soft_low -> 0
+    img[0, 2, 2] = 100 + 37  # half way (15 + 22.5 = 37.5)
+    fg = soft_foreground(img, bg)
+    assert fg[0, 0] == pytest.approx(1.0) and fg[0, 1] == 0.0 and fg[1, 1] == 0.0
+    assert fg[0, 2] == pytest.approx((37 - 15) / 45, abs=1e-6)
+    with pytest.raises(ValueError, match="background"):
+        soft_foreground(img, bg[:2])
+
+
+def test_median_background_recovers_static_background_under_moving_blob():
+    bg = textured(seed=3)
+    T = 15
+    frames = []
+    for t in range(T):
+        f = bg.copy()
+        x = 5 + 10 * t  # the blob moves 10 px a frame, 20 px wide: any pixel covered in at most 2 of 15
+        f[40:100, x : x + 20] = (230, 30, 30)
+        frames.append(f)
+    frames = np.stack(frames)
+    np.testing.assert_array_equal(median_background(frames), bg)
+    np.testing.assert_array_equal(estimate_background(lambda t: frames[t], T, num_samples=15), bg)
+    assert list(sample_indices(100, 5)) == [0, 25, 50, 74, 99]
+    with pytest.raises(ValueError, match="frames"):
+        median_background(np.zeros((0, 4, 4, 3), np.uint8))
+
+
+def test_running_background_warms_up_and_ignores_foreground():
+    bg = textured(seed=4)
+    model = RunningBackground(rate=0.5, warmup=3)
+    assert not model.ready
+    for t in range(3):
+        f = bg.copy()
+        f[10:20, 10 + 40 * t : 30 + 40 * t] = 255
+        model.update(f)
+    np.testing.assert_array_equal(model.image(), bg)
+    # A brighter frame is learned where there is no foreground, and not under the subject.
+    lit = np.clip(bg.astype(int) + 20, 0, 255).astype(np.uint8)
+    fg = np.zeros(bg.shape[:2], bool)
+    fg[50:70, 50:70] = True
+    model.update(lit, fg)
+    out = model.image().astype(int)
+    np.testing.assert_array_equal(out[55:65, 55:65], bg[55:65, 55:65])
+    assert np.abs(out[:30, 100:] - (bg[:30, 100:].astype(int) + 10)).max() <= 1

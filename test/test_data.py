@@ -1,0 +1,115 @@
+"""Training samples from a studio folder: the contract, label-free crops, the crop cache."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from kp3d_core.crop import crop_to_image
+from kp3d_core.data.cache import CachedDataset, build_cache, dataset_key
+from kp3d_core.data.studio import SampleParams, StudioDataset, StudioFolder, crop_views
+from studio_fixture import write_tiny_studio
+
+PARAMS = SampleParams(size=32, background_samples=12)
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    return write_tiny_studio(tmp_path_factory.mktemp("studio") / "tiny", num_frames=12, empty_frames=(5,))
+
+
+def test_sample_contract(studio):
+    ds = StudioDataset(studio, PARAMS)
+    s = ds[0]
+    V, S = 3, 32
+    expect = {
+        "image": ((V, 3, S, S), torch.float32), "background": ((V, 3, S, S), torch.float32),
+        "fg": ((V, 1, S, S), torch.float32), "crop_to_image": ((V, 3, 3), torch.float64),
+        "K": ((V, 3, 3), torch.float64), "dist": ((V, 5), torch.float64), "P": ((V, 3, 4), torch.float64),
+        "valid_view": ((V,), torch.bool), "joints2d_crop": ((V, 17, 2), torch.float64),
+        "visible": ((V, 17), torch.bool), "joints3d": ((17, 3), torch.float64), "box": ((V, 3), torch.float64),
+    }
+    for key, (shape, dtype) in expect.items():
+        assert tuple(s[key].shape) == shape and s[key].dtype == dtype, key
+    assert s["frame"] == 0 and s["clip"] == 0 and s["has_labels"]
+    assert 0.0 <= float(s["image"].min()) and float(s["image"].max()) <= 1.0
+    assert bool(s["valid_view"].all())
+    # Label-free crops contain the figure: the true 2D joints fall inside every crop ...
+    j = s["joints2d_crop"].numpy()
+    assert (j > -0.5).all() and (j < S - 0.5).all()
+    # ... and map back to the true image joints through crop_to_image.
+    gt2d = StudioFolder(studio).labels(0)["joints2d"]
+    np.testing.assert_allclose(crop_to_image(j, s["crop_to_image"].numpy()), gt2d, atol=1e-9)
+    # The soft foreground is on the figure (red bones), not on the background.
+    fg = s["fg"].numpy()[:, 0]
+    red = (s["image"].numpy()[:, 0] > 0.7) & (s["image"].numpy()[:, 1] < 0.3)
+    assert fg[red].mean() > 0.9 and fg[~red].mean() < 0.2
+
+
+def test_no_person_is_flagged_not_raised(studio):
+    ds = StudioDataset(studio, PARAMS)
+    s = ds[5]
+    assert not bool(s["valid_view"].any())
+    assert tuple(s["image"].shape) == (3, 3, 32, 32)
+    with pytest.raises(IndexError):
+        ds[12]
+
+
+def test_crops_never_touch_labels(studio, tmp_path):
+    """Same images, ground truth moved by 2 m and mirrored: every input field is unchanged."""
+    moved = tmp_path / "moved"
+    shutil.copytree(studio, moved)
+    gt = dict(np.load(moved / "gt.npz"))
+    gt["joints3d"] = gt["joints3d"][:, ::-1] + 2.0
+    gt["joints2d"] = gt["joints2d"] * -3.0 + 500.0
+    np.savez(moved / "gt.npz", **gt)
+    a, b = StudioDataset(studio, PARAMS), StudioDataset(moved, PARAMS)
+    for t in (0, 3, 5):
+        sa, sb = a[t], b[t]
+        for key in ("image", "background", "fg", "crop_to_image", "box", "valid_view", "K", "P"):
+            assert torch.equal(sa[key], sb[key]), key
+        assert not torch.allclose(sa["joints3d"], sb["joints3d"])
+    # The crop function has no way to receive labels.
+    import inspect
+    assert list(inspect.signature(crop_views).parameters) == ["images", "backgrounds", "params"]
+
+
+def test_estimated_background_is_the_true_one(studio):
+    folder = StudioFolder(studio)
+    import cv2
+    for name, est in zip(folder.rig.names, folder.estimate_backgrounds(12, progress=False)):
+        true = cv2.cvtColor(cv2.imread(str(studio / "backgrounds" / f"{name}.png")), cv2.COLOR_BGR2RGB)
+        # JPEG noise only (quality 95), no trace of the figure.
+        assert np.abs(est.astype(int) - true.astype(int)).max() <= 12
+        assert np.abs(est.astype(int) - true.astype(int)).mean() < 2
+
+
+def test_cache_matches_direct_samples_and_selects_views(studio, tmp_path):
+    direct = StudioDataset(studio, PARAMS)
+    root = tmp_path / "cache"
+    d = build_cache(studio, PARAMS, root, progress=False)
+    assert d.name.endswith(dataset_key(studio, PARAMS))
+    assert build_cache(studio, PARAMS, root, progress=False) == d  # reused, not rebuilt
+    cached = CachedDataset(studio, PARAMS, root=root, progress=False)
+    assert len(cached) == 12
+    for t in (0, 5, 11):
+        a, b = direct[t], cached[t]
+        for key in ("image", "background", "fg", "crop_to_image", "box", "valid_view", "K", "dist", "P",
+                    "joints2d_crop", "visible", "joints3d"):
+            assert a[key].shape == b[key].shape and torch.allclose(a[key].double(), b[key].double(), atol=1e-6), key
+    sub = CachedDataset(studio, PARAMS, cameras=["cam2", "cam0"], frames=[1, 4], root=root, build=False)
+    s = sub[1]
+    assert len(sub) == 2 and s["frame"] == 4 and tuple(s["image"].shape) == (2, 3, 32, 32)
+    assert torch.equal(s["image"], cached[4]["image"][[2, 0]])
+    assert sub.labels("joints3d").shape == (2, 17, 3) and sub.labels("joints2d").shape == (2, 2, 17, 2)
+    batch = next(iter(torch.utils.data.DataLoader(cached, batch_size=4)))
+    assert tuple(batch["image"].shape) == (4, 3, 3, 32, 32) and tuple(batch["frame"].shape) == (4,)
+    with pytest.raises(ValueError, match="cam9"):
+        CachedDataset(studio, PARAMS, cameras=["cam9"], root=root, build=False)
+    # Other crop parameters -> another cache.
+    assert dataset_key(studio, SampleParams(size=64)) != dataset_key(studio, PARAMS)
+
+
+def test_bad_folder_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="manifest.yaml"):
+        StudioFolder(tmp_path)
