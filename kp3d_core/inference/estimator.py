@@ -1,0 +1,215 @@
+"""The ROS-free multi-view pipeline: V images -> 2D keypoints -> 3D keypoints -> 17-joint pose.
+
+The ROS node is a thin adapter over exactly this class (its API is kept stable)::
+
+    est = MultiViewEstimator.load("kp3d_core/assets/model.pt", rig, backend="auto")
+    out = est.process({"cam0": rgb0, "cam1": rgb1, ...}, stamp_ns)    # or a list in camera order
+    out.keypoints3d   # (K, 3) world metres, NaN where out.valid is False
+    out.pose          # (17, 3) world metres (kp3d_core/skeleton.py order), or None; never NaN
+
+Per frame: the :class:`~kp3d_core.inference.predictor.Predictor` gives per-view keypoints (tracking
+with the previous frame's 3D keypoints); keypoints with confidence below ``conf_threshold`` are
+dropped; the rest are undistorted and triangulated by confidence-weighted DLT
+(:func:`kp3d_core.geometry.triangulate`), optionally refined on the reprojection error; keypoints seen
+confidently in fewer than ``min_views`` views are invalid. The mapping (keypoints -> 17 joints) runs
+only when every keypoint is valid, so the pose is complete or ``None``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..camera import Camera
+from ..geometry import refine_triangulation, triangulate, undistort_pixels
+from .predictor import Predictor, PredictorConfig
+
+
+@dataclass
+class Estimate:
+    """The result of one synchronised set (V views in the estimator's camera order).
+
+    Attributes:
+        stamp_ns: the set's stamp, nanoseconds (outputs carry it unchanged).
+        keypoints3d: (K, 3) float64 world metres; NaN where ``valid`` is False.
+        valid: (K,) bool, triangulated from at least ``min_views`` confident views.
+        pose: (17, 3) float64 world metres (skeleton.JOINT_NAMES order), or None (no mapping, or not
+            every keypoint valid). Never contains NaN.
+        keypoints2d: (V, K, 2) float64 raw image pixels; NaN for views without a person.
+        confidence: (V, K) float32 in [0, 1]; 0 for views without a person.
+        views_used: (V,) bool, the view contributed to at least one valid keypoint.
+        found: (V,) bool, a person was found in the view.
+        timings: milliseconds per stage (predictor stages, ``triangulate``, ``mapping``, ``total``).
+    """
+
+    stamp_ns: int
+    keypoints3d: np.ndarray
+    valid: np.ndarray
+    pose: np.ndarray | None
+    keypoints2d: np.ndarray
+    confidence: np.ndarray
+    views_used: np.ndarray
+    found: np.ndarray
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def has_person(self) -> bool:
+        """At least one keypoint was triangulated."""
+        return bool(self.valid.any())
+
+
+class MultiViewEstimator:
+    """Images of V calibrated cameras -> :class:`Estimate` (see the module docstring).
+
+    Args:
+        predictor: per-view keypoints; its cameras must be ``cameras`` (same names, same order).
+        cameras: the V cameras.
+        mapping: the checkpoint's ``mapping`` entry (for :func:`kp3d_core.mapping.apply_mapping`), or None.
+        min_views: confident views needed to triangulate a keypoint (>= 2).
+        conf_threshold: keypoints below this confidence in a view are not used from that view.
+        smoothing: optional callable ``f(points (K, 3), t_seconds) -> (K, 3)`` (e.g. a One Euro filter)
+            applied to the 3D keypoints before mapping; NaN rows stay invalid.
+        refine_iterations: Gauss-Newton steps on the reprojection error after the DLT (0: none).
+        track_max_age: frames a lost subject's last 3D keypoints are still used to guide the crops.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        cameras: list[Camera] | tuple[Camera, ...],
+        mapping: dict | None = None,
+        min_views: int = 2,
+        conf_threshold: float = 0.1,
+        smoothing=None,
+        refine_iterations: int = 3,
+        track_max_age: int = 5,
+    ):
+        self.cameras = list(cameras)
+        names = [c.name for c in self.cameras]
+        if [c.name for c in predictor.cameras] != names:
+            raise ValueError(f"MultiViewEstimator: predictor cameras {[c.name for c in predictor.cameras]} != {names}")
+        if min_views < 2:
+            raise ValueError(f"MultiViewEstimator: min_views must be >= 2, got {min_views}")
+        if not 0.0 <= conf_threshold < 1.0:
+            raise ValueError(f"MultiViewEstimator: conf_threshold must be in [0, 1), got {conf_threshold}")
+        self.predictor = predictor
+        self.mapping = mapping
+        self.min_views = int(min_views)
+        self.conf_threshold = float(conf_threshold)
+        self.smoothing = smoothing
+        self.refine_iterations = int(refine_iterations)
+        self.track_max_age = int(track_max_age)
+        self.num_keypoints = predictor.num_keypoints
+        self.backend = predictor.backend.name
+        self._index = {n: i for i, n in enumerate(names)}
+        # float64 calibration tensors for undistortion and triangulation
+        self._K = torch.from_numpy(np.stack([c.K for c in self.cameras]))
+        self._dist = torch.from_numpy(np.stack([c.dist for c in self.cameras]))
+        self._distorted = bool(np.any(self._dist.numpy()))
+        self._P = torch.from_numpy(np.stack([c.P for c in self.cameras]))[None]  # (1, V, 3, 4)
+        self._track: np.ndarray | None = None
+        self._track_age = 0
+
+    # ------------------------------------------------------------------------------ construction
+    @classmethod
+    def load(
+        cls, model: str | Path | None, rig, backend: str = "auto", device: str = "cpu",
+        backgrounds: list[np.ndarray] | None = None, predictor_config: PredictorConfig = PredictorConfig(),
+        engine_cache_dir: str | Path | None = None, **kwargs,
+    ) -> "MultiViewEstimator":
+        """Build from a checkpoint (.pt), an exported ONNX file, or None (the shipped model).
+
+        ``rig``: a :class:`~kp3d_core.rig.Rig` or a list of cameras. ``backend``: see
+        :func:`~kp3d_core.inference.backends.create_backend` (``torch`` and ``onnxruntime`` are accepted
+        as aliases). The mapping comes from the checkpoint (an ONNX file has none: pose is None).
+        Other keyword arguments go to the constructor.
+        """
+        from ..checkpoint import load_checkpoint, shipped_model_path
+        from .backends import create_backend
+
+        cameras = list(getattr(rig, "cameras", rig))
+        path = Path(model) if model is not None else shipped_model_path()
+        if path.suffix == ".onnx":
+            be = create_backend(backend, onnx_path=path, engine_cache_dir=engine_cache_dir, device=device)
+            mapping = None
+        else:
+            be = create_backend(backend, checkpoint=path, engine_cache_dir=engine_cache_dir, device=device)
+            mapping = load_checkpoint(path).get("mapping")
+        predictor = Predictor(be, cameras, predictor_config, backgrounds)
+        return cls(predictor, cameras, mapping=mapping, **kwargs)
+
+    # ------------------------------------------------------------------------------ per frame
+    def _as_list(self, images) -> list[np.ndarray | None]:
+        if isinstance(images, dict):
+            unknown = [n for n in images if n not in self._index]
+            if unknown:
+                raise ValueError(f"MultiViewEstimator: unknown camera(s) {unknown}; cameras are {list(self._index)}")
+            return [images.get(c.name) for c in self.cameras]
+        images = list(images)
+        if len(images) != len(self.cameras):
+            raise ValueError(f"MultiViewEstimator: got {len(images)} images for {len(self.cameras)} cameras")
+        return images
+
+    def reset(self) -> None:
+        """Forget the tracked subject (e.g. after a jump in time)."""
+        self._track, self._track_age = None, 0
+
+    def process(self, images, stamp_ns: int) -> Estimate:
+        """One synchronised set -> :class:`Estimate`.
+
+        Args:
+            images: dict camera name -> (H, W, 3) uint8 RGB (a subset is fine: missing views are not
+                found), or a list of V images (None for a missing view) in camera order.
+            stamp_ns: the set's stamp, nanoseconds.
+
+        Raises ValueError naming the camera for an image of the wrong size, dtype or channels.
+        """
+        t0 = time.perf_counter()
+        imgs = self._as_list(images)
+        views = self.predictor.predict(imgs, track_points3d=self._track)
+        t1 = time.perf_counter()
+
+        w = np.where(views.found[:, None] & (views.confidence >= self.conf_threshold), views.confidence, 0.0)
+        uv = torch.from_numpy(np.nan_to_num(views.keypoints, nan=0.0))  # weight 0 where NaN
+        if self._distorted:
+            uv = undistort_pixels(uv, self._K, self._dist)  # (V, K, 2) ideal pixels
+        wt = torch.from_numpy(w.astype(np.float64))
+        X, valid = triangulate(uv[None], wt[None], self._P, min_views=self.min_views)
+        if self.refine_iterations > 0 and bool(valid.any()):
+            X = refine_triangulation(X, uv[None], wt[None], self._P, iterations=self.refine_iterations)
+        X, valid = X[0].numpy(), valid[0].numpy() & np.isfinite(X[0].numpy()).all(axis=1)
+        X[~valid] = np.nan
+        if self.smoothing is not None and valid.any():
+            X = np.asarray(self.smoothing(X, stamp_ns * 1e-9), dtype=np.float64)
+            valid &= np.isfinite(X).all(axis=1)
+            X[~valid] = np.nan
+        views_used = ((w > 0) & valid[None, :]).any(axis=1)
+        t2 = time.perf_counter()
+
+        pose = self._pose(X, valid)
+        t3 = time.perf_counter()
+        self._update_track(X, valid)
+        timings = dict(views.timings)
+        timings.update(triangulate=(t2 - t1) * 1e3, mapping=(t3 - t2) * 1e3, total=(time.perf_counter() - t0) * 1e3)
+        return Estimate(int(stamp_ns), X, valid, pose, views.keypoints, views.confidence, views_used, views.found,
+                        timings)
+
+    def _pose(self, X: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+        if self.mapping is None or not valid.all():
+            return None
+        from ..mapping import apply_mapping
+
+        pose = np.asarray(apply_mapping(self.mapping, X), dtype=np.float64).reshape(-1, 3)
+        return pose if np.isfinite(pose).all() else None
+
+    def _update_track(self, X: np.ndarray, valid: np.ndarray) -> None:
+        # Track only a well-seen subject; a few stray keypoints are not worth steering the crops by.
+        if valid.sum() >= max(2, self.num_keypoints // 2):
+            self._track, self._track_age = X.copy(), 0
+        elif self._track is not None:
+            self._track_age += 1
+            if self._track_age > self.track_max_age:
+                self.reset()

@@ -1,0 +1,195 @@
+"""``kp3d export``: checkpoint -> ONNX (opset 17, dynamic batch, soft-argmax in the graph) [-> TensorRT engine].
+
+The ONNX graph maps ``crops (N, 3, S, S) float32 RGB [0, 1]`` to ``keypoints (N, K, 2)`` crop pixels and
+``confidence (N, K)``, the same as the PyTorch model. Its ``metadata_props`` carry ``kp3d.num_keypoints``,
+``kp3d.crop_size`` and ``kp3d.model_sha256`` (sha256 of the checkpoint file) so that a backend can
+check that a file matches what it is given. After writing, the file is checked with ``onnx.checker``
+and compared with PyTorch on random crops through ONNX Runtime.
+
+Example::
+
+    kp3d export --checkpoint kp3d_core/assets/model.pt --onnx out/model.onnx
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .backends import INPUT_NAME, OUTPUT_NAMES, ModelFileError, ModelInfo
+
+OPSET = 17
+METADATA_VERSION = "1"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def state_sha256(model) -> str:
+    """Hex sha256 of a module's parameters and buffers (for models that do not come from a file)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_info(model, model_sha256: str = "") -> ModelInfo:
+    """Read K and S from the network's config (``model.cfg.num_keypoints``, ``model.cfg.crop_size``)."""
+    cfg = getattr(model, "cfg", model)
+    try:
+        k, s = int(cfg.num_keypoints), int(cfg.crop_size)
+    except AttributeError:
+        raise ValueError(
+            f"{type(model).__name__}: the keypoint network must expose cfg.num_keypoints and cfg.crop_size"
+        ) from None
+    return ModelInfo(num_keypoints=k, crop_size=s, model_sha256=model_sha256 or state_sha256(model))
+
+
+def load_model(checkpoint: str | os.PathLike):
+    """Checkpoint file -> (keypoint network in eval mode on the CPU, :class:`ModelInfo`).
+
+    Raises :class:`ModelFileError` naming the file when it is missing, corrupt or not a kp3d model.
+    """
+    from kp3d_core.models import load_keypoint_net
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint '{path}': file not found")
+    try:
+        model = load_keypoint_net(path)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # unpickling / state_dict errors come in many types
+        raise ModelFileError(f"checkpoint '{path}': cannot load a keypoint network ({type(exc).__name__}: {exc})") from None
+    model = model.eval()
+    return model, model_info(model, file_sha256(path))
+
+
+def export_onnx(model, info: ModelInfo, out_path: str | os.PathLike, opset: int = OPSET) -> Path:
+    """Write ``model`` as ONNX with dynamic batch and kp3d metadata; checked with onnx.checker.
+
+    The file is written to a temporary name and renamed, so a reader never sees half a file.
+    """
+    import onnx
+    import torch
+
+    if opset < 17:
+        raise ValueError(f"opset must be 17 or newer, got {opset}")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().cpu()
+    dummy = torch.rand(2, 3, info.crop_size, info.crop_size)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out_path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript
+            # (not installed); it still produces a standard opset-17 graph.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                model, (dummy,), tmp, dynamo=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}},
+            )
+        proto = onnx.load(tmp)
+        for key, value in {
+            "kp3d.format_version": METADATA_VERSION,
+            "kp3d.num_keypoints": str(info.num_keypoints),
+            "kp3d.crop_size": str(info.crop_size),
+            "kp3d.model_sha256": info.model_sha256,
+        }.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        proto.producer_name = "kp3d"
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save(proto, tmp)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out_path
+
+
+def verify_onnx(model, onnx_path: str | os.PathLike, batch: int = 3, seed: int = 0) -> dict:
+    """Run PyTorch and ONNX Runtime on the same random crops: max abs differences (px, confidence)."""
+    from .backends import OnnxRuntimeBackend, TorchBackend
+
+    ort_backend = OnnxRuntimeBackend(onnx_path)
+    ref = TorchBackend(model, ort_backend.info)
+    s = ort_backend.info.crop_size
+    crops = np.random.default_rng(seed).random((batch, 3, s, s), dtype=np.float32)
+    kp_t, conf_t = ref.run(crops)
+    kp_o, conf_o = ort_backend.run(crops)
+    return {
+        "max_keypoint_diff_px": float(np.abs(kp_t - kp_o).max()),
+        "max_confidence_diff": float(np.abs(conf_t - conf_o).max()),
+    }
+
+
+def ensure_onnx(checkpoint: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
+    """The ONNX export of ``checkpoint`` in ``cache_dir``, exported once per checkpoint content."""
+    from .backends import onnx_model_info
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint '{path}': file not found")
+    sha = file_sha256(path)
+    out = Path(cache_dir) / f"kp3d-{sha[:16]}.onnx"
+    if out.is_file():
+        try:
+            if onnx_model_info(out).model_sha256 == sha:
+                return out
+        except ModelFileError:
+            pass  # a damaged cache entry is simply rebuilt
+    model, info = load_model(path)
+    return export_onnx(model, info, out)
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="kp3d checkpoint (.pt) holding the keypoint network")
+    parser.add_argument("--onnx", required=True, help="output ONNX file")
+    parser.add_argument("--engine", default=None, help="also build a TensorRT engine here (needs tensorrt + a GPU)")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                        help="TensorRT precision (fp16 on TensorRT 11 needs a reduced-precision ONNX)")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (>= 17, default {OPSET})")
+    parser.add_argument("--no-verify", action="store_true", help="skip the PyTorch vs ONNX Runtime comparison")
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+
+    try:
+        model, info = load_model(args.checkpoint)
+        out = export_onnx(model, info, args.onnx, opset=args.opset)
+    except (ModelFileError, ValueError) as exc:
+        print(f"kp3d export: error: {exc}")
+        return 2
+    report = {"onnx": str(out), "opset": args.opset, "num_keypoints": info.num_keypoints,
+              "crop_size": info.crop_size, "model_sha256": info.model_sha256}
+    if not args.no_verify:
+        report.update(verify_onnx(model, out))
+    if args.engine:
+        from .backends import BackendUnavailable
+        from .tensorrt_backend import build_engine
+
+        try:
+            report["engine"] = str(build_engine(out, args.engine, precision=args.precision))
+        except (BackendUnavailable, ModelFileError, ValueError) as exc:
+            print(json.dumps(report))
+            print(f"kp3d export: error: TensorRT engine not built: {exc}")
+            return 2
+    print(json.dumps(report))
+    return 0
