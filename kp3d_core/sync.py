@@ -14,12 +14,12 @@ Guarantees (those of the ROS C++ ``ApproximateTime`` policy, plus partial sets a
   exactly one drop counter (after :meth:`~ApproximateTimeSync.flush`), see :data:`DROP_REASONS`.
 
 Algorithm (cost O(M log M) per message, M = queued messages <= N * queue_size; never k^(N-1)):
-after each message, (1) if the queues hold a complete set within the slop, emit the one with the
-smallest span (a sweep over the merged stamps, smallest window covering every camera); else
-(2) take the oldest queued message x (stamp s) as the pivot: the only sets that can contain it lie in
-[s, s + slop], so it is dropped ('no_match') when fewer than ``min_cameras`` cameras can reach that
-window, emitted as a partial set with the queue heads inside the window when no missing camera can
-still deliver into it, and otherwise waited for.
+after each message, take the oldest queued message x (stamp s) as the pivot: the only sets that can
+contain it lie in [s, s + slop]. (1) If fewer than ``min_cameras`` cameras have or can still send a
+message in that window, drop x ('no_match'). (2) If some cameras lack one and none of them can still
+send one, emit the partial set of the queue heads inside the window. (3) Otherwise, if the queues
+hold a complete set within the slop, emit the one with the smallest span (a sweep over the merged
+stamps: the smallest window covering every camera); else wait. Repeat until waiting.
 
 Unlike the C++ policy, a complete set is emitted as soon as it exists (no waiting for one more
 message per camera), which keeps the latency at the arrival of the set's last image; the price is
@@ -138,6 +138,11 @@ class ApproximateTimeSync:
     def dropped(self) -> int:
         """Total dropped messages."""
         return sum(self.counters.values())
+
+    @property
+    def drops(self) -> dict[str, int]:
+        """Drop counts by reason (the same dict as :attr:`counters`)."""
+        return self.counters
 
     @property
     def queued(self) -> int:
@@ -273,10 +278,6 @@ class ApproximateTimeSync:
     def _process(self, closed: bool) -> list[SyncSet]:
         out: list[SyncSet] = []
         while True:
-            best = self._best_complete_window()
-            if best is not None and best[0] <= self.slop_ns:
-                out.append(self._emit(dict(enumerate(best[1]))))
-                continue
             heads = [(q[0][0], k) for k, q in enumerate(self._queues) if q]
             if not heads:
                 return out
@@ -288,7 +289,13 @@ class ApproximateTimeSync:
             if len(present) + len(pending) < self.min_cameras:
                 self._queues[j].popleft()
                 self._drop("no_match", j)
-            elif pending:
-                return out  # a missing camera may still complete the pivot's set: wait
-            else:
+                continue
+            if missing and not pending:
+                # no missing camera can still join: the pivot's partial set, before any newer set
                 out.append(self._emit({k: 0 for k in present}))
+                continue
+            best = self._best_complete_window()
+            if best is not None and best[0] <= self.slop_ns:
+                out.append(self._emit(dict(enumerate(best[1]))))
+                continue
+            return out  # a missing camera may still complete the pivot's set: wait
