@@ -98,6 +98,8 @@ def export_onnx(model, info: ModelInfo, out_path: str | os.PathLike, opset: int 
             # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript
             # (not installed); it still produces a standard opset-17 graph.
             warnings.simplefilter("ignore", DeprecationWarning)
+            # GroupNorm's batch-size guard is traced as a constant; harmless for N >= 1
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 model, (dummy,), tmp, dynamo=False, opset_version=opset,
                 input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
