@@ -11,8 +11,12 @@ Per frame: the :class:`~kp3d_core.inference.predictor.Predictor` gives per-view 
 with the previous frame's 3D keypoints); keypoints with confidence below ``conf_threshold`` are
 dropped; the rest are undistorted and triangulated by confidence-weighted DLT
 (:func:`kp3d_core.geometry.triangulate`), optionally refined on the reprojection error; keypoints seen
-confidently in fewer than ``min_views`` views are invalid. The mapping (keypoints -> 17 joints) runs
-only when every keypoint is valid, so the pose is complete or ``None``.
+confidently in fewer than ``min_views`` views are invalid. The mapping (keypoints -> 17 joints,
+:func:`kp3d_core.mapping.apply_mapping`) runs when at least ``pose_min_valid`` of the keypoints are
+valid; otherwise, or if it is not finite, the pose is ``None``.
+
+The defaults (no confidence threshold, no refinement) compute exactly what ``kp3d eval`` computes
+from the same crops, so run-time and evaluation figures agree.
 """
 from __future__ import annotations
 
@@ -36,8 +40,8 @@ class Estimate:
         stamp_ns: the set's stamp, nanoseconds (outputs carry it unchanged).
         keypoints3d: (K, 3) float64 world metres; NaN where ``valid`` is False.
         valid: (K,) bool, triangulated from at least ``min_views`` confident views.
-        pose: (17, 3) float64 world metres (skeleton.JOINT_NAMES order), or None (no mapping, or not
-            every keypoint valid). Never contains NaN.
+        pose: (17, 3) float64 world metres (skeleton.JOINT_NAMES order), or None (no mapping, too few
+            valid keypoints, or a non-finite result). Never contains NaN.
         keypoints2d: (V, K, 2) float64 raw image pixels; NaN for views without a person.
         confidence: (V, K) float32 in [0, 1]; 0 for views without a person.
         views_used: (V,) bool, the view contributed to at least one valid keypoint.
@@ -73,6 +77,7 @@ class MultiViewEstimator:
         smoothing: optional callable ``f(points (K, 3), t_seconds) -> (K, 3)`` (e.g. a One Euro filter)
             applied to the 3D keypoints before mapping; NaN rows stay invalid.
         refine_iterations: Gauss-Newton steps on the reprojection error after the DLT (0: none).
+        pose_min_valid: fraction of valid keypoints needed to map them to a pose.
         track_max_age: frames a lost subject's last 3D keypoints are still used to guide the crops.
     """
 
@@ -82,9 +87,10 @@ class MultiViewEstimator:
         cameras: list[Camera] | tuple[Camera, ...],
         mapping: dict | None = None,
         min_views: int = 2,
-        conf_threshold: float = 0.1,
+        conf_threshold: float = 0.0,
         smoothing=None,
-        refine_iterations: int = 3,
+        refine_iterations: int = 0,
+        pose_min_valid: float = 0.5,
         track_max_age: int = 5,
     ):
         self.cameras = list(cameras)
@@ -101,6 +107,7 @@ class MultiViewEstimator:
         self.conf_threshold = float(conf_threshold)
         self.smoothing = smoothing
         self.refine_iterations = int(refine_iterations)
+        self.pose_min_valid = float(pose_min_valid)
         self.track_max_age = int(track_max_age)
         self.num_keypoints = predictor.num_keypoints
         self.backend = predictor.backend.name
@@ -198,7 +205,7 @@ class MultiViewEstimator:
                         timings)
 
     def _pose(self, X: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
-        if self.mapping is None or not valid.all():
+        if self.mapping is None or not valid.any() or valid.mean() < self.pose_min_valid:
             return None
         from ..mapping import apply_mapping
 
