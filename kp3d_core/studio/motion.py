@@ -1,0 +1,734 @@
+"""Studio motion: the `Motion` container, body proportions and the procedural motion generator.
+
+World frame: z up, metres, floor at z = 0, capture volume a disc of `volume_radius` around the
+origin. Joint order: `kp3d_core.skeleton.JOINT_NAMES` (17 joints, ``head`` is the top of the head).
+
+The procedural generator drives joint angles of a 17-joint kinematic tree (forward kinematics),
+so every bone keeps exactly the subject's length; the pelvis height is then set per frame so the
+lower ankle rests at the subject's ankle height (plus a flight height while jumping).
+
+Example::
+
+    rng = np.random.default_rng(3)
+    motion = procedural_motion(900, fps=30, seed=3, proportions=sample_proportions(rng))
+    motion.joints3d.shape            # (900, 17, 3) metres, world z up
+    motion.segments[:2]              # (('walk', 0, 97), ('squat', 97, 190))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from ..skeleton import BONES, JOINT_INDEX, NUM_JOINTS, PARENTS
+
+ACTIONS: tuple[str, ...] = ("walk", "turn", "gesture", "reach", "squat", "jumping_jacks", "idle")
+"""Actions of the procedural generator (labels in `Motion.segments`)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Motion container
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Motion:
+    """A sequence of studio poses.
+
+    Attributes:
+        name: short identifier (clip file stem or ``procedural_seed<N>``).
+        joints3d: (T, 17, 3) float64 metres, world frame z up, joint order of kp3d_core.skeleton.
+        fps: frames per second.
+        source: where it came from (a BVH path, or ``procedural``).
+        segments: optional action labels as (action, first frame, end frame exclusive).
+    """
+
+    name: str
+    joints3d: np.ndarray
+    fps: float
+    source: str
+    segments: tuple[tuple[str, int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        j = np.asarray(self.joints3d, dtype=np.float64)
+        if j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3):
+            raise ValueError(f"Motion {self.name!r}: joints3d must be (T, {NUM_JOINTS}, 3), got {j.shape}")
+        if j.shape[0] < 1:
+            raise ValueError(f"Motion {self.name!r}: joints3d has no frames")
+        if not np.isfinite(j).all():
+            raise ValueError(f"Motion {self.name!r}: joints3d has non-finite values")
+        if not self.fps > 0:
+            raise ValueError(f"Motion {self.name!r}: fps must be > 0, got {self.fps}")
+        self.joints3d = j
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.joints3d.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last frame."""
+        return (self.num_frames - 1) / self.fps
+
+    def bone_lengths(self) -> np.ndarray:
+        """(T, 16) metres, one column per `skeleton.BONES` entry."""
+        return bone_lengths(self.joints3d)
+
+    def resample(self, fps: float) -> "Motion":
+        """The same motion at another frame rate, keeping every bone length exact.
+
+        The pelvis is interpolated linearly; each bone's direction by normalised linear
+        interpolation and its length linearly, then the tree is rebuilt, so constant bone
+        lengths stay constant (plain position interpolation would shorten bending limbs).
+        """
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        if abs(fps - self.fps) < 1e-9 * self.fps:
+            return replace(self, joints3d=self.joints3d.copy())
+        n_new = int(np.floor(self.duration * fps + 1e-6)) + 1
+        t_src = np.arange(n_new) * (self.fps / fps)            # positions in source frames
+        i0 = np.clip(np.floor(t_src).astype(int), 0, self.num_frames - 1)
+        i1 = np.minimum(i0 + 1, self.num_frames - 1)
+        w = (t_src - i0)[:, None]
+        J = self.joints3d
+        parents = np.asarray([p for p, _ in BONES])
+        children = np.asarray([c for _, c in BONES])
+        vec = J[:, children] - J[:, parents]                     # (T, 16, 3)
+        length = np.linalg.norm(vec, axis=-1)
+        unit = vec / np.maximum(length, 1e-12)[..., None]
+        u = (1 - w[..., None]) * unit[i0] + w[..., None] * unit[i1]
+        u /= np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+        L = (1 - w) * length[i0] + w * length[i1]
+        root = (1 - w) * J[i0, 0] + w * J[i1, 0]
+        out = build_from_bones(root, u, L)
+        segs = tuple((a, int(round(s * fps / self.fps)), int(round(e * fps / self.fps)))
+                     for a, s, e in self.segments)
+        return Motion(self.name, out, float(fps), self.source, segs)
+
+    def slice(self, start: int, stop: int) -> "Motion":
+        """Frames [start, stop) as a new Motion (segments clipped and shifted)."""
+        segs = tuple((a, max(s, start) - start, min(e, stop) - start)
+                     for a, s, e in self.segments if e > start and s < stop)
+        return Motion(self.name, self.joints3d[start:stop].copy(), self.fps, self.source, segs)
+
+
+def bone_lengths(joints3d: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) joints -> (..., 16) bone lengths in the same units, `skeleton.BONES` order."""
+    p = [a for a, _ in BONES]
+    c = [b for _, b in BONES]
+    return np.linalg.norm(joints3d[..., c, :] - joints3d[..., p, :], axis=-1)
+
+
+def build_from_bones(root: np.ndarray, unit: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Rebuild joints from the pelvis, bone directions and bone lengths.
+
+    Args:
+        root: (T, 3) pelvis positions.
+        unit: (T, 16, 3) unit bone directions (parent -> child), `skeleton.BONES` order.
+        length: (T, 16) or (16,) bone lengths.
+    Returns:
+        (T, 17, 3) joints.
+    """
+    T = root.shape[0]
+    length = np.broadcast_to(length, (T, len(BONES)))
+    out = np.empty((T, NUM_JOINTS, 3))
+    out[:, 0] = root
+    for b, (p, c) in enumerate(BONES):  # BONES is in child order, parents always come first
+        out[:, c] = out[:, p] + unit[:, b] * length[:, b, None]
+    return out
+
+
+def fit_in_volume(joints3d: np.ndarray, volume_radius: float) -> tuple[np.ndarray, float]:
+    """Keep every joint inside the disc |xy| <= volume_radius by shrinking the horizontal path.
+
+    The whole body is translated per frame (bone lengths unchanged): its pelvis path about the
+    origin is scaled by the largest factor k in [0, 1] with |k * pelvis_xy| + body extent
+    <= volume_radius on every frame. Feet slide when k < 1; poses stay exact.
+
+    Returns:
+        (joints (T, 17, 3), k).
+    Raises:
+        ValueError: a pose alone is wider than the volume.
+    """
+    pelvis = joints3d[:, 0, :2]
+    extent = np.linalg.norm(joints3d[:, :, :2] - pelvis[:, None], axis=-1).max(axis=1)  # (T,)
+    if (extent >= volume_radius).any():
+        raise ValueError(f"volume_radius {volume_radius} m is smaller than the body's horizontal "
+                         f"extent {extent.max():.2f} m")
+    reach = np.linalg.norm(pelvis, axis=-1)
+    with np.errstate(divide="ignore"):
+        k_frames = np.where(reach > 1e-9, (volume_radius - extent) / np.maximum(reach, 1e-9), np.inf)
+    k = float(min(1.0, k_frames.min()))
+    if k >= 1.0:
+        return joints3d, 1.0
+    k *= 1.0 - 1e-9  # strictly inside despite rounding
+    out = joints3d.copy()
+    out[:, :, :2] += (k - 1.0) * pelvis[:, None, :]
+    return out, k
+
+
+# --------------------------------------------------------------------------------------------
+# Body proportions
+# --------------------------------------------------------------------------------------------
+# Segment lengths as fractions of standing height (anthropometric tables, Drillis & Contini
+# style); the vertical chain ankle_height + shin + thigh + hip_drop + spine + thorax + neck +
+# head adds up to 1 so that the head top of a straight pose is at the standing height.
+_RATIOS = {
+    "ankle_height": 0.039, "shin": 0.246, "thigh": 0.245, "hip_drop": 0.020,
+    "spine": 0.130, "thorax": 0.140, "neck": 0.070, "head": 0.110,
+    "hip_half_width": 0.052, "shoulder_half_width": 0.106, "shoulder_drop": 0.012,
+    "upper_arm": 0.172, "forearm": 0.150,
+}
+_VERTICAL = ("ankle_height", "shin", "thigh", "hip_drop", "spine", "thorax", "neck", "head")
+
+
+@dataclass(frozen=True)
+class BodyProportions:
+    """Segment lengths of one subject, metres.
+
+    Attributes:
+        height: standing height (floor to head top).
+        ankle_height: ankle joint above the floor when standing.
+        shin: knee -> ankle. thigh: hip -> knee.
+        hip_drop: hip joints below the pelvis joint. hip_half_width: pelvis -> hip, sideways.
+        spine: pelvis -> spine. thorax: spine -> thorax. neck: thorax -> neck.
+        head: neck -> head top.
+        shoulder_half_width: thorax -> shoulder, sideways. shoulder_drop: shoulder below thorax.
+        upper_arm: shoulder -> elbow. forearm: elbow -> wrist.
+    """
+
+    height: float
+    ankle_height: float
+    shin: float
+    thigh: float
+    hip_drop: float
+    hip_half_width: float
+    spine: float
+    thorax: float
+    neck: float
+    head: float
+    shoulder_half_width: float
+    shoulder_drop: float
+    upper_arm: float
+    forearm: float
+
+    @classmethod
+    def from_height(cls, height: float) -> "BodyProportions":
+        """Average proportions for a standing height in metres."""
+        if not 0.5 < height < 2.8:
+            raise ValueError(f"height must be in metres (0.5..2.8), got {height}")
+        return cls(height=float(height), **{k: v * height for k, v in _RATIOS.items()})
+
+    @property
+    def leg_length(self) -> float:
+        """Hip joint to floor with straight legs (thigh + shin + ankle height), metres."""
+        return self.thigh + self.shin + self.ankle_height
+
+    def rest_offsets(self) -> np.ndarray:
+        """(17, 3) offset of each joint from its parent in a standing pose, body frame
+        (x forward, y to the subject's left, z up), arms hanging; row 0 (pelvis) is zero."""
+        o = np.zeros((NUM_JOINTS, 3))
+        J = JOINT_INDEX
+        o[J["right_hip"]] = (0, -self.hip_half_width, -self.hip_drop)
+        o[J["left_hip"]] = (0, self.hip_half_width, -self.hip_drop)
+        for side in ("right", "left"):
+            o[J[f"{side}_knee"]] = (0, 0, -self.thigh)
+            o[J[f"{side}_ankle"]] = (0, 0, -self.shin)
+            o[J[f"{side}_elbow"]] = (0, 0, -self.upper_arm)
+            o[J[f"{side}_wrist"]] = (0, 0, -self.forearm)
+        o[J["spine"]] = (0, 0, self.spine)
+        o[J["thorax"]] = (0, 0, self.thorax)
+        o[J["neck"]] = (0, 0, self.neck)
+        o[J["head"]] = (0, 0, self.head)
+        o[J["left_shoulder"]] = (0, self.shoulder_half_width, -self.shoulder_drop)
+        o[J["right_shoulder"]] = (0, -self.shoulder_half_width, -self.shoulder_drop)
+        return o
+
+    def bone_lengths(self) -> np.ndarray:
+        """(16,) metres in `skeleton.BONES` order."""
+        o = self.rest_offsets()
+        return np.linalg.norm(o[[c for _, c in BONES]], axis=-1)
+
+
+def sample_proportions(rng: np.random.Generator,
+                       height_range: tuple[float, float] = (1.55, 1.95)) -> BodyProportions:
+    """A random subject: uniform height in `height_range` (metres), each segment ratio varied by
+    about 4 % (widths 8 %), the vertical chain renormalised to the sampled height."""
+    lo, hi = height_range
+    if not 0.5 < lo <= hi < 2.8:
+        raise ValueError(f"height_range must be metres with 0.5 < lo <= hi < 2.8, got {height_range}")
+    height = float(rng.uniform(lo, hi))
+    r = {}
+    for k, v in _RATIOS.items():
+        sd = 0.08 if "width" in k else 0.04
+        r[k] = v * float(np.clip(rng.normal(1.0, sd), 1 - 2.5 * sd, 1 + 2.5 * sd))
+    total = sum(r[k] for k in _VERTICAL)
+    for k in _VERTICAL:
+        r[k] /= total
+    return BodyProportions(height=height, **{k: v * height for k, v in r.items()})
+
+
+# --------------------------------------------------------------------------------------------
+# Kinematic model for the procedural generator
+# --------------------------------------------------------------------------------------------
+# Joint angles (radians) driven per frame. Each bone rotation is relative to its parent bone,
+# in the body frame (x forward, y left, z up); see `_bone_rotations`.
+PARAMS: tuple[str, ...] = (
+    "pelvis_pitch", "pelvis_roll", "pelvis_yaw",          # pelvis relative to heading
+    "lean", "side", "twist",                              # lower back (pelvis -> spine)
+    "chest_lean", "chest_twist",                          # upper back (spine -> thorax)
+    "neck_pitch", "head_pitch", "head_yaw",
+    "l_hip_flex", "l_hip_abd", "l_hip_twist", "l_knee",
+    "r_hip_flex", "r_hip_abd", "r_hip_twist", "r_knee",
+    "l_sh_flex", "l_sh_abd", "l_sh_twist", "l_elbow",
+    "r_sh_flex", "r_sh_abd", "r_sh_twist", "r_elbow",
+    "airborne",                                           # metres of flight above the floor
+)
+_P = {n: i for i, n in enumerate(PARAMS)}
+
+
+def _rx(a: np.ndarray) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(a.shape + (3, 3))
+
+
+def _ry(a: np.ndarray) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(a.shape + (3, 3))
+
+
+def _rz(a: np.ndarray) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(a.shape + (3, 3))
+
+
+def _bone_rotations(q: np.ndarray) -> np.ndarray:
+    """(T, P) joint angles -> (T, 17, 3, 3) rotation of the bone ending at each joint, relative
+    to its parent bone. Signs: flexion swings a limb forward (+x), abduction away from the
+    body's midline, knee flexion swings the shin backward, elbow flexion the forearm forward."""
+    T = q.shape[0]
+    a = {n: q[:, i] for n, i in _P.items()}
+    L = np.broadcast_to(np.eye(3), (T, NUM_JOINTS, 3, 3)).copy()
+    J = JOINT_INDEX
+    L[:, 0] = _rz(a["pelvis_yaw"]) @ _ry(a["pelvis_pitch"]) @ _rx(a["pelvis_roll"])
+    for s, sign in (("l", 1.0), ("r", -1.0)):
+        side = "left" if s == "l" else "right"
+        L[:, J[f"{side}_knee"]] = (_ry(-a[f"{s}_hip_flex"]) @ _rx(sign * a[f"{s}_hip_abd"])
+                                   @ _rz(sign * a[f"{s}_hip_twist"]))
+        L[:, J[f"{side}_ankle"]] = _ry(a[f"{s}_knee"])
+        L[:, J[f"{side}_elbow"]] = (_ry(-a[f"{s}_sh_flex"]) @ _rx(sign * a[f"{s}_sh_abd"])
+                                    @ _rz(sign * a[f"{s}_sh_twist"]))
+        L[:, J[f"{side}_wrist"]] = _ry(-a[f"{s}_elbow"])
+    L[:, J["spine"]] = _rz(a["twist"]) @ _ry(a["lean"]) @ _rx(a["side"])
+    L[:, J["thorax"]] = _rz(a["chest_twist"]) @ _ry(a["chest_lean"])
+    L[:, J["neck"]] = _ry(a["neck_pitch"])
+    L[:, J["head"]] = _rz(a["head_yaw"]) @ _ry(a["head_pitch"])
+    return L
+
+
+def pose_from_params(q: np.ndarray, proportions: BodyProportions, root_xy: np.ndarray,
+                     yaw: np.ndarray) -> np.ndarray:
+    """Forward kinematics of the procedural body, all frames at once per joint.
+
+    Args:
+        q: (T, len(PARAMS)) joint angles in radians (and ``airborne`` in metres).
+        proportions: the subject.
+        root_xy: (T, 2) pelvis ground position, metres.
+        yaw: (T,) heading in radians (0 = facing +x, counter-clockwise seen from above).
+    Returns:
+        (T, 17, 3) world joints in metres; the pelvis height is chosen per frame so the lower
+        ankle is at ``ankle_height + airborne``.
+    """
+    T = q.shape[0]
+    L = _bone_rotations(q)
+    off = proportions.rest_offsets()
+    G = np.empty_like(L)
+    X = np.zeros((T, NUM_JOINTS, 3))
+    G[:, 0] = _rz(yaw) @ L[:, 0]
+    for j in range(1, NUM_JOINTS):
+        p = PARENTS[j]
+        # The bone p -> j turns with the parent's frame times its own rotation at p.
+        G[:, j] = G[:, p] @ L[:, j]
+        X[:, j] = X[:, p] + G[:, j] @ off[j]
+    ankles = X[:, [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]], 2].min(axis=1)
+    z0 = proportions.ankle_height + q[:, _P["airborne"]] - ankles
+    X[:, :, 0] += root_xy[:, None, 0]
+    X[:, :, 1] += root_xy[:, None, 1]
+    X[:, :, 2] += z0[:, None]
+    return X
+
+
+# --------------------------------------------------------------------------------------------
+# Actions: each returns joint angles (n, P), root path (n, 2) and heading (n,) for its frames
+# --------------------------------------------------------------------------------------------
+_DEG = np.pi / 180.0
+
+
+@dataclass
+class _Style:
+    """Per-subject habits drawn once per sequence (random variation between subjects)."""
+
+    walk_speed: float
+    hip_amp: float
+    knee_amp: float
+    arm_swing: float
+    elbow_bend: float
+    lean: float
+    tempo: float
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, proportions: BodyProportions) -> "_Style":
+        leg = proportions.leg_length / 0.93
+        return cls(walk_speed=float(rng.uniform(0.8, 1.3) * leg), hip_amp=float(rng.uniform(20, 28) * _DEG),
+                   knee_amp=float(rng.uniform(50, 65) * _DEG), arm_swing=float(rng.uniform(10, 30) * _DEG),
+                   elbow_bend=float(rng.uniform(8, 25) * _DEG), lean=float(rng.uniform(-3, 6) * _DEG),
+                   tempo=float(rng.uniform(0.85, 1.15)))
+
+
+@dataclass
+class _State:
+    xy: np.ndarray
+    yaw: float
+    gait_phase: float = 0.0
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _envelope(n: int, fps: float, ramp_s: float) -> np.ndarray:
+    """(n,) 0 -> 1 -> 0 with smooth ramps of `ramp_s` seconds at both ends."""
+    t = np.arange(n) / fps
+    dur = (n - 1) / fps
+    r = max(min(ramp_s, dur / 2), 1e-3)
+    return _smoothstep(t / r) * _smoothstep((dur - t) / r)
+
+
+def _neutral(n: int, style: _Style) -> np.ndarray:
+    q = np.zeros((n, len(PARAMS)))
+    q[:, _P["lean"]] = style.lean
+    q[:, _P["l_elbow"]] = q[:, _P["r_elbow"]] = style.elbow_bend
+    q[:, _P["l_sh_abd"]] = q[:, _P["r_sh_abd"]] = 6 * _DEG
+    q[:, _P["l_knee"]] = q[:, _P["r_knee"]] = 4 * _DEG
+    q[:, _P["l_hip_flex"]] = q[:, _P["r_hip_flex"]] = 2 * _DEG
+    return q
+
+
+def _gait(q: np.ndarray, phase: np.ndarray, amp: np.ndarray, style: _Style) -> None:
+    """Add a walking cycle (in place): legs in antiphase, arms opposite to the legs."""
+    for s, ph in (("l", phase), ("r", phase + np.pi)):
+        q[:, _P[f"{s}_hip_flex"]] += amp * style.hip_amp * np.sin(ph)
+        # Knee flexes most in early swing, when the hip moves forward (cos > 0).
+        swing = np.clip(np.cos(ph + 0.6), 0.0, None) ** 1.5
+        q[:, _P[f"{s}_knee"]] += amp * (style.knee_amp * swing + 8 * _DEG)
+        q[:, _P[f"{s}_sh_flex"]] += -amp * style.arm_swing * np.sin(ph)
+        q[:, _P[f"{s}_elbow"]] += amp * 10 * _DEG * (1 + np.sin(ph)) / 2
+    q[:, _P["pelvis_yaw"]] += amp * 5 * _DEG * np.sin(phase)
+    q[:, _P["chest_twist"]] -= amp * 7 * _DEG * np.sin(phase)
+    q[:, _P["pelvis_roll"]] += amp * 3 * _DEG * np.sin(2 * phase)
+    q[:, _P["lean"]] += amp * 4 * _DEG
+
+
+def _walk_to(target: np.ndarray, state: _State, style: _Style, props: BodyProportions, fps: float,
+             rng: np.random.Generator, max_s: float = 12.0, turn_only: bool = False,
+             final_yaw: float | None = None):
+    """Walk along a curved path to `target` (or turn on the spot to `final_yaw`).
+
+    Per frame: steer towards the target with a bounded yaw rate, speed ramps up and slows near
+    the target; the gait phase advances with the distance covered (stride from leg length), so
+    the legs swing in step with the speed; turning in place keeps small steps.
+    """
+    dt = 1.0 / fps
+    speed_max = style.walk_speed * rng.uniform(0.85, 1.15)
+    yaw_rate_max = rng.uniform(70, 120) * _DEG
+    stride = 4.0 * props.leg_length * np.sin(style.hip_amp)        # two steps
+    xy, yaw, ph = state.xy.copy(), state.yaw, state.gait_phase
+    speed = 0.0
+    xs, yaws, phases, amps = [], [], [], []
+    for k in range(int(max_s * fps)):
+        to = target - xy
+        dist = float(np.hypot(*to))
+        goal_yaw = final_yaw if (turn_only or dist < 0.15) and final_yaw is not None else np.arctan2(to[1], to[0])
+        err = (goal_yaw - yaw + np.pi) % (2 * np.pi) - np.pi
+        yaw_rate = float(np.clip(3.0 * err, -yaw_rate_max, yaw_rate_max))
+        want = 0.0 if turn_only else speed_max * min(1.0, dist / 0.6) * max(0.0, np.cos(err)) ** 2
+        speed += float(np.clip(want - speed, -1.5 * dt, 1.2 * dt))  # bounded acceleration
+        yaw += yaw_rate * dt
+        xy = xy + speed * dt * np.array([np.cos(yaw), np.sin(yaw)])
+        amp = max(speed / max(style.walk_speed, 1e-6), min(abs(yaw_rate) / yaw_rate_max, 1.0) * 0.35)
+        ph += 2 * np.pi * dt * max(speed / stride, amp * 0.9 * style.tempo)
+        xs.append(xy.copy()); yaws.append(yaw); phases.append(ph); amps.append(amp)
+        done_pos = turn_only or dist < 0.08
+        done_yaw = abs(err) < 2 * _DEG
+        if k > fps * 0.5 and done_pos and done_yaw and speed < 0.05 and amp < 0.05:
+            break
+        if not turn_only and dist < 0.08 and final_yaw is None and speed < 0.05:
+            break
+    n = len(xs)
+    amps_a = np.asarray(amps)
+    # Let the last step finish: fade the swing amplitude out over the final half second.
+    amps_a *= np.minimum(1.0, np.linspace(n / fps, 0, n) / 0.5 + 0.2)
+    q = _neutral(n, style)
+    _gait(q, np.asarray(phases), np.clip(amps_a, 0, 1.3), style)
+    state.xy, state.yaw, state.gait_phase = np.asarray(xs[-1]), float(yaws[-1]), float(phases[-1])
+    return q, np.asarray(xs), np.asarray(yaws)
+
+
+def _in_place(n: int, state: _State):
+    return np.repeat(state.xy[None], n, axis=0), np.full(n, state.yaw)
+
+
+def _gesture(state: _State, style: _Style, fps: float, rng: np.random.Generator):
+    """Arm gestures: waving (one or both arms), clapping, arm circles, pointing."""
+    kind = rng.choice(["wave", "wave_both", "clap", "circles", "point"])
+    dur = rng.uniform(2.5, 4.5)
+    n = int(dur * fps)
+    t = np.arange(n) / fps
+    env = _envelope(n, fps, 0.6)
+    q = _neutral(n, style)
+    f = rng.uniform(1.2, 2.2) * style.tempo
+    sides = ["l", "r"] if kind in ("wave_both", "clap", "circles") else [rng.choice(["l", "r"])]
+    for s in sides:
+        if kind in ("wave", "wave_both"):
+            q[:, _P[f"{s}_sh_abd"]] += env * rng.uniform(70, 110) * _DEG
+            q[:, _P[f"{s}_sh_flex"]] += env * rng.uniform(10, 40) * _DEG
+            q[:, _P[f"{s}_sh_twist"]] += env * 90 * _DEG          # turns the elbow's plane upward
+            q[:, _P[f"{s}_elbow"]] += env * (rng.uniform(60, 90) * _DEG + 25 * _DEG * np.sin(2 * np.pi * f * t))
+        elif kind == "clap":
+            q[:, _P[f"{s}_sh_flex"]] += env * rng.uniform(60, 85) * _DEG
+            q[:, _P[f"{s}_sh_abd"]] += env * (20 * _DEG + 18 * _DEG * np.cos(2 * np.pi * f * t)) - 14 * _DEG * env
+            q[:, _P[f"{s}_elbow"]] += env * 25 * _DEG
+        elif kind == "circles":
+            ph = 2 * np.pi * 0.8 * f * t
+            q[:, _P[f"{s}_sh_abd"]] += env * (85 * _DEG + 20 * _DEG * np.sin(ph))
+            q[:, _P[f"{s}_sh_flex"]] += env * 20 * _DEG * np.cos(ph)
+            q[:, _P[f"{s}_elbow"]] -= env * style.elbow_bend
+        else:  # point
+            q[:, _P[f"{s}_sh_flex"]] += env * rng.uniform(60, 110) * _DEG
+            q[:, _P[f"{s}_sh_abd"]] += env * rng.uniform(0, 50) * _DEG
+            q[:, _P[f"{s}_elbow"]] -= env * style.elbow_bend * 0.8
+            q[:, _P["head_yaw"]] += env * (15 if s == "l" else -15) * _DEG
+    q[:, _P["head_pitch"]] += env * rng.uniform(-10, 10) * _DEG
+    return q, *_in_place(n, state)
+
+
+def _reach(state: _State, style: _Style, fps: float, rng: np.random.Generator):
+    """Reach to a target with one arm (forward, sideways, up or down), bending the trunk and knees
+    for low targets, hold, and return."""
+    s = rng.choice(["l", "r"])
+    sign = 1.0 if s == "l" else -1.0
+    height = rng.choice(["up", "mid", "low"], p=[0.3, 0.4, 0.3])
+    dur = rng.uniform(2.5, 4.0)
+    n = int(dur * fps)
+    env = _envelope(n, fps, rng.uniform(0.7, 1.1))
+    q = _neutral(n, style)
+    flex = {"up": rng.uniform(130, 165), "mid": rng.uniform(70, 100), "low": rng.uniform(40, 70)}[height]
+    q[:, _P[f"{s}_sh_flex"]] += env * flex * _DEG
+    q[:, _P[f"{s}_sh_abd"]] += env * rng.uniform(0, 45) * _DEG
+    q[:, _P[f"{s}_elbow"]] -= env * style.elbow_bend * 0.9
+    q[:, _P["twist"]] += env * sign * rng.uniform(-5, 25) * _DEG
+    q[:, _P["side"]] += env * -sign * rng.uniform(0, 10) * _DEG
+    if height == "low":
+        bend = rng.uniform(35, 60) * _DEG
+        knee = rng.uniform(20, 60) * _DEG
+        q[:, _P["lean"]] += env * bend
+        q[:, _P["l_knee"]] += env * knee
+        q[:, _P["r_knee"]] += env * knee
+        q[:, _P["l_hip_flex"]] += env * knee / 2
+        q[:, _P["r_hip_flex"]] += env * knee / 2
+        q[:, _P["head_pitch"]] += env * 15 * _DEG
+    elif height == "up":
+        q[:, _P["lean"]] -= env * 5 * _DEG
+        q[:, _P["head_pitch"]] -= env * 20 * _DEG
+    else:
+        q[:, _P["lean"]] += env * rng.uniform(5, 20) * _DEG
+    return q, *_in_place(n, state)
+
+
+def _squat(state: _State, style: _Style, fps: float, rng: np.random.Generator):
+    """1-3 squats: knees ~2x hip flexion so the ankles stay under the hips, trunk leaning
+    forward and arms raised forward for balance."""
+    reps = int(rng.integers(1, 4))
+    period = rng.uniform(1.8, 2.6) / style.tempo
+    n = int((reps * period + 0.4) * fps)
+    t = np.arange(n) / fps
+    depth = np.where(t < reps * period, 0.5 - 0.5 * np.cos(2 * np.pi * t / period), 0.0)
+    hip = rng.uniform(50, 75) * _DEG
+    q = _neutral(n, style)
+    for s in ("l", "r"):
+        q[:, _P[f"{s}_hip_flex"]] += depth * hip
+        q[:, _P[f"{s}_knee"]] += depth * 2.0 * hip
+        q[:, _P[f"{s}_hip_abd"]] += depth * 10 * _DEG
+        q[:, _P[f"{s}_hip_twist"]] += depth * 10 * _DEG
+        q[:, _P[f"{s}_sh_flex"]] += depth * rng.uniform(50, 90) * _DEG
+    q[:, _P["lean"]] += depth * (hip * 0.45)
+    q[:, _P["head_pitch"]] -= depth * 15 * _DEG
+    return q, *_in_place(n, state)
+
+
+def _jumping_jacks(state: _State, style: _Style, fps: float, rng: np.random.Generator):
+    """Jumping jacks: legs and arms out and in, a hop between the two positions."""
+    reps = int(rng.integers(3, 7))
+    period = rng.uniform(0.9, 1.3) / style.tempo
+    n = int((reps * period + 0.3) * fps)
+    t = np.arange(n) / fps
+    active = t < reps * period
+    open_ = np.where(active, 0.5 - 0.5 * np.cos(2 * np.pi * t / period), 0.0)
+    hop = np.where(active, np.clip(np.abs(np.sin(2 * np.pi * t / period)) - 0.3, 0, None) / 0.7, 0.0)
+    q = _neutral(n, style)
+    arm = rng.uniform(140, 170) * _DEG
+    for s in ("l", "r"):
+        q[:, _P[f"{s}_sh_abd"]] += open_ * arm
+        q[:, _P[f"{s}_hip_abd"]] += open_ * rng.uniform(12, 18) * _DEG
+        q[:, _P[f"{s}_elbow"]] -= open_ * style.elbow_bend * 0.7
+        q[:, _P[f"{s}_knee"]] += (1 - hop) * active * 12 * _DEG
+        q[:, _P[f"{s}_hip_flex"]] += (1 - hop) * active * 6 * _DEG
+    q[:, _P["airborne"]] = hop * rng.uniform(0.06, 0.12)
+    return q, *_in_place(n, state)
+
+
+def _idle(state: _State, style: _Style, fps: float, rng: np.random.Generator):
+    """Standing: weight shift, looking around."""
+    n = int(rng.uniform(1.5, 3.0) * fps)
+    t = np.arange(n) / fps
+    env = _envelope(n, fps, 0.5)
+    q = _neutral(n, style)
+    shift = rng.uniform(-1, 1) * 5 * _DEG * env
+    q[:, _P["pelvis_roll"]] += shift
+    q[:, _P["l_hip_abd"]] -= shift
+    q[:, _P["r_hip_abd"]] += shift
+    q[:, _P["side"]] -= shift
+    q[:, _P["head_yaw"]] += env * rng.uniform(-35, 35) * _DEG * np.sin(2 * np.pi * 0.3 * t)
+    return q, *_in_place(n, state)
+
+
+def _smooth_noise(n: int, k: int, fps: float, rng: np.random.Generator, amp: float) -> np.ndarray:
+    """(n, k) smooth random wobble: a few random low-frequency sinusoids per column."""
+    t = np.arange(n)[:, None] / fps
+    out = np.zeros((n, k))
+    for _ in range(3):
+        f = rng.uniform(0.1, 0.6, size=k)
+        ph = rng.uniform(0, 2 * np.pi, size=k)
+        out += np.sin(2 * np.pi * f * t + ph) * rng.uniform(0.3, 1.0, size=k)
+    return out * amp / 3
+
+
+# Horizontal reach of each action's pose about the pelvis (metres per metre of height): the
+# subject starts an action only where its whole body fits in the volume.
+_ACTION_EXTENT = {"gesture": 0.55, "reach": 0.6, "squat": 0.45, "jumping_jacks": 0.55,
+                  "idle": 0.3, "turn": 0.35}
+
+
+def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
+                      proportions: BodyProportions | None = None,
+                      volume_radius: float = 1.5) -> Motion:
+    """The embedded default motion: a random sequence of actions for one subject.
+
+    Walking along curved paths to random points and turning on the spot, arm gestures (waving,
+    clapping, arm circles, pointing), reaching (up, forward, low with a bend), squats, jumping
+    jacks and idle standing, each with random amplitudes and tempo, blended into each other with
+    0.6 s smooth crossfades of the joint angles. Every action appears once (in random order)
+    before any repeats, so long sequences cover them all.
+
+    Args:
+        num_frames: T, frames to generate.
+        fps: frame rate.
+        seed: the same seed gives the same motion (also the same subject when
+            `proportions` is None: it is drawn from the seed).
+        proportions: the subject; None samples one from the seed.
+        volume_radius: metres; every joint stays within this horizontal distance of the origin.
+    Returns:
+        Motion with joints3d (T, 17, 3) metres, world z up, and `segments` labelling actions.
+    """
+    if int(num_frames) < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    if not volume_radius >= 1.0:
+        raise ValueError(f"volume_radius must be >= 1.0 m (room for outstretched arms), got {volume_radius}")
+    num_frames = int(num_frames)
+    rng = np.random.default_rng(seed)
+    props = proportions if proportions is not None else sample_proportions(rng)
+    style = _Style.sample(rng, props)
+    H = props.height
+    state = _State(xy=rng.uniform(-0.3, 0.3, size=2) * volume_radius, yaw=float(rng.uniform(-np.pi, np.pi)))
+    walk_r = max(volume_radius - 0.42 * H, 0.2)   # where the pelvis may walk
+
+    parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+    total = 0
+    queue: list[str] = []
+    weights = {"walk": 3.0, "turn": 0.7, "gesture": 1.2, "reach": 1.0, "squat": 0.8,
+               "jumping_jacks": 0.7, "idle": 0.5}
+    names = list(weights)
+    p = np.asarray([weights[a] for a in names])
+    p /= p.sum()
+    while total < num_frames:
+        if not queue:
+            # First round: every action once (walk first so the path starts moving); then random.
+            queue = (["walk"] + [str(a) for a in rng.permutation([a for a in names if a != "walk"])]
+                     if not parts else [str(rng.choice(names, p=p))])
+        action = queue.pop(0)
+        if action != "walk":
+            limit = volume_radius - _ACTION_EXTENT[action] * H
+            if np.hypot(*state.xy) > limit:
+                # Too close to the edge for this action: walk inwards first.
+                target = _random_point(rng, max(min(limit, walk_r) * 0.7, 0.0))
+                parts.append(("walk", *_walk_to(target, state, style, props, fps, rng)))
+                total += len(parts[-1][1])
+        if action == "walk":
+            target = _random_point(rng, walk_r, away_from=state.xy, min_dist=0.5 * walk_r)
+            out = _walk_to(target, state, style, props, fps, rng)
+        elif action == "turn":
+            goal = state.yaw + rng.choice([-1, 1]) * rng.uniform(60, 180) * _DEG
+            out = _walk_to(state.xy.copy(), state, style, props, fps, rng, turn_only=True, final_yaw=goal)
+        else:
+            out = {"gesture": _gesture, "reach": _reach, "squat": _squat,
+                   "jumping_jacks": _jumping_jacks, "idle": _idle}[action](state, style, fps, rng)
+        parts.append((action, *out))
+        total += len(out[0])
+
+    q, xy, yaw, segments = _crossfade(parts, fps, blend_s=0.6)
+    q = q[:num_frames]
+    q[:, :-1] += _smooth_noise(num_frames, len(PARAMS) - 1, fps, rng, 2.0 * _DEG)
+    joints = pose_from_params(q, props, xy[:num_frames], yaw[:num_frames])
+    joints, _ = fit_in_volume(joints, volume_radius)
+    segments = tuple((a, s, min(e, num_frames)) for a, s, e in segments if s < num_frames)
+    return Motion(name=f"procedural_seed{seed}", joints3d=joints, fps=float(fps),
+                  source="procedural", segments=segments)
+
+
+def _random_point(rng: np.random.Generator, radius: float, away_from: np.ndarray | None = None,
+                  min_dist: float = 0.0) -> np.ndarray:
+    """Uniform point in the disc of `radius`, preferably at least `min_dist` from `away_from`."""
+    best = np.zeros(2)
+    for _ in range(20):
+        r = radius * np.sqrt(rng.uniform())
+        a = rng.uniform(-np.pi, np.pi)
+        best = np.array([r * np.cos(a), r * np.sin(a)])
+        if away_from is None or np.hypot(*(best - away_from)) >= min_dist:
+            break
+    return best
+
+
+def _crossfade(parts, fps: float, blend_s: float):
+    """Concatenate action parts; joint angles cross-fade over `blend_s` seconds around each
+    boundary (each part held at its end value while fading), the root path is continuous."""
+    q = np.concatenate([p[1] for p in parts])
+    xy = np.concatenate([p[2] for p in parts])
+    yaw = np.concatenate([p[3] for p in parts])
+    segments, start = [], 0
+    for a, qa, *_ in parts:
+        segments.append((a, start, start + len(qa)))
+        start += len(qa)
+    h = max(int(round(blend_s * fps / 2)), 1)
+    out = q.copy()
+    for (_, s0, e0), (_, s1, e1) in zip(segments[:-1], segments[1:]):
+        lo, hi = max(e0 - h, s0), min(s1 + h, e1)
+        idx = np.arange(lo, hi)
+        w = _smoothstep((idx - lo + 0.5) / (hi - lo))[:, None]
+        prev = q[np.minimum(idx, e0 - 1)]     # previous part, held at its last frame
+        nxt = q[np.maximum(idx, s1)]          # next part, held at its first frame
+        out[lo:hi] = (1 - w) * prev + w * nxt
+    return out, xy, yaw, segments
