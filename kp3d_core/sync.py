@@ -25,7 +25,8 @@ Unlike the C++ policy, a complete set is emitted as soon as it exists (no waitin
 message per camera), which keeps the latency at the arrival of the set's last image; the price is
 that output depends on the arrival order as well as on the stamps. Stamps are integer nanoseconds;
 each camera's stamps must increase. A stamp more than ``jump_back_ns`` older than the camera's last
-one (or than the newest stamp seen) is a time jump (bag loop, clock reset): all queues are reset.
+one is a time jump (bag loop, clock reset): all queues are reset (queued messages counted as
+'time_jump_back'); a smaller step back drops just that message ('out_of_order').
 
 Example::
 
@@ -83,8 +84,8 @@ class ApproximateTimeSync:
         queue_size: messages kept per camera; older ones are dropped as 'queue_overflow'.
         timeout_ns: a camera whose last stamp is older than the newest stamp seen minus this is
             dead (no longer waited for; reported by :meth:`alive`). Default 500 ms.
-        jump_back_ns: a stamp this much older than the camera's last one (or the newest seen)
-            resets the queues. Default 1 s.
+        jump_back_ns: a stamp this much older than the camera's last one resets the queues.
+            Default 1 s.
     """
 
     def __init__(
@@ -157,9 +158,8 @@ class ApproximateTimeSync:
         stamp = int(stamp_ns)
         self.received += 1
         last = self.last_seen[name]
-        if (last is not None and last - stamp > self.jump_back_ns) or (
-            self._now is not None and self._now - stamp > self.jump_back_ns
-        ):
+        if last is not None and last - stamp > self.jump_back_ns:
+            # per camera only: a camera whose clock is merely offset must not reset everyone
             self._reset()
         elif last is not None and stamp <= last:
             self._drop("out_of_order", k)
