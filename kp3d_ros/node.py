@@ -47,6 +47,8 @@ from . import convert
 PACKAGE = "kp3d_ros"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+BACKENDS = ("auto", "torch", "pytorch", "onnxruntime", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")
+
 # name -> (default, description, read_only). Validation: _validate().
 PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "cameras": (["cam0", "cam1", "cam2", "cam3"], "camera names, in rig order (keys of the rig file)", True),
@@ -59,7 +61,7 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "sync.min_cameras": (2, "minimum number of cameras in a (partial) set", True),
     "sync.queue_size": (10, "per-camera queue length of the synchroniser", True),
     "model.path": ("", "model checkpoint (.pt) or ONNX file; empty: the shipped kp3d_core/assets/model.pt", True),
-    "model.backend": ("auto", "inference backend: auto, torch, onnxruntime or tensorrt", True),
+    "model.backend": ("auto", f"inference backend: {', '.join(BACKENDS)}", True),
     "model.device": ("cpu", "torch device for the torch backend (cpu, cuda)", True),
     "smoothing.enabled": (False, "One Euro filter on the published 3D points (no added latency)", False),
     "smoothing.min_cutoff_hz": (1.0, "One Euro minimum cutoff frequency, Hz (> 0)", False),
@@ -72,9 +74,6 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "diagnostics.period_s": (1.0, "period of /diagnostics, seconds (> 0)", True),
     "diagnostics.camera_timeout_s": (1.0, "a camera without images for this long is reported not alive", False),
 }
-
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
-
 
 def _validate(name: str, value) -> str | None:
     """Reason why ``value`` is invalid for parameter ``name``, or None."""
@@ -170,9 +169,10 @@ class MultiCamNode(Node):
             self.cameras, int(round(self.p["sync.slop_s"] * 1e9)), self.p["sync.min_cameras"], self.p["sync.queue_size"]
         )
         self.sync_lock = threading.Lock()
+        self._sync_resets = 0
+        self._reset_estimator = threading.Event()
         self.slot = LatestSlot()
         self.stats = Stats()
-        self.smoother = None
 
         # outputs
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -221,9 +221,19 @@ class MultiCamNode(Node):
 
         path = self.p["model.path"]
         model = resolve_path(path, "parameter 'model.path'") if path else None
-        est = MultiViewEstimator.load(model, self.rig, backend=self.p["model.backend"], device=self.p["model.device"])
+        est = MultiViewEstimator.load(
+            model, self.rig, backend=self.p["model.backend"], device=self.p["model.device"], smoothing=self._make_smoother()
+        )
         self.estimator_desc = f"{model or 'shipped'} ({getattr(est, 'backend', self.p['model.backend'])})"
         return est
+
+    def _make_smoother(self):
+        """One Euro filter on the 3D keypoints (applied by the estimator before mapping), or None."""
+        if not self.p["smoothing.enabled"]:
+            return None
+        from kp3d_core.filters import OneEuroFilter
+
+        return OneEuroFilter(min_cutoff=self.p["smoothing.min_cutoff_hz"], beta=self.p["smoothing.beta"])
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for prm in params:
@@ -234,8 +244,8 @@ class MultiCamNode(Node):
         for prm in params:
             if prm.name in PARAMETERS:
                 self.p[prm.name] = prm.value
-                if prm.name.startswith("smoothing."):
-                    self.smoother = None  # rebuilt with the new settings on the next set
+        if any(prm.name.startswith("smoothing.") for prm in params):
+            self.estimator.smoothing = self._make_smoother()  # a fresh filter with the new settings
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------ callbacks
@@ -244,6 +254,9 @@ class MultiCamNode(Node):
         stamp = convert.stamp_to_ns(msg.header.stamp)
         with self.sync_lock:
             sets = self.sync.add(camera, stamp, (msg, arrival))
+            if self.sync.resets != self._sync_resets:  # time jumped back (bag loop): forget the track
+                self._sync_resets = self.sync.resets
+                self._reset_estimator.set()
             for s in sets:
                 self.slot.put(s)
         st = self.stats
@@ -258,6 +271,9 @@ class MultiCamNode(Node):
             s = self.slot.get(timeout=0.1)
             if s is None:
                 continue
+            if self._reset_estimator.is_set():
+                self._reset_estimator.clear()
+                self.estimator.reset()
             try:
                 self._process(s)
             except Exception as exc:  # keep the node up; report it
@@ -310,8 +326,6 @@ class MultiCamNode(Node):
             pose is not None and not np.isfinite(pose).all()
         ):
             self._error("pipeline", "model output contains NaN/inf; those joints are published as missing", "nan_output")
-        if self.p["smoothing.enabled"]:
-            kp, pose = self._smooth(kp, kp_valid, pose, stamp_ns)
         p = self.p
         if p["publish.keypoints"]:
             self.pub_keypoints.publish(convert.pose_array(kp, kp_valid, stamp_ns, self.frame))
@@ -326,18 +340,6 @@ class MultiCamNode(Node):
             )
         if p["publish.overlays"]:
             self._publish_overlays(est, stamp_ns, images)
-
-    def _smooth(self, kp, kp_valid, pose, stamp_ns):
-        from kp3d_core.filters import OneEuroFilter
-
-        if self.smoother is None:
-            mk = lambda: OneEuroFilter(min_cutoff=self.p["smoothing.min_cutoff_hz"], beta=self.p["smoothing.beta"])  # noqa: E731
-            self.smoother = (mk(), mk())
-        t = stamp_ns * 1e-9
-        kp = self.smoother[0](kp, t)
-        if pose is not None:
-            pose = self.smoother[1](pose, t)
-        return kp, pose
 
     def _publish_overlays(self, est, stamp_ns: int, images: dict[str, np.ndarray]) -> None:
         import cv2
@@ -360,13 +362,14 @@ class MultiCamNode(Node):
         now = time.monotonic()
         timeout = self.p["diagnostics.camera_timeout_s"]
         with self.sync_lock:
-            sync_drops = dict(self.sync.drops)
+            sync_drops = dict(self.sync.counters)
+            sync_stats = {"sync_resets": self.sync.resets, "partial_sets": self.sync.partial_sets}
         with st.lock:
             lat = np.asarray(st.latencies_ms, dtype=np.float64)
             recent = [t for t in st.out_times if now - t <= 5.0]
             rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 and recent[-1] > recent[0] else 0.0
             drops = {f"sync_{k}": int(v) for k, v in sync_drops.items()}
-            drops["superseded"] = int(self.slot.dropped)
+            drops.update({f"slot_{k}": int(v) for k, v in self.slot.counters.items()})
             drops.update({k: int(v) for k, v in st.drops.items()})
             return {
                 "images_in": dict(st.images_in),
@@ -378,6 +381,7 @@ class MultiCamNode(Node):
                 "drops": drops,
                 "alive": {c: (c in st.last_arrival and now - st.last_arrival[c] <= timeout) for c in self.cameras},
                 "errors": dict(st.errors),
+                **sync_stats,
                 "last_error": st.last_error,
                 "error_recent": now - st.last_error_time <= 5.0,
             }
@@ -390,6 +394,7 @@ class MultiCamNode(Node):
             "sets_in": snap["sets_in"], "sets_out": snap["sets_out"], "output_rate_hz": snap["output_rate_hz"],
             "latency_p50_ms": snap["latency_p50_ms"], "latency_p95_ms": snap["latency_p95_ms"],
             "drops_total": sum(snap["drops"].values()),
+            "partial_sets": snap["partial_sets"], "sync_resets": snap["sync_resets"],
         }
         pipe.update({f"drops.{k}": v for k, v in sorted(snap["drops"].items())})
         dead = [c for c, ok in snap["alive"].items() if not ok]
@@ -410,6 +415,7 @@ class MultiCamNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
+        self.slot.close()
         if self.worker.is_alive():
             self.worker.join(timeout=2.0)
         super().destroy_node()
