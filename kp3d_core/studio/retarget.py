@@ -296,8 +296,9 @@ def retarget(clip: BvhClip, joint_map: JointMap | str | Path | None = None, fps:
     else:
         jm = load_joint_map(joint_map)
     jm.check_clip(clip)
-    n = int(np.floor(clip.duration * fps + 1e-6)) + 1
-    times = np.arange(n) / fps
+    # Frame Time is written with ~7 digits: allow 2 % of an output frame of rounding.
+    n = int(np.floor(clip.duration * fps + 0.02)) + 1
+    times = np.minimum(np.arange(n) / fps, clip.duration)
     joints = studio_joints(clip, jm, times)
     if proportions is not None:
         joints = rescale_to_proportions(joints, proportions)
