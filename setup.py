@@ -12,7 +12,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["kp3d_core", "kp3d_core.*", "kp3d_ros", "kp3d_ros.*", "training", "training.*"]),
-    package_data={"kp3d_core": ["assets/*", "assets/**/*"], "training": ["configs/*.yaml"]},
+    package_data={"kp3d_core": ["assets/*", "assets/**/*", "studio/joint_maps/*.yaml"], "training": ["configs/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
