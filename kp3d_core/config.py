@@ -1,0 +1,239 @@
+"""Typed training configuration: dataclasses with a docstring per field, loaded from YAML.
+
+A YAML file mirrors the nesting of :class:`Config` (``model:``, ``loss:``, ``data:``, ``train:``);
+any key the dataclasses do not define is an error naming the file and the dotted key, so a typo
+never silently falls back to a default. Example::
+
+    cfg = load_config("training/configs/tiny.yaml")
+    cfg.model.num_keypoints          # 32
+    save_dict = config_to_dict(cfg)  # plain dict, stored in every checkpoint
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the file and the dotted key."""
+
+
+@dataclass
+class ModelConfig:
+    """The keypoint network (encoder + heatmap head) and the training-only decoder."""
+
+    crop_size: int = 64
+    """S: side of the square input crop in pixels (64-96)."""
+    num_keypoints: int = 32
+    """K: number of discovered keypoints (17 for --supervised, matching the studio joints)."""
+    width: int = 16
+    """Channels of the first encoder stage (w); deeper stages use 2w, 4w, 8w."""
+    heatmap_stride: int = 2
+    """Heatmaps have side S / heatmap_stride."""
+    confidence_scale: float = 0.05
+    """s0 in confidence = s0 / (s0 + spread), spread = heatmap std as a fraction of the crop side."""
+    decoder_width: int = 32
+    """Channels of the decoder (training only; not part of the exported keypoint net)."""
+    decoder_sigma: float = 0.04
+    """Std of the keypoint Gaussians fed to the decoder, as a fraction of the crop side."""
+
+
+@dataclass
+class LossConfig:
+    """Loss weights; a weight of 0 switches the term off (loss ablation)."""
+
+    reconstruction: float = 1.0
+    """Foreground-weighted L1 between I and I~ = M*D + (1-M)*B."""
+    structure: float = 1.0
+    """L1 between image gradients of I and I~ (the structural term; see losses.gradient_loss)."""
+    foreground_weight: float = 5.0
+    """Pixels weighted 1 + (w-1)*fg in the reconstruction (REFERENCE section 5: keeps the arms)."""
+    mask: float = 1.0
+    """L2 between the mask rendered from reprojected keypoints and the decoder mask M."""
+    mask_to_fg: float = 1.0
+    """L2 between the rendered mask and the soft |I - B| foreground (addition, see REFERENCE section 5)."""
+    coverage: float = 1.0
+    """Each keypoint's heatmap mass should lie on the soft foreground (Honari & Fua)."""
+    centering: float = 0.5
+    """Mean of the reprojected keypoints near the crop (bounding-box) centre (Honari & Fua)."""
+    fill: float = 2.0
+    """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
+    separation: float = 1.0
+    """Addition: Gaussian kernel prior pushing 3D keypoints apart."""
+    separation_sigma_m: float = 0.08
+    """Kernel width of the separation prior, metres."""
+    consistency: float = 0.1
+    """L1 between detected 2D keypoints and their reprojected 3D keypoints (fraction of crop side)."""
+    render_sigma: float = 0.06
+    """Std of the Gaussians / segments drawn for the rendered mask, fraction of the crop side."""
+    render_shape: str = "gaussian"
+    """Rendered mask shape: 'gaussian' (isotropic blobs) or 'segments' (limbs to 3D nearest neighbours)."""
+    supervised: float = 1.0
+    """Weight of the 2D joint loss when training with --supervised."""
+
+
+@dataclass
+class DataConfig:
+    """Where training samples come from."""
+
+    source: str = "studio"
+    """'studio' (a studio dataset folder, kp3d_core.data) or 'synthetic' (random tensors, for tests)."""
+    path: str = "../shared/data/studio/train"
+    """Studio dataset folder (relative paths are relative to the working directory)."""
+    views: list[str] = field(default_factory=list)
+    """Camera names to use (empty: all cameras of the rig)."""
+    num_synthetic: int = 16
+    """Number of samples of the synthetic source."""
+    num_views: int = 4
+    """Views per sample of the synthetic source."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, logging and checkpointing."""
+
+    out_dir: str = "out/train/default"
+    """Run folder: checkpoints (ckpt.pt), TensorBoard events, previews."""
+    steps: int = 2000
+    """Optimiser steps in total (a resumed run continues up to this)."""
+    batch_size: int = 8
+    """Multi-view samples per step per process."""
+    lr: float = 1e-3
+    """Adam learning rate (cosine decay to lr/10 after warm-up)."""
+    warmup_steps: int = 100
+    """Linear learning-rate warm-up."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_clip: float = 5.0
+    """Clip the global gradient norm (0: off)."""
+    seed: int = 0
+    """Random seed (each DDP rank adds its rank)."""
+    log_every: int = 20
+    """Steps between TensorBoard scalar writes."""
+    preview_every: int = 500
+    """Steps between preview images (0: never)."""
+    checkpoint_every: int = 500
+    """Steps between checkpoints (one is always written at the end)."""
+    device: str = "auto"
+    """'auto' (cuda when available), 'cpu' or 'cuda'."""
+    threads: int = 0
+    """torch CPU threads (0: leave torch's default)."""
+    supervised: bool = False
+    """Train with ground-truth 2D joints (the upper bound); --supervised sets it."""
+    tensorboard: bool = True
+    """Write TensorBoard events."""
+
+
+@dataclass
+class Config:
+    """A complete training configuration."""
+
+    name: str = "default"
+    """Run name (used in logs)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _from_dict(cls, data, where: str, source: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: '{where or 'top level'}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        keys = ", ".join(f"{where}.{k}" if where else str(k) for k in unknown)
+        raise ConfigError(f"{source}: unknown key(s) {keys} (allowed: {sorted(names)})")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _convert(hints[name], value, key, source)
+    return cls(**kwargs)
+
+
+def _convert(tp, value, key: str, source: str):
+    if dataclasses.is_dataclass(tp):
+        return _from_dict(tp, value if value is not None else {}, key, source)
+    origin = typing.get_origin(tp)
+    if origin in (list, typing.List):
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{source}: '{key}': union types are not supported")  # none used
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{source}: '{key}': unsupported type {tp}")
+
+
+def _validate(cfg: Config, source: str) -> Config:
+    def need(cond: bool, key: str, msg: str) -> None:
+        if not cond:
+            raise ConfigError(f"{source}: '{key}' {msg}")
+
+    m = cfg.model
+    need(m.crop_size >= 16 and m.crop_size % 8 == 0, "model.crop_size", f"must be a multiple of 8 >= 16, got {m.crop_size}")
+    need(m.num_keypoints >= 2, "model.num_keypoints", f"must be >= 2, got {m.num_keypoints}")
+    need(m.heatmap_stride in (1, 2, 4), "model.heatmap_stride", f"must be 1, 2 or 4, got {m.heatmap_stride}")
+    need(m.width >= 4, "model.width", f"must be >= 4, got {m.width}")
+    need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
+    need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
+    need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
+    for f in dataclasses.fields(LossConfig):
+        v = getattr(cfg.loss, f.name)
+        if isinstance(v, float):
+            need(v >= 0, f"loss.{f.name}", f"must be >= 0, got {v}")
+    need(cfg.data.source in ("studio", "synthetic"), "data.source", f"must be 'studio' or 'synthetic', got {cfg.data.source!r}")
+    t = cfg.train
+    need(t.steps >= 1, "train.steps", "must be >= 1")
+    need(t.batch_size >= 1, "train.batch_size", "must be >= 1")
+    need(t.lr > 0, "train.lr", "must be > 0")
+    need(t.device in ("auto", "cpu", "cuda"), "train.device", "must be 'auto', 'cpu' or 'cuda'")
+    if t.supervised:
+        need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the studio joints) with --supervised")
+    return cfg
+
+
+def config_from_dict(data: dict, source: str = "config") -> Config:
+    """Build and validate a :class:`Config` from a nested dict (unknown keys raise ConfigError)."""
+    return _validate(_from_dict(Config, data or {}, "", source), source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load a YAML config file into a validated :class:`Config`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    return config_from_dict(data or {}, str(path))
+
+
+def config_to_dict(cfg: Config) -> dict:
+    """Plain nested dict of a config (what checkpoints store)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,175 @@
+"""Losses of unsupervised multi-view keypoint discovery, each a small function, switchable by weight.
+
+From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. Additions (REFERENCE
+section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse of all keypoints onto
+the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
+(which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg`` and
+``consistency`` are further additions. ``supervised_loss`` is the upper bound's loss (labels).
+
+Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
+only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .config import LossConfig
+from .render_keypoints import nearest_neighbour_pairs, render_mask
+
+
+def _view_mean(per_view: torch.Tensor, valid_view: torch.Tensor) -> torch.Tensor:
+    """(B, V) values -> mean over valid views (0 if none)."""
+    w = valid_view.to(per_view.dtype)
+    return (per_view * w).sum() / w.sum().clamp_min(1.0)
+
+
+def reconstruction_loss(image: torch.Tensor, recon: torch.Tensor, fg: torch.Tensor, fg_weight: float) -> torch.Tensor:
+    """(B, V) foreground-weighted L1 between image and reconstruction.
+
+    Args: image, recon (B, V, 3, S, S) in [0, 1]; fg (B, V, 1, S, S) soft foreground in [0, 1].
+    Pixel weights 1 + (fg_weight - 1) * fg: the body is a small part of the crop, and without the
+    extra weight a reconstruction that drops thin limbs costs almost nothing.
+    """
+    w = 1.0 + (fg_weight - 1.0) * fg
+    return ((recon - image).abs() * w).mean(dim=(2, 3, 4)) / w.mean(dim=(2, 3, 4))
+
+
+def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def gradient_loss(image: torch.Tensor, recon: torch.Tensor, fg: torch.Tensor, fg_weight: float) -> torch.Tensor:
+    """(B, V) structural term: L1 between the finite-difference image gradients of image and reconstruction.
+
+    Why this term: the paper adds a perceptual loss on features of a pretrained ResNet, but no pretrained
+    ImageNet weights can be downloaded here, and features of a randomly initialised net carry no
+    perceptual prior. A pixel loss alone is satisfied by a blurred silhouette; the gradient term pays
+    only for edges (silhouette outline, limb borders, clothing boundaries) in the right place, which
+    is the information keypoints must carry. It has no parameters and costs two subtractions, unlike
+    SSIM, whose local statistics add little over edges for the flat-shaded bodies of the studio.
+    Weighted like the reconstruction (foreground edges count ``fg_weight`` times).
+    """
+    gx_i, gy_i = _gradients(image)
+    gx_r, gy_r = _gradients(recon)
+    w = 1.0 + (fg_weight - 1.0) * fg
+    wx, wy = torch.maximum(w[..., :, 1:], w[..., :, :-1]), torch.maximum(w[..., 1:, :], w[..., :-1, :])
+    lx = ((gx_r - gx_i).abs() * wx).mean(dim=(2, 3, 4)) / wx.mean(dim=(2, 3, 4))
+    ly = ((gy_r - gy_i).abs() * wy).mean(dim=(2, 3, 4)) / wy.mean(dim=(2, 3, 4))
+    return 0.5 * (lx + ly)
+
+
+def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, V, C, S, S) -> (B, V, C, size, size) by area averaging."""
+    B, V = x.shape[:2]
+    y = F.adaptive_avg_pool2d(x.reshape(B * V, *x.shape[2:]), size)
+    return y.reshape(B, V, *y.shape[1:])
+
+
+def mask_loss(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, V) mean squared difference between the rendered keypoint mask and a target mask (B, V, 1, h, w)."""
+    return (rendered - target).pow(2).mean(dim=(2, 3, 4))
+
+
+def coverage_loss(probs: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
+    """(B, V) mean over keypoints of 1 - (heatmap mass on the foreground).
+
+    Args: probs (B, V, K, h, w) normalised heatmaps; fg (B, V, 1, h, w) soft foreground in [0, 1].
+    """
+    return (1.0 - (probs * fg).sum(dim=(3, 4))).mean(dim=2)
+
+
+def centering_loss(kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """(B, V) L1 distance (fraction of S) between the mean reprojected keypoint and the crop centre.
+
+    The crop is the label-free bounding box of the foreground, so its centre is the box centre u.
+    """
+    centre = (crop_size - 1) / 2.0
+    return (kp_hat.mean(dim=2) - centre).abs().sum(dim=-1) / crop_size
+
+
+def fill_loss(rendered: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
+    """(B, V) fraction of the soft foreground not covered by the rendered keypoint mask (addition).
+
+    One-sided: keypoints anywhere on the body are free, but every part of the body must be near one,
+    which is what spreads them from the pelvis to the limbs.
+    """
+    return (fg * (1.0 - rendered)).sum(dim=(2, 3, 4)) / fg.sum(dim=(2, 3, 4)).clamp_min(1e-3)
+
+
+def separation_loss(X: torch.Tensor, valid: torch.Tensor, sigma_m: float) -> torch.Tensor:
+    """Scalar mean over keypoint pairs of exp(-|X_k - X_l|^2 / (2 sigma^2)) (addition; 3D prior).
+
+    Args: X (B, K, 3) metres; valid (B, K) bool.
+    """
+    K = X.shape[1]
+    d2 = (X.unsqueeze(2) - X.unsqueeze(1)).pow(2).sum(-1)  # (B, K, K)
+    kern = torch.exp(-d2 / (2 * sigma_m**2))
+    pair = valid.unsqueeze(2) & valid.unsqueeze(1) & ~torch.eye(K, dtype=torch.bool, device=X.device)
+    w = pair.to(X.dtype)
+    return (kern * w).sum() / w.sum().clamp_min(1.0)
+
+
+def consistency_loss(kp: torch.Tensor, kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """(B, V) mean L1 (fraction of S) between detected and reprojected keypoints."""
+    return (kp - kp_hat).abs().sum(-1).mean(-1) / crop_size
+
+
+def supervised_loss(kp: torch.Tensor, joints2d_crop: torch.Tensor, visible: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """Scalar L1 (fraction of S) between 2D keypoints and true 2D joints over visible joints (labels).
+
+    Args: kp (B, V, 17, 2) crop px; joints2d_crop (B, V, 17, 2) crop px (NaN unlabelled); visible (B, V, 17).
+    """
+    ok = visible.to(torch.bool) & torch.isfinite(joints2d_crop).all(-1)
+    target = torch.where(ok.unsqueeze(-1), joints2d_crop.to(kp.dtype), kp.detach())
+    err = (kp - target).abs().sum(-1) / crop_size
+    w = ok.to(kp.dtype)
+    return (err * w).sum() / w.sum().clamp_min(1.0)
+
+
+def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int) -> dict[str, torch.Tensor]:
+    """All enabled unsupervised terms (weight > 0) as unweighted scalars, keyed by their config name.
+
+    ``out`` is :meth:`DiscoveryModel.forward`'s dict; ``batch`` the training-sample batch.
+    Use :func:`total_loss` to combine them with the weights.
+    """
+    valid_view = batch["valid_view"].to(torch.bool)
+    fg = batch["fg"].to(out["kp"].dtype)
+    terms: dict[str, torch.Tensor] = {}
+    if "recon" in out:
+        if cfg.reconstruction > 0:
+            terms["reconstruction"] = _view_mean(reconstruction_loss(batch["image"], out["recon"], fg, cfg.foreground_weight), valid_view)
+        if cfg.structure > 0:
+            terms["structure"] = _view_mean(gradient_loss(batch["image"], out["recon"], fg, cfg.foreground_weight), valid_view)
+    h = out["probs"].shape[-1]
+    fg_h = downsample(fg, h)
+    need_render = cfg.mask > 0 or cfg.mask_to_fg > 0 or cfg.fill > 0
+    if need_render:
+        B, V, K = out["kp_hat"].shape[:3]
+        pairs = None
+        if cfg.render_shape == "segments":
+            pairs = nearest_neighbour_pairs(out["X"]).repeat_interleave(V, dim=0)  # (B*V, K, 2)
+        rendered = render_mask(out["kp_hat"].reshape(B * V, K, 2), h, crop_size, cfg.render_sigma * crop_size, pairs)
+        rendered = rendered.reshape(B, V, 1, h, h)
+        if cfg.mask > 0 and "mask" in out:
+            terms["mask"] = _view_mean(mask_loss(rendered, downsample(out["mask"], h)), valid_view)
+        if cfg.mask_to_fg > 0:
+            terms["mask_to_fg"] = _view_mean(mask_loss(rendered, fg_h), valid_view)
+        if cfg.fill > 0:
+            terms["fill"] = _view_mean(fill_loss(rendered, fg_h), valid_view)
+    if cfg.coverage > 0:
+        terms["coverage"] = _view_mean(coverage_loss(out["probs"], fg_h), valid_view)
+    if cfg.centering > 0:
+        terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size), valid_view)
+    if cfg.separation > 0:
+        terms["separation"] = separation_loss(out["X"], out["valid"], cfg.separation_sigma_m)
+    if cfg.consistency > 0:
+        terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
+    return terms
+
+
+def total_loss(terms: dict[str, torch.Tensor], cfg: LossConfig) -> torch.Tensor:
+    """Weighted sum of the terms; each term's weight is the LossConfig field of the same name."""
+    if not terms:
+        raise ValueError("total_loss: every loss term is switched off (all weights 0)")
+    return sum(getattr(cfg, name) * value for name, value in terms.items())

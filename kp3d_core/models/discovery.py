@@ -1,0 +1,81 @@
+"""The multi-view training model: keypoints per view -> 3D by weighted DLT -> reprojection -> decoder.
+
+Chain (Honari & Fua; geometry in :mod:`kp3d_core.geometry`)::
+
+    crops (B, V, 3, S, S) --KeypointNet--> x (B, V, K, 2) crop px, confidence (B, V, K)
+    x --crop_to_image--> image px --undistort--> ideal px --triangulate(P, w=confidence)--> X (B, K, 3) m
+    X --project(P)--> ideal px --distort--> image px --image_to_crop--> x_hat (B, V, K, 2) crop px
+    x_hat --Decoder--> M, D;  I~ = M * D + (1 - M) * background
+
+The background crop is used only for the composite (never as an encoder input).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .. import crop, geometry
+from ..config import ModelConfig
+from .decoder import Decoder
+from .keypoint_net import KeypointNet, check_crops
+
+
+def crop_to_ideal(kp_crop: torch.Tensor, batch: dict) -> torch.Tensor:
+    """(B, V, K, 2) crop px -> (B, V, K, 2) ideal (undistorted) image px of each view."""
+    dt = kp_crop.dtype
+    uv = crop.crop_to_image(kp_crop, batch["crop_to_image"].to(dt))
+    return geometry.undistort_pixels(uv, batch["K"].to(dt), batch["dist"].to(dt))
+
+
+def ideal_to_crop(uv_ideal: torch.Tensor, batch: dict) -> torch.Tensor:
+    """(B, V, K, 2) ideal image px -> (B, V, K, 2) crop px (distortion applied first)."""
+    dt = uv_ideal.dtype
+    uv = geometry.distort_pixels(uv_ideal, batch["K"].to(dt), batch["dist"].to(dt))
+    return crop.image_to_crop(uv, batch["crop_to_image"].to(dt))
+
+
+class DiscoveryModel(nn.Module):
+    """KeypointNet (exported) + Decoder (training only). ``forward(batch)`` returns a dict of outputs."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.keypoint_net = KeypointNet(cfg)
+        self.decoder = Decoder(cfg)
+
+    def forward(self, batch: dict, decode: bool = True) -> dict:
+        """Run the full chain on a batch of the training-sample contract.
+
+        Args:
+            batch: ``image`` (B, V, 3, S, S), ``background`` (B, V, 3, S, S), ``crop_to_image`` (B, V, 3, 3),
+                ``K`` (B, V, 3, 3), ``dist`` (B, V, 5), ``P`` (B, V, 3, 4), ``valid_view`` (B, V).
+            decode: run the decoder (False for the supervised upper bound, which needs no reconstruction).
+        Returns:
+            ``probs`` (B, V, K, h, w), ``kp`` (B, V, K, 2) crop px, ``conf`` (B, V, K), ``X`` (B, K, 3) m
+            (NaN-free: invalid points are zeros), ``valid`` (B, K), ``kp_hat`` (B, V, K, 2) crop px and,
+            with ``decode``, ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S).
+        """
+        image = batch["image"]
+        if image.dim() != 5:
+            raise ValueError(f"batch['image']: expected shape (B, V, 3, S, S), got {tuple(image.shape)}")
+        B, V = image.shape[:2]
+        S = self.cfg.crop_size
+        check_crops(image.reshape(B * V, *image.shape[2:]), S)
+        probs, kp, conf = self.keypoint_net.heatmaps(image.reshape(B * V, 3, S, S))
+        K = kp.shape[1]
+        probs = probs.reshape(B, V, K, *probs.shape[-2:])
+        kp, conf = kp.reshape(B, V, K, 2), conf.reshape(B, V, K)
+
+        valid_view = batch["valid_view"].to(torch.bool).reshape(B, V, 1)
+        weights = conf * valid_view.to(conf.dtype)
+        uv = crop_to_ideal(kp, batch)
+        X, valid = geometry.triangulate(uv, weights, batch["P"].to(kp.dtype))
+        X = torch.where(valid.unsqueeze(-1), X, torch.zeros_like(X))
+        kp_hat = ideal_to_crop(geometry.project(X, batch["P"].to(kp.dtype)), batch)
+        out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat}
+        if decode:
+            mask, fg_image = self.decoder(kp_hat.reshape(B * V, K, 2))
+            mask = mask.reshape(B, V, 1, S, S)
+            fg_image = fg_image.reshape(B, V, 3, S, S)
+            out.update(mask=mask, fg_image=fg_image, recon=mask * fg_image + (1 - mask) * batch["background"])
+        return out

@@ -1,0 +1,108 @@
+"""Differentiable drawing of keypoints into maps: Gaussian blobs, limb segments, and their soft union.
+
+Pixel convention: a map of side ``size`` covers a crop of side ``crop_size`` pixels; map cell ``c``
+has its centre at crop pixel ``(c + 0.5) * crop_size / size - 0.5`` (pixel centres at integers,
+as cv2.warpAffine crops). All sigmas are in crop pixels. Example::
+
+    g = gaussian_maps(kp, size=32, crop_size=64, sigma=3.0)   # (N, K, 32, 32) in [0, 1]
+    mask = soft_union(g)                                        # (N, 1, 32, 32) in [0, 1]
+"""
+from __future__ import annotations
+
+import torch
+
+
+def cell_centres(size: int, crop_size: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(size,) crop-pixel coordinates of the centres of the map cells along one axis."""
+    scale = crop_size / size
+    return (torch.arange(size, device=device, dtype=dtype) + 0.5) * scale - 0.5
+
+
+def _check_points(points: torch.Tensor, name: str = "points") -> None:
+    if points.dim() != 3 or points.shape[-1] != 2:
+        raise ValueError(f"{name}: expected shape (N, K, 2) crop pixels, got {tuple(points.shape)}")
+
+
+def gaussian_maps(points: torch.Tensor, size: int, crop_size: int, sigma: float) -> torch.Tensor:
+    """Isotropic Gaussians exp(-d^2 / (2 sigma^2)), peak 1, one channel per keypoint.
+
+    Args:
+        points: (N, K, 2) keypoints in crop pixels (x, y).
+        size: side of the output map in cells.
+        crop_size: side of the crop in pixels.
+        sigma: standard deviation in crop pixels.
+    Returns:
+        (N, K, size, size) maps in [0, 1].
+    """
+    _check_points(points)
+    c = cell_centres(size, crop_size, points.device, points.dtype)
+    gx = torch.exp(-((c.view(1, 1, -1) - points[..., 0:1]) ** 2) / (2 * sigma**2))  # (N, K, W)
+    gy = torch.exp(-((c.view(1, 1, -1) - points[..., 1:2]) ** 2) / (2 * sigma**2))  # (N, K, H)
+    return gy.unsqueeze(-1) * gx.unsqueeze(-2)  # separable: (N, K, H, W)
+
+
+def segment_maps(points: torch.Tensor, pairs: torch.Tensor, size: int, crop_size: int, sigma: float) -> torch.Tensor:
+    """Limb maps exp(-d^2 / (2 sigma^2)) of each cell's distance d to the segment between two keypoints.
+
+    Args:
+        points: (N, K, 2) keypoints in crop pixels.
+        pairs: (N, L, 2) or (L, 2) long indices into K: the segment end points.
+        size, crop_size, sigma: as in :func:`gaussian_maps`.
+    Returns:
+        (N, L, size, size) maps in [0, 1].
+    """
+    _check_points(points)
+    n = points.shape[0]
+    if pairs.dim() == 2:
+        pairs = pairs.unsqueeze(0).expand(n, -1, -1)
+    if pairs.dim() != 3 or pairs.shape[-1] != 2 or pairs.shape[0] != n:
+        raise ValueError(f"pairs: expected shape (L, 2) or ({n}, L, 2), got {tuple(pairs.shape)}")
+    idx_a = pairs[..., 0:1].expand(-1, -1, 2)
+    idx_b = pairs[..., 1:2].expand(-1, -1, 2)
+    a = torch.gather(points, 1, idx_a)  # (N, L, 2)
+    b = torch.gather(points, 1, idx_b)
+    c = cell_centres(size, crop_size, points.device, points.dtype)
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    p = torch.stack([xx, yy], dim=-1).view(1, 1, size * size, 2)  # (1, 1, HW, 2)
+    ab = (b - a).unsqueeze(2)  # (N, L, 1, 2)
+    ap = p - a.unsqueeze(2)  # (N, L, HW, 2)
+    t = ((ap * ab).sum(-1) / (ab.pow(2).sum(-1) + 1e-6)).clamp(0.0, 1.0)  # projection onto the segment
+    d2 = (ap - t.unsqueeze(-1) * ab).pow(2).sum(-1)
+    return torch.exp(-d2 / (2 * sigma**2)).view(n, -1, size, size)
+
+
+def soft_union(maps: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) maps in [0, 1] -> (N, 1, H, W) soft union 1 - prod_c (1 - m_c), in [0, 1]."""
+    if maps.dim() != 4:
+        raise ValueError(f"maps: expected shape (N, C, H, W), got {tuple(maps.shape)}")
+    log_empty = torch.log1p(-maps.clamp(max=1.0 - 1e-6)).sum(dim=1, keepdim=True)
+    return 1.0 - torch.exp(log_empty)
+
+
+def nearest_neighbour_pairs(points3d: torch.Tensor) -> torch.Tensor:
+    """(B, K, 3) points -> (B, K, 2) long pairs (k, nearest other keypoint of k), no gradient.
+
+    The discovered keypoints have no fixed skeleton; linking each to its 3D nearest neighbour gives a
+    limb-like graph that follows the body (a fresh graph per sample).
+    """
+    with torch.no_grad():
+        d = torch.cdist(points3d, points3d)
+        d = d + torch.eye(points3d.shape[1], device=d.device, dtype=d.dtype) * 1e9
+        nn_idx = d.argmin(dim=-1)  # (B, K)
+        k = torch.arange(points3d.shape[1], device=d.device).expand_as(nn_idx)
+        return torch.stack([k, nn_idx], dim=-1)
+
+
+def render_mask(
+    points: torch.Tensor, size: int, crop_size: int, sigma: float, pairs: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The mask drawn from keypoints: soft union of Gaussians (``pairs`` None) or of limb segments.
+
+    Args:
+        points: (N, K, 2) crop pixels. pairs: optional (N, L, 2) or (L, 2) segment indices.
+    Returns:
+        (N, 1, size, size) in [0, 1].
+    """
+    if pairs is None:
+        return soft_union(gaussian_maps(points, size, crop_size, sigma))
+    return soft_union(segment_maps(points, pairs, size, crop_size, sigma))

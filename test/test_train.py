@@ -1,0 +1,155 @@
+"""Configs, checkpoints, the training loop (unsupervised, supervised, resume) and a 2-process gloo DDP run."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from kp3d_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from kp3d_core.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
+from kp3d_core.train import build_dataset, compute_losses, learning_rate, to_device, train
+from kp3d_core.models.discovery import DiscoveryModel
+
+TINY = "training/configs/tiny.yaml"
+
+
+def tiny_cfg(tmp_path, **train_overrides) -> Config:
+    cfg = load_config(TINY)
+    cfg.train.out_dir = str(tmp_path / "run")
+    cfg.train.tensorboard = False
+    for k, v in train_overrides.items():
+        setattr(cfg.train, k, v)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------- config
+def test_config_rejects_unknown_keys_and_wrong_types(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  num_keypoint: 16\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml.*model\.num_keypoint"):
+        load_config(p)
+    p.write_text("train:\n  lr: fast\n")
+    with pytest.raises(ConfigError, match=r"train\.lr"):
+        load_config(p)
+    p.write_text("data:\n  source: webcam\n")
+    with pytest.raises(ConfigError, match=r"data\.source"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="num_keypoints"):
+        config_from_dict({"train": {"supervised": True}, "model": {"num_keypoints": 32}})
+    cfg = load_config(TINY)
+    assert cfg.model.crop_size == 32 and cfg.data.source == "synthetic" and cfg.train.lr == 1e-3
+    assert config_from_dict(config_to_dict(cfg)) == cfg  # the dict stored in checkpoints round-trips
+
+
+def test_every_shipped_config_loads():
+    import glob
+
+    paths = sorted(glob.glob("training/configs/*.yaml"))
+    assert paths
+    for p in paths:
+        load_config(p)
+
+
+def test_learning_rate_schedule():
+    cfg = config_from_dict({"train": {"steps": 100, "warmup_steps": 10, "lr": 1e-3}})
+    assert learning_rate(0, cfg) == pytest.approx(1e-4)
+    assert learning_rate(9, cfg) == pytest.approx(1e-3)
+    assert learning_rate(100, cfg) == pytest.approx(1e-4)
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+def test_checkpoint_atomic_weights_only_and_corrupt_files(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"config": {"name": "x"}, "model": {"w": torch.ones(2)}, "step": 3})
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
+    ck = load_checkpoint(path)
+    assert ck["step"] == 3 and torch.equal(ck["model"]["w"], torch.ones(2))
+    torch.load(path, weights_only=True)  # plain types and tensors only
+    # truncated file
+    data = path.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="trunc.pt"):
+        load_checkpoint(tmp_path / "trunc.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    # a pickled object that is not plain data is refused by weights_only
+    torch.save({"format": "kp3d-checkpoint", "version": 1, "config": {}, "model": {}, "x": socket.AF_INET},
+               tmp_path / "obj.pt")
+    with pytest.raises(CheckpointError, match="obj.pt"):
+        load_checkpoint(tmp_path / "obj.pt")
+    torch.save({"model": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a kp3d checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+# ----------------------------------------------------------------------------------------- train
+def _fixed_loss(ckpt_path, cfg) -> float:
+    ck = load_checkpoint(ckpt_path)
+    model = DiscoveryModel(cfg.model)
+    model.load_state_dict(ck["model"])
+    ds = build_dataset(cfg)
+    batch = to_device(torch.utils.data.default_collate([ds[i] for i in range(len(ds))]), torch.device("cpu"))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return float(compute_losses(model, batch, cfg)[0])
+
+
+def test_train_lowers_the_loss_writes_previews_and_resumes(tmp_path):
+    cfg = tiny_cfg(tmp_path, steps=1, preview_every=0)
+    first = train(cfg)
+    loss0 = _fixed_loss(first, cfg)
+    cfg = tiny_cfg(tmp_path, steps=25, preview_every=10, checkpoint_every=10, tensorboard=True)
+    path = train(cfg, resume=True)
+    ck = load_checkpoint(path)
+    assert ck["step"] == 25 and ck["samples"] == 25 * cfg.train.batch_size
+    assert ck["config"]["model"] == config_to_dict(cfg)["model"]
+    assert int(ck["optimizer"]["state"][0]["step"]) == 25  # the optimiser state continued, not restarted
+    assert _fixed_loss(path, cfg) < loss0
+    run = tmp_path / "run"
+    assert (run / "previews" / "step_000010.png").is_file()
+    assert any((run / "tb").iterdir())
+    # a resumed run with another architecture refuses, naming the file
+    cfg.model.num_keypoints += 1
+    cfg.train.steps = 30
+    with pytest.raises(CheckpointError, match="ckpt.pt"):
+        train(cfg, resume=True)
+
+
+def test_supervised_upper_bound_learns_the_joints(tmp_path):
+    cfg = tiny_cfg(tmp_path, steps=1, supervised=True, preview_every=0)
+    cfg.model.num_keypoints = 17
+    loss0 = _fixed_loss(train(cfg), cfg)
+    cfg.train.steps = 25
+    path = train(cfg, resume=True)
+    assert _fixed_loss(path, cfg) < 0.8 * loss0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, cfg_dict: dict) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    train(config_from_dict(cfg_dict))
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    cfg = tiny_cfg(tmp_path, steps=3, preview_every=0, checkpoint_every=100)
+    cfg.data.num_synthetic = 8
+    mp.spawn(_ddp_worker, args=(2, _free_port(), config_to_dict(cfg)), nprocs=2, join=True)
+    ck = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    assert ck["step"] == 3
+    assert ck["samples"] == 3 * cfg.train.batch_size * 2  # both processes' samples counted
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
