@@ -77,6 +77,12 @@ def test_procedural_covers_actions(long_motion):
     walk = frames("walk")
     path = np.linalg.norm(np.diff(X[walk, 0, :2], axis=0), axis=-1)
     assert path[path < 0.2].sum() > 1.0                                # walks somewhere
+    # The planted (lower) foot stays put while the pelvis moves: mean slide under 3 cm/s.
+    w = walk[:-1][np.diff(walk) == 1]
+    planted = np.where(X[w][:, J["left_ankle"], 2] < X[w][:, J["right_ankle"], 2], J["left_ankle"], J["right_ankle"])
+    slide = np.linalg.norm(X[w + 1, planted, :2] - X[w, planted, :2], axis=-1) * motion.fps
+    pelvis_speed = np.linalg.norm(X[w + 1, 0, :2] - X[w, 0, :2], axis=-1) * motion.fps
+    assert pelvis_speed.max() > 0.5 and slide.mean() < 0.03, (pelvis_speed.max(), slide.mean())
     squat = frames("squat")
     assert X[squat, 0, 2].min() < X[walk, 0, 2].max() - 0.25 * props.height   # pelvis drops
     jj = frames("jumping_jacks")

@@ -416,19 +416,16 @@ def _neutral(n: int, style: _Style) -> np.ndarray:
     return q
 
 
-def _gait(q: np.ndarray, phase: np.ndarray, amp: np.ndarray, style: _Style) -> None:
-    """Add a walking cycle (in place): legs in antiphase, arms opposite to the legs."""
-    for s, ph in (("l", phase), ("r", phase + np.pi)):
-        q[:, _P[f"{s}_hip_flex"]] += amp * style.hip_amp * np.sin(ph)
-        # Knee flexes most in early swing, when the hip moves forward (cos > 0).
-        swing = np.clip(np.cos(ph + 0.6), 0.0, None) ** 1.5
-        q[:, _P[f"{s}_knee"]] += amp * (style.knee_amp * swing + 8 * _DEG)
-        q[:, _P[f"{s}_sh_flex"]] += -amp * style.arm_swing * np.sin(ph)
-        q[:, _P[f"{s}_elbow"]] += amp * 10 * _DEG * (1 + np.sin(ph)) / 2
-    q[:, _P["pelvis_yaw"]] += amp * 5 * _DEG * np.sin(phase)
-    q[:, _P["chest_twist"]] -= amp * 7 * _DEG * np.sin(phase)
-    q[:, _P["pelvis_roll"]] += amp * 3 * _DEG * np.sin(2 * phase)
-    q[:, _P["lean"]] += amp * 4 * _DEG
+_STANCE = 0.6   # fraction of a gait cycle each foot is on the floor
+
+
+def _leg_angles(x_rel: np.ndarray, knee: np.ndarray, props: BodyProportions) -> np.ndarray:
+    """Hip flexion that puts the ankle `x_rel` metres ahead of the hip (sagittal plane) for a
+    given knee flexion: the hip-ankle line is rotated back by alpha from the thigh."""
+    t, s = props.thigh, props.shin
+    d = np.sqrt(t * t + s * s + 2 * t * s * np.cos(knee))
+    alpha = np.arctan2(s * np.sin(knee), t + s * np.cos(knee))
+    return np.arcsin(np.clip(x_rel / d, -0.95, 0.95)) + alpha
 
 
 def _walk_to(target: np.ndarray, state: _State, style: _Style, props: BodyProportions, fps: float,
@@ -436,44 +433,94 @@ def _walk_to(target: np.ndarray, state: _State, style: _Style, props: BodyPropor
              final_yaw: float | None = None):
     """Walk along a curved path to `target` (or turn on the spot to `final_yaw`).
 
-    Per frame: steer towards the target with a bounded yaw rate, speed ramps up and slows near
-    the target; the gait phase advances with the distance covered (stride from leg length), so
-    the legs swing in step with the speed; turning in place keeps small steps.
+    Per frame: steer towards the target with a bounded yaw rate; speed ramps up with bounded
+    acceleration and slows near the target. Each foot alternates stance (60 % of a cycle) and
+    swing: in stance its position ahead of the hip moves back at exactly the walking speed, so
+    the planted foot does not slide (except for pivoting while turning); in swing it moves
+    smoothly to half a step ahead with the knee lifting it. Cadence rises with speed.
     """
     dt = 1.0 / fps
     speed_max = style.walk_speed * rng.uniform(0.85, 1.15)
     yaw_rate_max = rng.uniform(70, 120) * _DEG
-    stride = 4.0 * props.leg_length * np.sin(style.hip_amp)        # two steps
+    step_nom = 0.7 * props.leg_length                     # a normal step, metres
     xy, yaw, ph = state.xy.copy(), state.yaw, state.gait_phase
     speed = 0.0
-    xs, yaws, phases, amps = [], [], [], []
+    arrived = False
+    x_rel = np.zeros(2)                                   # left, right ankle ahead of the hip
+    lift_from = np.zeros(2)
+    lift = np.zeros(2)                                    # swing knee-lift amount of this step
+    prev_stance = np.array([True, True])
+    rows = []
     for k in range(int(max_s * fps)):
         to = target - xy
         dist = float(np.hypot(*to))
-        goal_yaw = final_yaw if (turn_only or dist < 0.15) and final_yaw is not None else np.arctan2(to[1], to[0])
-        err = (goal_yaw - yaw + np.pi) % (2 * np.pi) - np.pi
+        arrived = arrived or turn_only or dist < 0.15
+        if arrived:   # stop, and face the final heading (or keep this one)
+            aim = final_yaw if final_yaw is not None else yaw
+        else:
+            aim = np.arctan2(to[1], to[0])
+        err = (aim - yaw + np.pi) % (2 * np.pi) - np.pi
         yaw_rate = float(np.clip(3.0 * err, -yaw_rate_max, yaw_rate_max))
-        want = 0.0 if turn_only else speed_max * min(1.0, dist / 0.6) * max(0.0, np.cos(err)) ** 2
-        speed += float(np.clip(want - speed, -1.5 * dt, 1.2 * dt))  # bounded acceleration
+        want = 0.0 if arrived else speed_max * min(1.0, dist / 0.6) * max(0.0, np.cos(err)) ** 2
+        speed += float(np.clip(want - speed, -1.5 * dt, 1.5 * dt))   # bounded acceleration
+        speed = max(speed, 0.0)
+        # Turn about the planted ankle (the one deeper in its stance), not about the pelvis, so
+        # the planted foot pivots in place instead of sliding sideways.
+        u_legs = np.array([ph % 1.0, (ph + 0.5) % 1.0])
+        in_stance = u_legs < _STANCE
+        if in_stance.any():
+            leg = int(np.argmin(np.where(in_stance, u_legs, np.inf)))
+            side = props.hip_half_width * (1.0 if leg == 0 else -1.0)
+            c, s_ = np.cos(yaw), np.sin(yaw)
+            ankle = xy + np.array([c * x_rel[leg] - s_ * side, s_ * x_rel[leg] + c * side])
+            c, s_ = np.cos(yaw_rate * dt), np.sin(yaw_rate * dt)
+            d = xy - ankle
+            xy = ankle + np.array([c * d[0] - s_ * d[1], s_ * d[0] + c * d[1]])
         yaw += yaw_rate * dt
         xy = xy + speed * dt * np.array([np.cos(yaw), np.sin(yaw)])
-        amp = max(speed / max(style.walk_speed, 1e-6), min(abs(yaw_rate) / yaw_rate_max, 1.0) * 0.35)
-        ph += 2 * np.pi * dt * max(speed / stride, amp * 0.9 * style.tempo)
-        xs.append(xy.copy()); yaws.append(yaw); phases.append(ph); amps.append(amp)
-        done_pos = turn_only or dist < 0.08
-        done_yaw = abs(err) < 2 * _DEG
-        if k > fps * 0.5 and done_pos and done_yaw and speed < 0.05 and amp < 0.05:
+        cadence = (1.5 + 0.5 * speed / max(style.walk_speed, 1e-6)) * style.tempo   # steps/s
+        ph += 0.5 * cadence * dt                                                      # cycles
+        half_step = 0.5 * speed * _STANCE / (0.5 * cadence)
+        turning = min(abs(yaw_rate) / yaw_rate_max, 1.0)
+        for leg, offset in ((0, 0.0), (1, 0.5)):
+            u = (ph + offset) % 1.0
+            stance = u < _STANCE
+            if stance:
+                x_rel[leg] -= speed * dt
+                lift[leg] = 0.0
+            else:
+                if prev_stance[leg]:  # lift-off: decide this step
+                    lift_from[leg] = x_rel[leg]
+                    lift[leg] = min(1.0, max(speed / max(style.walk_speed, 1e-6), 0.5 * turning,
+                                             abs(half_step - x_rel[leg]) / (0.5 * step_nom)))
+                w = _smoothstep(np.asarray((u - _STANCE) / (1 - _STANCE)))
+                x_rel[leg] = lift_from[leg] + (half_step - lift_from[leg]) * float(w)
+            prev_stance[leg] = stance
+        swing_knee = [lift[g] * np.sin(np.pi * max(0.0, ((ph + o) % 1.0 - _STANCE) / (1 - _STANCE)))
+                      for g, o in ((0, 0.0), (1, 0.5))]
+        rows.append((xy[0], xy[1], yaw, ph, speed, x_rel[0], x_rel[1], swing_knee[0], swing_knee[1]))
+        if k > fps * 0.5 and arrived and speed < 0.02 and abs(err) < 2 * _DEG \
+                and np.abs(x_rel).max() < 0.02 and max(lift) == 0.0:
             break
-        if not turn_only and dist < 0.08 and final_yaw is None and speed < 0.05:
-            break
-    n = len(xs)
-    amps_a = np.asarray(amps)
-    # Let the last step finish: fade the swing amplitude out over the final half second.
-    amps_a *= np.minimum(1.0, np.linspace(n / fps, 0, n) / 0.5 + 0.2)
+    r = np.asarray(rows)
+    n = len(r)
     q = _neutral(n, style)
-    _gait(q, np.asarray(phases), np.clip(amps_a, 0, 1.3), style)
-    state.xy, state.yaw, state.gait_phase = np.asarray(xs[-1]), float(yaws[-1]), float(phases[-1])
-    return q, np.asarray(xs), np.asarray(yaws)
+    amp = np.clip(r[:, 4] / max(style.walk_speed, 1e-6), 0, 1.2)
+    for g, s_ in enumerate(("l", "r")):
+        knee = (6 * _DEG + 6 * _DEG * amp) + style.knee_amp * r[:, 7 + g]
+        q[:, _P[f"{s_}_knee"]] = knee
+        q[:, _P[f"{s_}_hip_flex"]] = _leg_angles(r[:, 5 + g], knee, props)
+        # Arms swing opposite to the leg on the same side.
+        q[:, _P[f"{s_}_sh_flex"]] -= style.arm_swing * np.clip(r[:, 5 + g] / (0.5 * step_nom), -1.3, 1.3)
+        q[:, _P[f"{s_}_elbow"]] += amp * 8 * _DEG
+    # Upper-body counter-rotation only: turning or rolling the pelvis would swing the planted foot.
+    gait = 2 * np.pi * r[:, 3]
+    q[:, _P["twist"]] -= amp * 4 * _DEG * np.sin(gait)
+    q[:, _P["chest_twist"]] -= amp * 4 * _DEG * np.sin(gait)
+    q[:, _P["side"]] += amp * 2 * _DEG * np.sin(2 * gait)
+    q[:, _P["lean"]] += amp * 4 * _DEG
+    state.xy, state.yaw, state.gait_phase = r[-1, :2].copy(), float(r[-1, 2]), float(r[-1, 3])
+    return q, r[:, :2].copy(), r[:, 2].copy()
 
 
 def _in_place(n: int, state: _State):
@@ -691,7 +738,9 @@ def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
 
     q, xy, yaw, segments = _crossfade(parts, fps, blend_s=0.6)
     q = q[:num_frames]
-    q[:, :-1] += _smooth_noise(num_frames, len(PARAMS) - 1, fps, rng, 2.0 * _DEG)
+    # Life-like wobble on the upper body only (noise on pelvis or legs would slide the feet).
+    upper = [i for n, i in _P.items() if not n.startswith(("pelvis", "l_hip", "r_hip", "l_knee", "r_knee", "airborne"))]
+    q[:, upper] += _smooth_noise(num_frames, len(upper), fps, rng, 2.0 * _DEG)
     joints = pose_from_params(q, props, xy[:num_frames], yaw[:num_frames])
     joints, _ = fit_in_volume(joints, volume_radius)
     segments = tuple((a, s, min(e, num_frames)) for a, s, e in segments if s < num_frames)
