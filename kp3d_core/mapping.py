@@ -1,0 +1,328 @@
+"""Mapping discovered 3D keypoints to the 17 studio joints (``kp3d map``), fitted on few labels.
+
+Both models see the keypoints centred on their root (the keypoints' mean, or one chosen keypoint) and
+predict the 17 joints relative to that same origin, so the root translation comes for free:
+``joints = origin + f(keypoints - origin)``. Models: ridge regression (``linear``) and a 2-hidden-layer
+MLP (``mlp``). While fitting, keypoints and joints are rotated together about the vertical axis by random
+yaw angles (REFERENCE section 5: 57 mm with it against 81 without, at 10 % labels), which teaches the map
+that a turned body is the same body.
+
+The labelled frames are a stated fraction of the TRAINING split, chosen deterministically (evenly
+spaced over the split): never test frames.
+
+The fitted maps are stored in the checkpoint under ``mapping`` as plain tensors and values (loadable
+with ``torch.load(weights_only=True)``)::
+
+    {"default": "mlp", "fraction": 0.1, "num_frames": 560, "data": "...",
+     "models": {"linear": {...}, "mlp": {...}}}
+
+and applied by :func:`apply_mapping` (shared with the run-time predictor)::
+
+    joints = apply_mapping(ckpt["mapping"], keypoints3d)   # (..., K, 3) m -> (..., 17, 3) m
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .skeleton import NUM_JOINTS
+
+
+@dataclass
+class MappingConfig:
+    """How the keypoints -> joints maps are fitted."""
+
+    root: int = -1
+    """Origin of the centring: -1 = mean of the valid keypoints, k >= 0 = keypoint k."""
+    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    """World vertical axis (yaw augmentation rotates about it); the studio world is z-up."""
+    yaw_augment: bool = True
+    """Rotate keypoints and joints together by random yaw angles while fitting."""
+    ridge_alpha: float = 1e-3
+    """Ridge penalty of the linear map (per augmented sample, on the centred inputs in metres)."""
+    ridge_copies: int = 24
+    """Yaw-rotated copies of each frame for the closed-form ridge fit (evenly spaced angles)."""
+    hidden: int = 256
+    """Width of the MLP's two hidden layers."""
+    dropout: float = 0.1
+    """Dropout after each hidden layer while fitting."""
+    steps: int = 3000
+    """MLP optimiser steps (Adam, cosine decay)."""
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def select_fraction(num_frames: int, fraction: float) -> np.ndarray:
+    """Deterministic labelled subset: round(fraction * N) (>= 1) frame indices evenly spaced over [0, N)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if num_frames <= 0:
+        raise ValueError(f"select_fraction: no frames (num_frames={num_frames})")
+    n = max(1, int(round(fraction * num_frames)))
+    return np.unique(np.floor((np.arange(n) + 0.5) * num_frames / n).astype(np.int64))
+
+
+# ------------------------------------------------------------------------------------------ geometry
+def _origin(keypoints: torch.Tensor, root: int) -> torch.Tensor:
+    """(..., K, 3) with NaN for invalid keypoints -> (..., 3) centring origin (NaN if none valid)."""
+    if root >= 0:
+        return keypoints[..., root, :]
+    ok = torch.isfinite(keypoints).all(-1, keepdim=True)
+    n = ok.sum(-2)
+    s = torch.where(ok, keypoints, torch.zeros_like(keypoints)).sum(-2)
+    return torch.where(n > 0, s / n.clamp_min(1), torch.full_like(s, float("nan")))
+
+
+def _features(keypoints: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
+    """Centred keypoints, invalid ones zero (the origin): (..., K, 3) -> (..., K * 3)."""
+    x = keypoints - origin[..., None, :]
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    return x.flatten(-2)
+
+
+def yaw_rotations(angles: torch.Tensor, up) -> torch.Tensor:
+    """(N,) angles (radians) -> (N, 3, 3) rotations about the unit axis ``up`` (Rodrigues)."""
+    u = np.asarray(up, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    Kx = torch.tensor([[0.0, -u[2], u[1]], [u[2], 0.0, -u[0]], [-u[1], u[0], 0.0]], dtype=angles.dtype)
+    s, c = torch.sin(angles)[:, None, None], torch.cos(angles)[:, None, None]
+    return torch.eye(3, dtype=angles.dtype) + s * Kx + (1 - c) * (Kx @ Kx)
+
+
+def _centred_pairs(keypoints, joints, root: int):
+    """Float64 tensors: centred keypoints (N, K, 3) with NaN kept, joints (N, 17, 3) relative to the origin."""
+    X = torch.as_tensor(np.asarray(keypoints, dtype=np.float64))
+    Y = torch.as_tensor(np.asarray(joints, dtype=np.float64))
+    if X.ndim != 3 or X.shape[-1] != 3:
+        raise ValueError(f"keypoints3d: expected (N, K, 3), got {tuple(X.shape)}")
+    if Y.shape != (X.shape[0], NUM_JOINTS, 3):
+        raise ValueError(f"joints3d: expected ({X.shape[0]}, {NUM_JOINTS}, 3), got {tuple(Y.shape)}")
+    o = _origin(X, root)
+    keep = torch.isfinite(o).all(-1) & torch.isfinite(Y).all((-1, -2))
+    if not bool(keep.any()):
+        raise ValueError("mapping fit: no frame has valid keypoints and joints")
+    o = o[keep]
+    return X[keep] - o[:, None], Y[keep] - o[:, None]
+
+
+# ------------------------------------------------------------------------------------------ models
+class MappingMLP(nn.Module):
+    """(N, K*3) centred keypoints -> (N, 17*3) joints relative to the same origin.
+
+    Two hidden ReLU layers plus a linear skip path: the linear part carries what ridge already explains
+    (joints as blends of nearby keypoints), the hidden layers learn the non-linear rest, which keeps the
+    fit stable with 1 % labels.
+    """
+
+    def __init__(self, num_keypoints: int, hidden: int = 256, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(3 * num_keypoints, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, 3 * NUM_JOINTS),
+        )
+        self.skip = nn.Linear(3 * num_keypoints, 3 * NUM_JOINTS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + self.skip(x)
+
+
+def fit_linear(keypoints, joints, cfg: MappingConfig = MappingConfig()) -> dict:
+    """Ridge map from (N, K, 3) keypoints to (N, 17, 3) joints (metres, world); returns the stored entry."""
+    Xc, Yc = _centred_pairs(keypoints, joints, cfg.root)
+    K = Xc.shape[1]
+    if cfg.yaw_augment:
+        angles = torch.arange(cfg.ridge_copies, dtype=torch.float64) * (2 * math.pi / cfg.ridge_copies)
+        R = yaw_rotations(angles, cfg.up)  # (C, 3, 3)
+        Xc = torch.einsum("cij,nkj->cnki", R, Xc).reshape(-1, K, 3)
+        Yc = torch.einsum("cij,nkj->cnki", R, Yc).reshape(-1, NUM_JOINTS, 3)
+    F = _features(Xc, torch.zeros(Xc.shape[0], 3, dtype=Xc.dtype))
+    T = Yc.flatten(-2)
+    F1 = torch.cat([F, torch.ones(F.shape[0], 1, dtype=F.dtype)], 1)
+    reg = cfg.ridge_alpha * F.shape[0] * torch.eye(F1.shape[1], dtype=F.dtype)
+    reg[-1, -1] = 0.0  # the bias is not penalised
+    W = torch.linalg.solve(F1.T @ F1 + reg, F1.T @ T)
+    return {"kind": "linear", "num_keypoints": int(K), "root": int(cfg.root), "up": list(map(float, cfg.up)),
+            "weight": W[:-1].float().contiguous(), "bias": W[-1].float().contiguous()}
+
+
+def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: bool = False) -> dict:
+    """2-hidden-layer MLP map, Adam with random yaw per sample; returns the stored entry."""
+    Xc, Yc = _centred_pairs(keypoints, joints, cfg.root)
+    Xc, Yc = Xc.float(), Yc.float()
+    N, K = Xc.shape[:2]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = MappingMLP(K, cfg.hidden, cfg.dropout)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20)
+    from tqdm import tqdm
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small MLP: one thread is fastest, more only contend
+    try:
+        _mlp_steps(model, opt, sched, Xc, Yc, cfg, gen, progress, tqdm)
+    finally:
+        torch.set_num_threads(threads)
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    return {"kind": "mlp", "num_keypoints": int(K), "root": int(cfg.root), "up": list(map(float, cfg.up)),
+            "hidden": int(cfg.hidden), "state": state}
+
+
+def _mlp_steps(model, opt, sched, Xc, Yc, cfg: MappingConfig, gen, progress: bool, tqdm) -> None:
+    N = Xc.shape[0]
+    model.train()
+    for _ in tqdm(range(cfg.steps), desc="fit mlp", disable=not progress, leave=False):
+        idx = torch.randint(0, N, (cfg.batch_size,), generator=gen)
+        x, y = Xc[idx], Yc[idx]
+        if cfg.yaw_augment:
+            R = yaw_rotations(torch.rand(cfg.batch_size, generator=gen, dtype=torch.float64) * 2 * math.pi, cfg.up).float()
+            x, y = x @ R.transpose(1, 2), y @ R.transpose(1, 2)
+        pred = model(_features(x, torch.zeros(x.shape[0], 3))).view(-1, NUM_JOINTS, 3)
+        loss = ((pred - y).pow(2).sum(-1) + 1e-12).sqrt().mean()  # MPJPE itself (finite gradient at 0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+
+
+def fit_mapping(keypoints, joints, cfg: MappingConfig = MappingConfig(), kinds=("linear", "mlp"),
+                default: str = "mlp", info: dict | None = None, progress: bool = False) -> dict:
+    """Fit the requested maps; returns the checkpoint's ``mapping`` entry (plain tensors and values)."""
+    models = {}
+    for kind in kinds:
+        if kind == "linear":
+            models[kind] = fit_linear(keypoints, joints, cfg)
+        elif kind == "mlp":
+            models[kind] = fit_mlp(keypoints, joints, cfg, progress)
+        else:
+            raise ValueError(f"mapping kind must be 'linear' or 'mlp', got {kind!r}")
+    if default not in models:
+        raise ValueError(f"default mapping {default!r} not among the fitted kinds {list(models)}")
+    cfg_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+    return {"default": default, "models": models, "config": cfg_dict, **(info or {})}
+
+
+def apply_mapping(mapping: dict, keypoints3d, kind: str | None = None):
+    """Discovered keypoints -> 17 joints with a stored mapping.
+
+    Args:
+        mapping: the checkpoint's ``mapping`` entry (from :func:`fit_mapping`).
+        keypoints3d: (..., K, 3) world metres, NaN for invalid keypoints (NumPy or torch).
+        kind: 'linear' or 'mlp' (default: the entry's ``default``).
+    Returns:
+        (..., 17, 3) world metres, same type as the input; NaN where no keypoint was valid.
+    """
+    if "models" not in mapping:
+        raise ValueError("mapping: field 'models' missing (not a kp3d mapping entry)")
+    kind = kind or mapping["default"]
+    if kind not in mapping["models"]:
+        raise ValueError(f"mapping: no '{kind}' model (available: {sorted(mapping['models'])})")
+    m = mapping["models"][kind]
+    is_numpy = not isinstance(keypoints3d, torch.Tensor)
+    X = torch.as_tensor(np.asarray(keypoints3d, dtype=np.float32)) if is_numpy else keypoints3d
+    K = int(m["num_keypoints"])
+    if X.ndim < 2 or tuple(X.shape[-2:]) != (K, 3):
+        raise ValueError(f"keypoints3d: expected (..., {K}, 3), got {tuple(X.shape)}")
+    origin = _origin(X, int(m["root"]))
+    feats = _features(X, origin)
+    if m["kind"] == "linear":
+        out = feats @ m["weight"].to(feats) + m["bias"].to(feats)
+    elif m["kind"] == "mlp":
+        net = _mlp_cache(m)
+        with torch.set_grad_enabled(feats.requires_grad):
+            out = net.to(feats.dtype)(feats.reshape(-1, feats.shape[-1])).reshape(*feats.shape[:-1], -1)
+    else:
+        raise ValueError(f"mapping: unknown model kind {m['kind']!r}")
+    joints = out.reshape(*out.shape[:-1], NUM_JOINTS, 3) + origin[..., None, :]
+    return joints.detach().numpy() if is_numpy else joints
+
+
+def _mlp_cache(entry: dict) -> MappingMLP:
+    """Build (once per entry) the eval-mode MLP of a stored entry."""
+    net = entry.get("_module")
+    if net is None:
+        net = MappingMLP(int(entry["num_keypoints"]), int(entry["hidden"]))
+        net.load_state_dict(entry["state"])
+        net.eval()
+        entry["_module"] = net  # not saved: save_mapping stores only plain entries
+    return net
+
+
+def plain_mapping(mapping: dict) -> dict:
+    """The mapping without cached modules (what goes into a checkpoint)."""
+    return {
+        **{k: v for k, v in mapping.items() if k != "models"},
+        "models": {k: {kk: vv for kk, vv in m.items() if not kk.startswith("_")} for k, m in mapping["models"].items()},
+    }
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint of the keypoint model (kp3d train)")
+    parser.add_argument("--data", default=None,
+                        help="TRAINING studio dataset folder the labelled fraction is taken from "
+                             "(default: the studio-bench train split)")
+    parser.add_argument("--fraction", type=float, default=0.1,
+                        help="fraction of training frames whose labels are used, evenly spaced (default 0.1)")
+    parser.add_argument("--out", default=None, help="write the checkpoint with its mapping here (default: in place)")
+    parser.add_argument("--default", choices=("mlp", "linear"), default="mlp", help="mapping used by default at inference")
+    parser.add_argument("--cameras", nargs="*", default=None, help="camera names to use (default: all)")
+    parser.add_argument("--no-yaw-augment", action="store_true", help="fit without yaw augmentation")
+    parser.add_argument("--steps", type=int, default=MappingConfig.steps, help="MLP optimiser steps")
+    parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
+
+
+def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, out: str | Path | None = None,
+                   cameras: list[str] | None = None, cfg: MappingConfig = MappingConfig(), default: str = "mlp",
+                   batch_size: int = 64, progress: bool = True) -> dict:
+    """Run the checkpoint's keypoint net on the labelled fraction of ``data``, fit, store; returns a summary."""
+    from .checkpoint import load_checkpoint, model_config_of, save_checkpoint
+    from .data.cache import CachedDataset
+    from .data.studio import SampleParams
+    from .evaluate import discover_keypoints, load_net
+
+    ckpt = load_checkpoint(checkpoint)
+    net = load_net(checkpoint)
+    mcfg = model_config_of(ckpt, checkpoint)
+    full = CachedDataset(data, SampleParams(size=mcfg.crop_size), cameras=cameras, progress=progress)
+    frames = select_fraction(len(full), fraction)
+    ds = CachedDataset(data, SampleParams(size=mcfg.crop_size), cameras=cameras, frames=frames, build=False)
+    found = discover_keypoints(net, ds, batch_size=batch_size, progress=progress)
+    joints = ds.labels("joints3d")
+    info = {"fraction": float(fraction), "num_frames": int(len(frames)), "split_frames": int(len(full)),
+            "data": str(Path(data).resolve()), "cameras": list(ds.cameras)}
+    mapping = fit_mapping(found["X"], joints, cfg, default=default, info=info, progress=progress)
+    fit_err = {k: float(1000 * np.nanmean(np.linalg.norm(apply_mapping(mapping, found["X"], k) - joints, axis=-1)))
+               for k in mapping["models"]}
+    ckpt["mapping"] = plain_mapping(mapping)
+    target = Path(out) if out else Path(checkpoint)
+    save_checkpoint(target, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    return {"checkpoint": str(target), **info, "fit_mpjpe_mm": fit_err, "default": default}
+
+
+def main(args: argparse.Namespace) -> int:
+    from .evaluate import default_split
+
+    data = args.data or default_split("train")
+    cfg = MappingConfig(yaw_augment=not args.no_yaw_augment, steps=args.steps)
+    summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
+                             args.batch_size)
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="kp3d map")
+    add_arguments(p)
+    sys.exit(main(p.parse_args()))
