@@ -250,3 +250,14 @@ def test_real_cmu_clips_bone_lengths():
         # 1/0.45 inch units: head end site about 1.4-1.7 m above the feet at the start.
         height = (P[0, clip.index("Head_End"), 1] - P[0, :, 1].min()) * 0.0254 / 0.45
         assert 1.3 < height < 1.8, (path, height)
+
+
+def test_slerp_between_frames(tmp_path):
+    """Halfway between Spine Zrotation 0 and 90 degrees the Head offset is turned by 45 degrees."""
+    rows = [" ".join(["0"] * 18), " ".join(["0"] * 6 + ["90"] + ["0"] * 11)]
+    path = tmp_path / "slerp.bvh"
+    path.write_text(CLASSIC.replace("{frames}", "2").replace("{rows}", "\n".join(rows)))
+    clip = load_bvh(path)
+    P = clip.forward_kinematics(times=np.array([0.5 * clip.frame_time]))
+    c = np.cos(np.pi / 4)
+    np.testing.assert_allclose(P[0, 2] - P[0, 1], [0.5 * c - 8.0 * c, 0.5 * c + 8.0 * c, 0.0], atol=1e-9)

@@ -84,7 +84,7 @@ def test_procedural_covers_actions(long_motion):
     pelvis_speed = np.linalg.norm(X[w + 1, 0, :2] - X[w, 0, :2], axis=-1) * motion.fps
     assert pelvis_speed.max() > 0.5 and slide.mean() < 0.03, (pelvis_speed.max(), slide.mean())
     squat = frames("squat")
-    assert X[squat, 0, 2].min() < X[walk, 0, 2].max() - 0.25 * props.height   # pelvis drops
+    assert X[squat, 0, 2].min() < X[walk, 0, 2].max() - 0.18 * props.height   # pelvis drops
     jj = frames("jumping_jacks")
     assert (X[jj][:, WRISTS, 2].max(axis=1) > X[jj, J["head"], 2]).any()      # hands over head
     assert (X[jj][:, ANKLES, 2].min(axis=1) > props.ankle_height + 0.03).any()  # feet leave floor

@@ -148,8 +148,11 @@ class BvhClip:
         T = self.num_frames
         key_t = np.arange(T) * self.frame_time
         t = np.clip(times, 0.0, key_t[-1])
-        if T == 1:
-            return (np.repeat(quats, len(t), axis=0), np.repeat(trans, len(t), axis=0))
+        nearest = np.clip(np.rint(t / self.frame_time).astype(np.int64), 0, T - 1)
+        if T == 1 or np.abs(key_t[nearest] - t).max() < 1e-3 * self.frame_time:
+            # Output instants fall on frames (e.g. 120 -> 30 fps, or 30 -> 30 with the file's
+            # rounded Frame Time): take the frames themselves.
+            return quats[nearest], trans[nearest]
         out_q = np.empty((len(t), quats.shape[1], 4))
         for j in range(quats.shape[1]):
             out_q[:, j] = Slerp(key_t, Rotation.from_quat(quats[:, j]))(t).as_quat()

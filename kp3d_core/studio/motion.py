@@ -602,7 +602,7 @@ def _squat(state: _State, style: _Style, fps: float, rng: np.random.Generator):
     n = int((reps * period + 0.4) * fps)
     t = np.arange(n) / fps
     depth = np.where(t < reps * period, 0.5 - 0.5 * np.cos(2 * np.pi * t / period), 0.0)
-    hip = rng.uniform(50, 75) * _DEG
+    hip = rng.uniform(45, 65) * _DEG      # knees to 90-130 degrees
     q = _neutral(n, style)
     for s in ("l", "r"):
         q[:, _P[f"{s}_hip_flex"]] += depth * hip
