@@ -147,3 +147,62 @@ def test_rejects_inconsistent_construction(rig, bgs):
         MultiViewEstimator(pred, rig.cameras[::-1])
     with pytest.raises(ValueError, match="min_views"):
         MultiViewEstimator(pred, rig.cameras, min_views=1)
+
+
+# ------------------------------------------------------------------------------ the shipped model
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """The shipped model on a few rendered 640x480 studio sets (skips until the model is committed)."""
+    from kp3d_core.bench.inference import render_studio_sets
+    from kp3d_core.checkpoint import load_checkpoint, shipped_model_path
+    from kp3d_core.inference.export import ensure_onnx
+
+    path = shipped_model_path()
+    if not path.is_file():
+        pytest.skip(f"no shipped model at {path} yet")
+    rig, bgs, images, joints = render_studio_sets(4, 640, 480, 6, seed=3, progress=False)
+    onnx_path = ensure_onnx(path, tmp_path_factory.mktemp("onnx"))
+    return path, load_checkpoint(path), onnx_path, rig, bgs, images, joints
+
+
+def test_shipped_model_onnx_agrees_with_pytorch_on_studio_crops(shipped):
+    from kp3d_core.data.studio import SampleParams, make_sample
+    from kp3d_core.inference.backends import create_backend
+
+    path, ckpt, onnx_path, rig, bgs, images, _ = shipped
+    ort_b = OnnxRuntimeBackend(onnx_path)
+    ref = create_backend("pytorch", checkpoint=path, device="cpu")
+    S = ort_b.info.crop_size
+    crops = np.concatenate([make_sample(imgs, bgs, list(rig.cameras), SampleParams(size=S))["image"] for imgs in images])
+    (kp_o, c_o), (kp_t, c_t) = ort_b.run(crops.astype(np.float32)), ref.run(crops.astype(np.float32))
+    assert np.abs(kp_o - kp_t).max() < 0.5  # pixels (acceptance)
+    assert np.abs(c_o - c_t).max() < 1e-3
+
+
+def test_shipped_model_runtime_matches_the_evaluation_pipeline(shipped):
+    """Predictor on full frames + estimator == kp3d eval's crops + triangulation (same MPJPE within 2 mm)."""
+    from kp3d_core.data.studio import SampleParams, make_sample, to_torch
+    from kp3d_core.evaluate import discover_keypoints
+    from kp3d_core.mapping import apply_mapping
+    from kp3d_core.models import load_keypoint_net
+
+    path, ckpt, onnx_path, rig, bgs, images, joints = shipped
+    cams = list(rig.cameras)
+    net = load_keypoint_net(path)
+    samples = [to_torch(make_sample(imgs, bgs, cams, SampleParams(size=net.cfg.crop_size), frame=t))
+               for t, imgs in enumerate(images)]
+    ref = discover_keypoints(net, samples, batch_size=8, progress=False)
+    est = MultiViewEstimator(Predictor(OnnxRuntimeBackend(onnx_path), cams, backgrounds=bgs), cams,
+                             mapping=ckpt.get("mapping"))
+    outs = [est.process(imgs, t) for t, imgs in enumerate(images)]
+    X_run = np.stack([o.keypoints3d for o in outs])
+    np.testing.assert_array_equal(np.stack([o.valid for o in outs]), ref["valid"])
+    ok = ref["valid"]
+    assert ok.any()
+    assert np.linalg.norm(X_run[ok] - ref["X"][ok], axis=-1).max() < 0.002  # metres
+    if ckpt.get("mapping"):
+        pose_eval = np.asarray(apply_mapping(ckpt["mapping"], ref["X"]), dtype=np.float64)
+        have = np.array([o.pose is not None for o in outs])
+        pose_run = np.stack([o.pose for o in outs if o.pose is not None])
+        mpjpe = lambda p, g: 1000.0 * np.linalg.norm(p - g, axis=-1).mean()  # noqa: E731
+        assert abs(mpjpe(pose_run, joints[have]) - mpjpe(pose_eval[have], joints[have])) < 2.0  # mm

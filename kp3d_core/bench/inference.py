@@ -65,8 +65,12 @@ def _model(checkpoint: str | None, tmp: Path) -> tuple[Path, str]:
     return path, "random-init (default ModelConfig; no shipped model found)"
 
 
-def _render(views: int, width: int, height: int, frames: int, seed: int):
-    """(rig, backgrounds, list of frames of V images) of a procedural studio subject."""
+def render_studio_sets(views: int, width: int, height: int, frames: int, seed: int = 0, progress: bool = True):
+    """A procedural studio subject seen by a ring of ``views`` cameras (the studio renderer).
+
+    Returns (rig, backgrounds: V true static backgrounds (H, W, 3) uint8, images: ``frames`` lists of
+    V (H, W, 3) uint8 RGB images, joints3d: (frames, 17, 3) world metres).
+    """
     from ..rig import ring_rig
     from ..studio.body import sample_subject
     from ..studio.motion import procedural_motion
@@ -81,8 +85,8 @@ def _render(views: int, width: int, height: int, frames: int, seed: int):
     subject = sample_subject(rng)
     motion = procedural_motion(frames, seed=seed)
     images = [renderer.render(motion.joints3d[t], subject, t).images
-              for t in tqdm(range(frames), desc=f"render V={views}", leave=False, unit="set")]
-    return rig, renderer.backgrounds, images
+              for t in tqdm(range(frames), desc=f"render V={views}", leave=False, unit="set", disable=not progress)]
+    return rig, renderer.backgrounds, images, motion.joints3d
 
 
 def _time_backend(backend, rig, backgrounds, images, warmup: int) -> dict:
@@ -129,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
         info = backends[0].info
         set_p50: dict[tuple[str, int], float] = {}
         for V in args.views:
-            rig, bgs, images = _render(V, args.width, args.height, args.frames + args.warmup, args.seed)
+            rig, bgs, images, _ = render_studio_sets(V, args.width, args.height, args.frames + args.warmup, args.seed)
             for be in backends:
                 res = _time_backend(be, rig, bgs, images, args.warmup)
                 set_p50[(be.name, V)] = res["set_ms"]["p50"]

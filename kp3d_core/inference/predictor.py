@@ -37,9 +37,9 @@ class PredictorConfig:
     """Label-free detection parameters; keep them equal to the training data's (SampleParams.crop)."""
     track: bool = True
     """Search around the previous 3D keypoints projected into each view before the whole image."""
-    track_margin: float = 0.6
+    track_margin: float = 0.25
     """The search region extends the projected keypoints' box by this fraction of its size on each side."""
-    track_min_px: float = 48.0
+    track_min_px: float = 32.0
     """Smallest extension of the search region on each side, pixels."""
     background_rate: float = 0.01
     """Blend rate of the running background (where no person is)."""
