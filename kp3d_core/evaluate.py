@@ -1,0 +1,225 @@
+"""``kp3d eval``: accuracy of a checkpoint (keypoint net + mapping) on a studio dataset folder.
+
+Pipeline, with no oracle anywhere: the dataset's label-free crops (:mod:`kp3d_core.data.cache`) ->
+keypoint net -> crop px -> image px -> undistorted px -> confidence-weighted DLT (views without a
+detected person get weight 0) -> discovered 3D keypoints -> the checkpoint's mapping -> 17 joints,
+compared with the ground truth by :mod:`kp3d_core.metrics`. Left/right is never chosen by its error;
+a flip-corrected MPJPE (an oracle) is printed beside the raw one, labelled as such, for diagnosis only.
+
+Frames where no keypoint could be triangulated (a person found in fewer than 2 views) have no
+prediction: they are counted (``coverage_pct``) and left out of the error means.
+
+Outputs in ``--out`` (default ``out/eval``): metrics.json, metrics.md, views.png, skeleton3d.png,
+per_joint.png; the last stdout line is one JSON line of the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, ROOT
+
+DEFAULT_OUT = Path("out/eval")
+STUDIO_BENCH_DIR = Path("out/studio-bench")
+
+
+# ------------------------------------------------------------------------------------------ data
+def default_split(split: str) -> Path:
+    """The studio-bench folder of ``split`` ('train', 'val', 'test'), generated with the preset if missing."""
+    path = STUDIO_BENCH_DIR / split
+    if (path / "manifest.yaml").is_file():
+        return path
+    print(f"studio-bench {split} split not found at {path}: generating it with the studio-bench preset "
+          "(one-off, takes a while)", file=sys.stderr, flush=True)
+    try:
+        from .studio import presets  # the renderer's named presets
+    except ImportError as exc:
+        raise FileNotFoundError(
+            f"{path}: studio-bench split missing and the studio renderer's presets are unavailable ({exc}); "
+            "generate it with `kp3d synth --preset studio-bench`"
+        ) from None
+    presets.generate_preset("studio-bench", STUDIO_BENCH_DIR)
+    if not (path / "manifest.yaml").is_file():
+        raise FileNotFoundError(f"{path}: the studio-bench preset did not write a '{split}' split")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ model
+def load_net(checkpoint: str | Path | None):
+    """The checkpoint's keypoint net in eval mode (None: the shipped model)."""
+    from .models.keypoint_net import load_keypoint_net
+
+    return load_keypoint_net(checkpoint)
+
+
+@torch.no_grad()
+def discover_keypoints(net, dataset, batch_size: int = 64, progress: bool = True) -> dict:
+    """Run the keypoint net over a dataset of the sample contract and triangulate.
+
+    Returns NumPy arrays: ``X`` (N, K, 3) float64 world metres (NaN where invalid), ``valid`` (N, K),
+    ``kp_crop`` (N, V, K, 2) crop px, ``kp_image`` (N, V, K, 2) raw image px, ``conf`` (N, V, K),
+    ``valid_view`` (N, V), ``frame`` (N,).
+    """
+    from .crop import crop_to_image
+    from .geometry import triangulate, undistort_pixels
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    out = {k: [] for k in ("X", "valid", "kp_crop", "kp_image", "conf", "valid_view", "frame")}
+    for batch in tqdm(loader, desc="keypoints", disable=not progress, leave=False, unit="batch"):
+        B, V = batch["image"].shape[:2]
+        kp, conf = net(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
+        kp = kp.reshape(B, V, -1, 2).double()
+        conf = conf.reshape(B, V, -1).double()
+        uv = crop_to_image(kp, batch["crop_to_image"].double())
+        ideal = undistort_pixels(uv, batch["K"].double(), batch["dist"].double())
+        w = conf * batch["valid_view"].reshape(B, V, 1).double()
+        X, valid = triangulate(ideal, w, batch["P"].double())
+        for k, v in (("X", X), ("valid", valid), ("kp_crop", kp), ("kp_image", uv), ("conf", conf),
+                     ("valid_view", batch["valid_view"]), ("frame", batch["frame"])):
+            out[k].append(v.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def project_joints(joints3d: np.ndarray, cameras) -> np.ndarray:
+    """(N, 17, 3) world metres -> (N, V, 17, 2) raw image px (distortion applied); NaN stays NaN."""
+    out = np.full((joints3d.shape[0], len(cameras), joints3d.shape[1], 2), np.nan)
+    ok = np.isfinite(joints3d).all((-1, -2))
+    for v, cam in enumerate(cameras):
+        if ok.any():
+            out[ok, v] = cam.project(joints3d[ok])
+    return out
+
+
+def compute_metrics(pred: np.ndarray, gt: np.ndarray, pred2d: np.ndarray | None = None,
+                    gt2d: np.ndarray | None = None, visible: np.ndarray | None = None,
+                    image_size: np.ndarray | None = None) -> dict:
+    """All figures of the protocol (REFERENCE section 2) over frames with a prediction.
+
+    Args:
+        pred, gt: (N, 17, 3) metres (pred NaN where no prediction).
+        pred2d, gt2d: optional (N, V, 17, 2) raw image px; visible (N, V, 17); image_size (V, 2) [W, H].
+    Returns:
+        dict: mpjpe_mm (world), mpjpe_root_mm (both pelvis-centred), n_mpjpe_mm, p_mpjpe_mm, pck150_pct,
+        auc_pct, ambiguity_ratio, error2d_pct, per_joint_mm (17,), coverage_pct, frames, and the
+        labelled oracle ``flip_corrected_mpjpe_mm_oracle``.
+    """
+    ok = np.isfinite(pred).all((-1, -2))
+    n = int(ok.sum())
+    res: dict = {"frames": int(pred.shape[0]), "frames_evaluated": n, "coverage_pct": 100.0 * n / max(pred.shape[0], 1)}
+    if n == 0:
+        return res
+    p, g = pred[ok], gt[ok]
+    res.update(metrics.summarise(p, g))
+    res["mpjpe_root_mm"] = 1000.0 * metrics.mpjpe(p - p[:, ROOT:ROOT + 1], g - g[:, ROOT:ROOT + 1])
+    res["per_joint_mm"] = (1000.0 * metrics.joint_errors(p, g).mean(0)).tolist()
+    # Oracle, labelled: each left/right pair swapped whenever that lowers its error (diagnosis only).
+    flip = metrics.flipped_pairs(p, g)
+    fixed = p.copy()
+    for i, (l, r) in enumerate(LEFT_RIGHT_PAIRS):
+        fixed[flip[:, i], l], fixed[flip[:, i], r] = p[flip[:, i], r], p[flip[:, i], l]
+    res["flip_corrected_mpjpe_mm_oracle"] = 1000.0 * metrics.mpjpe(fixed, g)
+    if pred2d is not None and gt2d is not None:
+        errs, counts = [], []
+        for v in range(gt2d.shape[1]):
+            m = visible[ok, v] if visible is not None else np.ones(gt2d[ok, v].shape[:2], bool)
+            if m.any():
+                errs.append(metrics.error_2d_pct(pred2d[ok, v][m], gt2d[ok, v][m], tuple(image_size[v])))
+                counts.append(int(m.sum()))
+        if counts:
+            res["error2d_pct"] = float(np.average(errs, weights=counts))
+    return res
+
+
+def markdown_table(res: dict, title: str = "kp3d eval") -> str:
+    rows = [
+        ("MPJPE (mm, world)", "mpjpe_mm"), ("MPJPE (mm, pelvis-aligned)", "mpjpe_root_mm"),
+        ("N-MPJPE (mm)", "n_mpjpe_mm"), ("P-MPJPE (mm)", "p_mpjpe_mm"), ("3D-PCK@150mm (%)", "pck150_pct"),
+        ("AUC 0-150mm (%)", "auc_pct"), ("2D error (% of image)", "error2d_pct"),
+        ("Ambiguity ratio", "ambiguity_ratio"), ("Coverage (% frames)", "coverage_pct"),
+        ("MPJPE flip-corrected (mm, ORACLE, not a result)", "flip_corrected_mpjpe_mm_oracle"),
+    ]
+    lines = [f"## {title}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {res[key]:.3f} |" if key in res else f"| {name} | n/a |" for name, key in rows]
+    if "per_joint_mm" in res:
+        lines += ["", "| joint | error (mm) |", "|---|---|"]
+        lines += [f"| {n} | {e:.1f} |" for n, e in zip(JOINT_NAMES, res["per_joint_mm"])]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ driver
+def evaluate(checkpoint: str | Path | None, data: str | Path, out: str | Path = DEFAULT_OUT,
+             cameras: list[str] | None = None, kind: str | None = None, batch_size: int = 64,
+             figures: bool = True, progress: bool = True) -> dict:
+    """Evaluate ``checkpoint`` (None: the shipped model) on a studio folder; writes ``out``; returns the figures."""
+    from .checkpoint import CheckpointError, load_checkpoint, model_config_of, shipped_model_path
+    from .data.cache import CachedDataset
+    from .data.studio import SampleParams, StudioFolder
+    from .mapping import apply_mapping
+
+    ckpt_path = Path(checkpoint) if checkpoint else shipped_model_path()
+    ckpt = load_checkpoint(ckpt_path)
+    if not ckpt.get("mapping"):
+        raise CheckpointError(f"{ckpt_path}: no 'mapping' entry: fit one first with `kp3d map --checkpoint {ckpt_path}`")
+    mcfg = model_config_of(ckpt, ckpt_path)
+    net = load_net(ckpt_path)
+    ds = CachedDataset(data, SampleParams(size=mcfg.crop_size), cameras=cameras, progress=progress)
+    found = discover_keypoints(net, ds, batch_size, progress)
+    pred = np.asarray(apply_mapping(ckpt["mapping"], found["X"], kind), dtype=np.float64)
+    gt = ds.labels("joints3d")
+    folder = StudioFolder(data, ds.cameras)
+    pred2d = project_joints(pred, folder.cameras)
+    gt2d, visible = ds.labels("joints2d"), ds.labels("visible")
+    image_size = np.array([[c.width, c.height] for c in folder.cameras])
+    res = compute_metrics(pred, gt, pred2d, gt2d, visible, image_size)
+    mapping = ckpt["mapping"]
+    res.update(
+        checkpoint=str(ckpt_path), data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
+        mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),
+        mapping_frames=mapping.get("num_frames"), person_found_pct=100.0 * float(found["valid_view"].mean()),
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if figures and res.get("frames_evaluated", 0) > 0:
+        from . import plots
+
+        errs = np.linalg.norm(pred - gt, axis=-1).mean(-1)
+        i = int(np.nanargmin(np.abs(errs - np.nanmedian(errs))))  # a typical frame: the median error
+        t = int(found["frame"][i])
+        res["figures"] = {
+            "views": str(plots.plot_views(folder.read_images(t), pred2d[i], gt2d[i], found["kp_image"][i],
+                                          out / "views.png", title=f"frame {t}: predicted (red) vs true (green)")),
+            "skeleton3d": str(plots.plot_skeleton_3d(pred[i], gt[i], out / "skeleton3d.png", title=f"frame {t}")),
+            "per_joint": str(plots.plot_per_joint(res["per_joint_mm"], out / "per_joint.png")),
+        }
+    (out / "metrics.json").write_text(json.dumps(res, indent=1))
+    (out / "metrics.md").write_text(markdown_table(res, f"kp3d eval: {Path(data).name} ({len(ds.cameras)} views)"))
+    return res
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", default=None, help="checkpoint with a mapping (default: the shipped model "
+                        "kp3d_core/assets/model.pt)")
+    parser.add_argument("--data", default=None, help="studio dataset folder (default: studio-bench test split, "
+                        "generated with the preset if missing)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default out/eval)")
+    parser.add_argument("--cameras", nargs="*", default=None, help="camera names to use (default: all)")
+    parser.add_argument("--mapping", choices=("mlp", "linear"), default=None, help="mapping model (default: the stored default)")
+    parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+
+def main(args: argparse.Namespace) -> int:
+    data = args.data or default_split("test")
+    res = evaluate(args.checkpoint, data, args.out, args.cameras, args.mapping, args.batch_size, not args.no_figures)
+    print(markdown_table(res), flush=True)
+    summary = {k: v for k, v in res.items() if k != "per_joint_mm"}
+    print(json.dumps(summary), flush=True)
+    return 0

@@ -1,0 +1,89 @@
+"""Evaluation figures (matplotlib, Agg backend): views with joints, a 3D skeleton, per-joint errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .skeleton import BONES, JOINT_NAMES  # noqa: E402
+
+PRED, TRUE, KEYPOINT = "#e0312b", "#2bb04a", "#f5c400"
+
+
+def _skeleton_2d(ax, uv: np.ndarray, color: str, label: str) -> None:
+    for a, b in BONES:
+        if np.isfinite(uv[[a, b]]).all():
+            ax.plot(uv[[a, b], 0], uv[[a, b], 1], "-", color=color, lw=1.5)
+    ax.plot(uv[:, 0], uv[:, 1], "o", color=color, ms=2.5, label=label)
+
+
+def plot_views(images, pred2d: np.ndarray, gt2d: np.ndarray, keypoints2d: np.ndarray | None, path,
+               title: str = "") -> Path:
+    """V full images with predicted (red) and true (green) joints, keypoints (yellow): (V, 17, 2) px each."""
+    V = len(images)
+    cols = min(V, 4)
+    rows = (V + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for v, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if v >= V:
+            continue
+        ax.imshow(images[v])
+        if keypoints2d is not None:
+            ax.plot(keypoints2d[v, :, 0], keypoints2d[v, :, 1], "x", color=KEYPOINT, ms=3, label="keypoints")
+        _skeleton_2d(ax, gt2d[v], TRUE, "true")
+        _skeleton_2d(ax, pred2d[v], PRED, "predicted")
+        h, w = images[v].shape[:2]
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.set_title(f"view {v}", fontsize=9)
+    axes.ravel()[0].legend(loc="lower left", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_skeleton_3d(pred: np.ndarray, gt: np.ndarray, path, title: str = "") -> Path:
+    """(17, 3) predicted and true joints (metres, world z up) in one 3D axes."""
+    fig = plt.figure(figsize=(5, 5))
+    ax = fig.add_subplot(projection="3d")
+    for joints, color, label in ((gt, TRUE, "true"), (pred, PRED, "predicted")):
+        for a, b in BONES:
+            ax.plot(joints[[a, b], 0], joints[[a, b], 1], joints[[a, b], 2], "-", color=color, lw=2)
+        ax.scatter(joints[:, 0], joints[:, 1], joints[:, 2], color=color, s=8, label=label)
+    pts = np.concatenate([gt, pred])
+    pts = pts[np.isfinite(pts).all(1)]
+    c, r = pts.mean(0), max(np.ptp(pts, 0).max() / 2, 0.1)
+    ax.set_xlim(c[0] - r, c[0] + r)
+    ax.set_ylim(c[1] - r, c[1] + r)
+    ax.set_zlim(c[2] - r, c[2] + r)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_zlabel("z (m)")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_per_joint(errors_mm, path, title: str = "Mean error per joint") -> Path:
+    """Bar chart of (17,) per-joint errors in millimetres."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(range(len(errors_mm)), errors_mm, color="#4a78c2")
+    ax.set_xticks(range(len(errors_mm)))
+    ax.set_xticklabels(JOINT_NAMES[: len(errors_mm)], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("error (mm)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
