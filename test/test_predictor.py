@@ -111,7 +111,7 @@ def test_bad_images_raise_naming_the_camera(scene):
 
 def test_learns_the_background_from_the_first_frames(scene):
     net, cams, _, _, frames = scene
-    pred = Predictor(TorchBackend(net, model_info(net)), cams, PredictorConfig(background_warmup=9))
+    pred = Predictor(TorchBackend(net, model_info(net)), cams, PredictorConfig(background_warmup=9, background_warmup_stride=1))
     results = [pred.predict(f) for f in frames]
     assert not results[0].found.any()  # one frame: the background is that frame, nobody stands out
     assert all(r.found.all() for r in results[9:])  # after the warm-up median the figure is found

@@ -46,7 +46,9 @@ class PredictorConfig:
     background_every: int = 10
     """Update each running background every this many frames (it drifts slowly; saves time)."""
     background_warmup: int = 15
-    """Without a stored background: frames whose median starts the model (every frame is used)."""
+    """Without a stored background: frames whose median starts the model ..."""
+    background_warmup_stride: int = 3
+    """... taking every this many frames, so that a moving subject is not in most of them."""
 
 
 @dataclass
@@ -105,7 +107,8 @@ class Predictor:
         ]
         self._bg_images: list[np.ndarray | None] = [None] * len(self.cameras)  # uint8 view of each model
         self._frames_seen = 0
-        self._learning = backgrounds is None  # still in warm-up: use every frame
+        self._warmup_fed = 0
+        self._learning = backgrounds is None  # still collecting the frames of the first median
         self._full_area = [c.width * c.height for c in self.cameras]
 
     # ------------------------------------------------------------------------------ input checks
@@ -243,10 +246,14 @@ class Predictor:
 
     def _update_backgrounds(self, images, boxes) -> None:
         """Blend frames into the running backgrounds slowly, never under the subject's box."""
+        cfg = self.config
         self._frames_seen += 1
-        if self._learning and self._frames_seen >= self.config.background_warmup:
-            self._learning = False
-        if not self._learning and self._frames_seen % self.config.background_every:
+        if self._learning:
+            if (self._frames_seen - 1) % max(cfg.background_warmup_stride, 1):
+                return
+            self._warmup_fed += 1
+            self._learning = self._warmup_fed < cfg.background_warmup
+        elif self._frames_seen % max(cfg.background_every, 1):
             return
         for v, img in enumerate(images):
             if img is None:
