@@ -697,7 +697,8 @@ def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
         raise ValueError(f"volume_radius must be >= 1.0 m (room for outstretched arms), got {volume_radius}")
     num_frames = int(num_frames)
     rng = np.random.default_rng(seed)
-    props = proportions if proportions is not None else sample_proportions(rng)
+    # The subject has its own stream, so a given seed plays the same script for any subject.
+    props = proportions if proportions is not None else sample_proportions(np.random.default_rng([seed, 1]))
     style = _Style.sample(rng, props)
     H = props.height
     state = _State(xy=rng.uniform(-0.3, 0.3, size=2) * volume_radius, yaw=float(rng.uniform(-np.pi, np.pi)))
