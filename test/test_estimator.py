@@ -206,3 +206,37 @@ def test_shipped_model_runtime_matches_the_evaluation_pipeline(shipped):
         pose_run = np.stack([o.pose for o in outs if o.pose is not None])
         mpjpe = lambda p, g: 1000.0 * np.linalg.norm(p - g, axis=-1).mean()  # noqa: E731
         assert abs(mpjpe(pose_run, joints[have]) - mpjpe(pose_eval[have], joints[have])) < 2.0  # mm
+
+
+def test_load_from_checkpoint_or_onnx(rig, bgs, tmp_path, monkeypatch):
+    """The node's entry point: a checkpoint (exported once into the cache) or an ONNX file, any backend."""
+    from kp3d_core.checkpoint import save_checkpoint
+    from kp3d_core.config import Config, ModelConfig, config_to_dict
+    from kp3d_core.inference.backends import ModelFileError
+    from kp3d_core.models import KeypointNet
+
+    monkeypatch.setenv("KP3D_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    cfg = Config(model=ModelConfig(crop_size=S, num_keypoints=2, width=8))
+    net = KeypointNet(cfg.model)
+    mapping = fit_mapping(np.stack([balls(t) for t in range(20)]), np.zeros((20, 17, 3)),
+                          MappingConfig(yaw_augment=False), kinds=("linear",), default="linear")
+    ckpt = save_checkpoint(tmp_path / "m.pt", {"config": config_to_dict(cfg), "mapping": mapping,
+                                               "model": {f"keypoint_net.{k}": v for k, v in net.state_dict().items()}})
+    imgs = frame(rig, bgs, 0)
+    results = {}
+    for backend in ("torch", "onnxruntime", "auto"):
+        est = MultiViewEstimator.load(ckpt, rig, backend=backend, backgrounds=bgs, smoothing=OneEuroFilter())
+        assert est.num_keypoints == 2 and est.mapping is not None
+        results[est.backend] = est.process(imgs, 0)
+        est.reset()
+    assert set(results) == {"pytorch-cpu", "onnxruntime-cpu"}
+    a, b = results["pytorch-cpu"], results["onnxruntime-cpu"]
+    assert np.nanmax(np.abs(a.keypoints2d - b.keypoints2d)) < 0.5
+    assert len(list((tmp_path / "cache").glob("*.onnx"))) == 1  # exported once, reused
+    onnx_file = next((tmp_path / "cache").glob("*.onnx"))
+    est = MultiViewEstimator.load(onnx_file, rig, backend="onnxruntime", backgrounds=bgs)
+    assert est.mapping is None and est.process(imgs, 0).pose is None
+    (tmp_path / "bad.pt").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelFileError, match="bad.pt"):
+        MultiViewEstimator.load(tmp_path / "bad.pt", rig, backend="auto")

@@ -117,8 +117,7 @@ class MultiViewEstimator:
         self._dist = torch.from_numpy(np.stack([c.dist for c in self.cameras]))
         self._distorted = bool(np.any(self._dist.numpy()))
         self._P = torch.from_numpy(np.stack([c.P for c in self.cameras]))[None]  # (1, V, 3, 4)
-        self._track: np.ndarray | None = None
-        self._track_age = 0
+        self.reset()
 
     # ------------------------------------------------------------------------------ construction
     @classmethod
@@ -161,8 +160,10 @@ class MultiViewEstimator:
         return images
 
     def reset(self) -> None:
-        """Forget the tracked subject (e.g. after a jump in time)."""
+        """Forget the tracked subject and the smoothing state (e.g. after a jump in time)."""
         self._track, self._track_age = None, 0
+        if hasattr(self.smoothing, "reset"):
+            self.smoothing.reset()
 
     def process(self, images, stamp_ns: int) -> Estimate:
         """One synchronised set -> :class:`Estimate`.
