@@ -272,7 +272,7 @@ def load_bvh(path: str | Path) -> BvhClip:
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     motion_line = next((i for i, l in enumerate(lines) if l.strip() == "MOTION"), None)
     if motion_line is None:
-        raise BvhError(f"{path}:{len(lines)}: no MOTION section")
+        raise BvhError(f"{path}:{max(len(lines), 1)}: no MOTION section")
     tok = _Tokens(path, lines[:motion_line])
     tok.expect("HIERARCHY")
     out = {"names": [], "parents": [], "offsets": [], "channels": [], "channel_index": [],
