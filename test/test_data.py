@@ -113,3 +113,32 @@ def test_cache_matches_direct_samples_and_selects_views(studio, tmp_path):
 def test_bad_folder_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.yaml"):
         StudioFolder(tmp_path)
+
+
+def test_bag_samples_equal_the_studio_samples_of_the_same_images(studio, tmp_path):
+    from kp3d_core.bagio import BagWriter
+    from kp3d_core.data.bag import build_bag_cache
+
+    folder = StudioFolder(studio)
+    bag = tmp_path / "bag"
+    with BagWriter(bag) as w:
+        for cam in folder.cameras:
+            w.add_camera(cam.name)
+        for t in range(folder.num_frames):
+            for cam in folder.cameras:
+                w.write_image(cam.name, 1_000_000_000 + t * 33_333_333, folder.read_image(cam.name, t), cam)
+    root = tmp_path / "cache"
+    d = build_bag_cache(bag, studio / "rig.yaml", PARAMS, root=root, progress=False)
+    from_bag = CachedDataset(d, PARAMS)
+    from_folder = CachedDataset(studio, PARAMS, root=root, progress=False)
+    assert len(from_bag) == 12 and from_bag.cameras == ["cam0", "cam1", "cam2"]
+    for t in (0, 5, 9):
+        a, b = from_bag[t], from_folder[t]
+        for key in ("image", "background", "fg", "crop_to_image", "valid_view", "K", "dist", "P"):
+            assert torch.allclose(a[key].double(), b[key].double(), atol=1e-9), key
+        assert not a["has_labels"] and torch.isnan(a["joints3d"]).all() and not a["visible"].any()
+    assert build_bag_cache(bag, studio / "rig.yaml", PARAMS, root=root, progress=False) == d
+    with pytest.raises(ValueError, match="sample parameters"):
+        CachedDataset(d, SampleParams(size=64))
+    with pytest.raises(Exception, match="cam7"):
+        build_bag_cache(bag, studio / "rig.yaml", PARAMS, cameras=["cam7"], root=root, progress=False)

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -59,13 +60,27 @@ def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: s
     if (out / "meta.json").is_file():
         return out
     folder = StudioFolder(path)
-    T, V, S = folder.num_frames, len(folder.cameras), params.size
+    backgrounds = folder.estimate_backgrounds(params.background_samples, progress=progress)
+    frames = ((folder.read_images(t), folder.labels(t)) for t in range(folder.num_frames))
+    meta = {"source": str(folder.path.resolve()), "manifest": folder.manifest}
+    return write_cache(out, folder.num_frames, folder.cameras, backgrounds, frames, params, meta,
+                       desc=f"caching {folder.path.name} crops S={params.size}", progress=progress)
+
+
+def write_cache(out: Path, num_frames: int, cameras: list, backgrounds: list[np.ndarray], frames: Iterable,
+                params: SampleParams, meta: dict, desc: str = "caching crops", progress: bool = True) -> Path:
+    """Write a cache directory (atomically: a temporary folder renamed into place).
+
+    ``frames`` yields ``(images, labels)`` per frame: V (H, W, 3) uint8 RGB images in camera order and the
+    labels dict of :meth:`StudioFolder.labels` or None (unlabelled recordings: NaN joints, ``has_labels``
+    False). Exactly ``num_frames`` frames must come.
+    """
+    T, V, S = num_frames, len(cameras), params.size
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "backgrounds").mkdir(parents=True)
-    backgrounds = folder.estimate_backgrounds(params.background_samples, progress=progress)
-    for name, bg in zip(folder.rig.names, backgrounds):
-        cv2.imwrite(str(tmp / "backgrounds" / f"{name}.png"), cv2.cvtColor(bg, cv2.COLOR_RGB2BGR))
+    for cam, bg in zip(cameras, backgrounds):
+        cv2.imwrite(str(tmp / "backgrounds" / f"{cam.name}.png"), cv2.cvtColor(bg, cv2.COLOR_RGB2BGR))
     shapes = {
         "image": ((T, V, 3, S, S), np.uint8), "background": ((T, V, 3, S, S), np.uint8),
         "crop_to_image": ((T, V, 3, 3), np.float64), "box": ((T, V, 3), np.float64),
@@ -73,25 +88,33 @@ def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: s
         "visible": ((T, V, 17), np.bool_), "joints3d": ((T, 17, 3), np.float64), "clip": ((T,), np.int64),
     }
     arrays = {k: np.lib.format.open_memmap(tmp / f"{k}.npy", mode="w+", dtype=dt, shape=sh) for k, (sh, dt) in shapes.items()}
-    for t in tqdm(range(T), desc=f"caching {folder.path.name} crops S={S}", disable=not progress, unit="frame"):
-        crops = crop_views(folder.read_images(t), backgrounds, params)
-        labels = folder.labels(t)
+    has_labels = True
+    count = 0
+    for t, (images, labels) in enumerate(tqdm(frames, total=T, desc=desc, disable=not progress, unit="frame")):
+        if t >= T:
+            raise ValueError(f"write_cache: more than the announced {T} frames")
+        crops = crop_views(images, backgrounds, params)
         arrays["image"][t] = crops["image"].transpose(0, 3, 1, 2)
         arrays["background"][t] = crops["background"].transpose(0, 3, 1, 2)
         for k in ("crop_to_image", "box", "valid_view"):
             arrays[k][t] = crops[k]
-        arrays["joints2d"][t] = labels["joints2d"]
-        arrays["visible"][t] = labels["visible"]
-        arrays["joints3d"][t] = labels["joints3d"]
-        arrays["clip"][t] = labels["clip"]
+        if labels is None:
+            has_labels = False
+            arrays["joints2d"][t], arrays["joints3d"][t], arrays["clip"][t] = np.nan, np.nan, -1
+        else:
+            arrays["joints2d"][t] = labels["joints2d"]
+            arrays["visible"][t] = labels["visible"]
+            arrays["joints3d"][t] = labels["joints3d"]
+            arrays["clip"][t] = labels["clip"]
+        count += 1
+    if count != T:
+        raise ValueError(f"write_cache: {count} frames came, {T} announced")
     for a in arrays.values():
         a.flush()
     del arrays
-    np.savez(tmp / "calib.npz", **camera_arrays(folder.cameras))
-    meta = {
-        "version": CACHE_VERSION, "source": str(folder.path.resolve()), "num_frames": T, "cameras": folder.rig.names,
-        "size": S, "params": params.key(), "manifest": folder.manifest,
-    }
+    np.savez(tmp / "calib.npz", **camera_arrays(cameras))
+    meta = {"version": CACHE_VERSION, "num_frames": T, "cameras": [c.name for c in cameras], "size": S,
+            "params": params.key(), "has_labels": has_labels, **meta}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     try:
         tmp.rename(out)
@@ -111,7 +134,8 @@ class CachedDataset(torch.utils.data.Dataset):
     """Samples of the contract (docs/interfaces.md, "Training samples") read from the crop cache.
 
     Args:
-        path: studio dataset folder (the cache is built on first use unless ``build`` is False).
+        path: studio dataset folder (the cache is built on first use unless ``build`` is False), or a
+            cache directory itself (as :func:`kp3d_core.data.bag.build_bag_cache` returns).
         params: sample parameters (crop size, detection).
         cameras: camera names to use, in order (default: all).
         frames: frame indices to expose (default: all), e.g. a labelled fraction.
@@ -121,11 +145,17 @@ class CachedDataset(torch.utils.data.Dataset):
     def __init__(self, path: str | Path, params: SampleParams = SampleParams(), cameras: list[str] | None = None,
                  frames=None, root: str | Path = DEFAULT_ROOT, build: bool = True, progress: bool = True):
         self.params = params
-        self.dir = build_cache(path, params, root, progress) if build else cache_dir(path, params, root)
+        if (Path(path) / "meta.json").is_file():  # a cache directory itself (e.g. from data.bag)
+            self.dir = Path(path)
+        else:
+            self.dir = build_cache(path, params, root, progress) if build else cache_dir(path, params, root)
         meta_path = self.dir / "meta.json"
         if not meta_path.is_file():
             raise FileNotFoundError(f"{self.dir}: no crop cache (build it with build_cache)")
         self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("params") != params.key():
+            raise ValueError(f"{self.dir}: cache built with other sample parameters ({self.meta.get('params')}) "
+                             f"than requested ({params.key()})")
         names = self.meta["cameras"]
         self.cameras = list(cameras) if cameras else list(names)
         unknown = [c for c in self.cameras if c not in names]
@@ -168,7 +198,7 @@ class CachedDataset(torch.utils.data.Dataset):
             "joints2d_crop": torch.from_numpy(image_to_crop(np.array(a["joints2d"][t][v]), M)),
             "visible": torch.from_numpy(np.array(a["visible"][t][v])),
             "joints3d": torch.from_numpy(np.array(a["joints3d"][t])),
-            "has_labels": True,
+            "has_labels": bool(self.meta.get("has_labels", True)),
             "frame": t,
             "clip": int(a["clip"][t]),
         }
