@@ -80,17 +80,22 @@ def build_engine(
     key = engine_key(onnx_path, precision)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
+    major = int(trt.__version__.split(".")[0])
+    reduced = _onnx_is_reduced_precision(onnx_path)
     flags = 0
     config = builder.create_builder_config()
-    if _onnx_is_reduced_precision(onnx_path):
+    if reduced and major < 11:
+        # TensorRT 10: opt in to strong typing so the ONNX's own fp16/bf16 types are obeyed
+        # (TensorRT 11: always strongly typed; the flag is deprecated and ignored).
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    elif precision == "fp16":
-        if not hasattr(trt.BuilderFlag, "FP16"):
+    elif precision == "fp16" and not reduced:
+        if major >= 11 or not hasattr(trt.BuilderFlag, "FP16"):
             raise ValueError(
-                f"tensorrt {trt.__version__} has no BuilderFlag.FP16: reduced precision must come from the ONNX "
-                f"model (e.g. ModelOpt AutoCast), but '{onnx_path}' holds float32 weights; use precision fp32"
+                f"tensorrt {trt.__version__} removed BuilderFlag.FP16: reduced precision must come from the ONNX "
+                f"model (e.g. ModelOpt AutoCast), but '{onnx_path}' holds float32 weights; use precision fp32 "
+                "or build from a reduced-precision ONNX"
             )
-        config.set_flag(trt.BuilderFlag.FP16)
+        config.set_flag(trt.BuilderFlag.FP16)  # TensorRT 10 weak typing: fp16 kernels where faster
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
