@@ -178,6 +178,10 @@ class OnnxRuntimeBackend(Backend):
         opts.inter_op_num_threads = 1  # the graph is a chain; parallel branches buy nothing
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        # No busy-waiting between ops: on a small shared CPU (ROS executor, image callbacks) spinning threads
+        # steal the cores the other thread needs; measured here (4 crops, 2 threads, loaded 2-core machine):
+        # CPU time 26 ms with spinning vs 15 ms without, and a lower wall-clock p95.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:
