@@ -126,7 +126,7 @@ def _random_cloth(rng: np.random.Generator) -> tuple[float, float, float]:
 
 def sample_subject(rng: np.random.Generator, lr_cue: bool = False) -> Subject:
     """A random person's build and clothing. ``lr_cue`` tints left limbs (an artificial cue; off by default)."""
-    thick = rng.uniform(0.85, 1.25)
+    thick = rng.uniform(0.9, 1.3)
     r = {
         "head": 1.0, "neck": 0.050, "chest": 1.0, "abdomen": 1.0, "shoulders": 0.058,
         "upper_arm": 0.048, "forearm": 0.038, "hand": 0.036, "thigh": 0.072, "shin": 0.050, "foot": 0.042,

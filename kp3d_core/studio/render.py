@@ -35,7 +35,7 @@ import numpy as np
 from ..camera import Camera
 from ..rig import Rig
 from .body import CHECKS, PART, PLAIN, STRIPES_ALONG, STRIPES_AROUND, Primitives, Subject, body_primitives
-from .scene import Scene, render_background, scene_depth, value_noise
+from .scene import Scene, render_background, scene_depth
 
 OCCLUSION_TOLERANCE_M = 0.02   # another surface this far in front of the joint's own surface occludes it
 NOISE_MARGIN = 24              # the noise bank is larger than the image by this, for random offsets
@@ -90,8 +90,13 @@ def pixel_rays(cam: Camera) -> tuple[np.ndarray, np.ndarray]:
     return d_cam @ cam.R, np.stack([x, y], axis=-1)       # R^T d as row vectors
 
 
+_TONE_LUT = (np.linspace(0.0, 1.0, 4096) ** GAMMA * 255.0 + 0.5).astype(np.uint8)
+
+
 def _to_u8(rgb: np.ndarray) -> np.ndarray:
-    return (np.clip(rgb, 0.0, 1.0) ** GAMMA * 255.0 + 0.5).astype(np.uint8)
+    """Shading-space colour in [0, 1] (values outside are clipped) -> 8-bit through the tone curve."""
+    idx = np.clip(rgb * 4095.0, 0, 4095).astype(np.int32)
+    return _TONE_LUT[idx]
 
 
 # --------------------------------------------------------------------------- analytic intersection
@@ -308,8 +313,8 @@ class StudioRenderer:
             hit = pid >= 0
             if np.any(hit):
                 crop = img[bv0:bv1, bu0:bu1]
-                colour = self._shade(cc, prims, subject, pid, depth, (bu0, bv0), light_dir, power)
-                crop[hit] = _to_u8(colour)
+                rows, cols, colour = self._shade(cc, prims, subject, pid, depth, (bu0, bv0), light_dir, power)
+                crop[rows, cols] = _to_u8(colour)
                 # Anti-alias the silhouette: blend a blurred copy into a one-pixel band around it.
                 band = cv2.dilate(hit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~cv2.erode(
                     hit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -325,65 +330,86 @@ class StudioRenderer:
         return img, mask
 
     def _shade(self, cc: _CameraCache, prims: Primitives, subject: Subject, pid: np.ndarray, depth: np.ndarray,
-               offset: tuple[int, int], light_dir: np.ndarray, power: float) -> np.ndarray:
-        """(N, 3) shaded colours of the hit pixels (pid >= 0), in row-major order of ``pid``."""
+               offset: tuple[int, int], light_dir: np.ndarray, power: float):
+        """Shaded colours of the hit pixels (pid >= 0).
+
+        Returns:
+            rows, cols (N,) pixel indices into ``pid``; colour (N, 3) float32 in shading space.
+        """
         rows, cols = np.nonzero(pid >= 0)
         ids = pid[rows, cols]
-        D = cc.rays[rows + offset[1], cols + offset[0]].astype(np.float64)
-        P = cc.origin + D * depth[rows, cols, None].astype(np.float64)
-        normal = np.zeros_like(P)
-        along = np.zeros(len(P))
-        around = np.zeros(len(P))
-        albedo = np.zeros_like(P)
+        order = np.argsort(ids, kind="stable")          # contiguous runs per primitive
+        rows, cols, ids = rows[order], cols[order], ids[order]
+        D = cc.rays[rows + offset[1], cols + offset[0]]
+        P = cc.origin.astype(np.float32) + D * depth[rows, cols, None]
+        N = len(P)
+        normal = np.empty((N, 3), dtype=np.float32)
+        albedo = np.empty((N, 3), dtype=np.float32)
+        bounds = np.searchsorted(ids, np.arange(prims.num + 1))
         C = prims.num_capsules
-        hair = np.zeros(len(P), dtype=bool)
-        part = np.zeros(len(P), dtype=np.int64)
-        for i in np.unique(ids):
-            sel = ids == i
-            q = P[sel]
+        for i in range(prims.num):
+            s0, s1 = bounds[i], bounds[i + 1]
+            if s0 == s1:
+                continue
+            q = P[s0:s1]
+            hair = None
             if i < C:
                 a, b, r = prims.cap_a[i], prims.cap_b[i], prims.cap_r[i]
                 ba = b - a
                 L = max(float(np.linalg.norm(ba)), 1e-9)
-                axis = ba / L
-                rel = q - a
+                axis = (ba / L).astype(np.float32)
+                rel = q - a.astype(np.float32)
                 y = np.clip(rel @ axis, 0.0, L)
                 radial = rel - y[:, None] * axis
-                normal[sel] = radial / np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
-                e1 = prims.cap_ref[i]
+                n = radial / np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
+                e1 = prims.cap_ref[i].astype(np.float32)
                 e2 = np.cross(axis, e1)
-                along[sel] = y
-                around[sel] = np.arctan2(radial @ e2, radial @ e1) * r
-                part[sel] = prims.cap_part[i]
+                along, around = y, np.arctan2(n @ e2, n @ e1) * r
+                part = int(prims.cap_part[i])
             else:
                 e = i - C
-                c, R, s = prims.ell_c[e], prims.ell_R[e], prims.ell_s[e]
-                loc = ((q - c) @ R) / s                    # on the unit sphere
-                n = (loc / s) @ R.T
-                normal[sel] = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-                along[sel] = loc[:, 2] * s[2]
-                around[sel] = np.arctan2(loc[:, 1], loc[:, 0]) * 0.5 * (s[0] + s[1])
-                part[sel] = prims.ell_part[e]
-                if prims.ell_part[e] == PART["head"]:
-                    hair[sel] = (loc[:, 2] > 0.45) | ((loc[:, 1] < -0.25) & (loc[:, 2] > -0.45))
-        for k in np.unique(part):
-            sel = part == k
-            m = subject.materials[k]
-            pv = _pattern(m.pattern, along[sel], around[sel], m.period)
-            col = np.asarray(m.base)[None, :] * (1 - pv[:, None]) + np.asarray(m.accent)[None, :] * pv[:, None]
-            grain = 1.0 + m.grain * (value_noise(along[sel] * 90.0, around[sel] * 90.0, 5 + int(k)) - 0.5)
-            albedo[sel] = col * grain[:, None]
-        if np.any(hair):
-            g = 1.0 + 0.25 * (value_noise(along[hair] * 150.0, around[hair] * 20.0, 99) - 0.5)
-            albedo[hair] = np.asarray(subject.hair)[None, :] * g[:, None]
-        # Faces toward the camera: flip normals that point away (thin shells seen from inside never occur,
-        # but numerical noise at grazing angles can).
-        back = np.einsum("ij,ij->i", normal, D) > 0
-        normal[back] *= -1
-        diffuse = np.clip(normal @ light_dir, 0.0, None) * power
+                c, R, sa = prims.ell_c[e], prims.ell_R[e], prims.ell_s[e]
+                loc = (q - c.astype(np.float32)) @ (R / sa[None, :]).astype(np.float32)   # on the unit sphere
+                n = (loc / sa.astype(np.float32)) @ R.T.astype(np.float32)
+                n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+                along = loc[:, 2] * sa[2]
+                around = np.arctan2(loc[:, 1], loc[:, 0]) * (0.5 * (sa[0] + sa[1]))
+                part = int(prims.ell_part[e])
+                if part == PART["head"]:
+                    hair = (loc[:, 2] > 0.45) | ((loc[:, 1] < -0.25) & (loc[:, 2] > -0.45))
+            m = subject.materials[part]
+            pv = _pattern(m.pattern, along, around, m.period)
+            base, accent = np.asarray(m.base, np.float32), np.asarray(m.accent, np.float32)
+            col = base + (accent - base) * pv[:, None]
+            col *= (1.0 + m.grain * _grain(along * 90.0, around * 90.0 + 37 * part))[:, None]
+            if hair is not None and hair.any():
+                g = 1.0 + 0.4 * _grain(along[hair] * 150.0, around[hair] * 25.0)
+                col[hair] = np.asarray(subject.hair, np.float32)[None, :] * g[:, None]
+            normal[s0:s1] = n
+            albedo[s0:s1] = col
+        # Normals facing away at grazing angles (numerical noise) are flipped toward the camera.
+        cosv = np.einsum("ij,ij->i", normal, D)
+        normal[cosv > 0] *= -1
+        diffuse = np.clip(normal @ light_dir.astype(np.float32), 0.0, None) * power
         ambient = 0.32 + 0.12 * normal[:, 2]
-        rim = 0.08 * (1.0 - np.abs(np.einsum("ij,ij->i", normal, D))) ** 2
-        return albedo * (ambient + diffuse + rim)[:, None]
+        rim = 0.08 * (1.0 - np.abs(cosv)) ** 2
+        return rows, cols, albedo * (ambient + diffuse + rim)[:, None]
+
+
+def _make_grain(size: int = 256, seed: int = 1234) -> np.ndarray:
+    """A tileable smooth noise texture (size, size) float32, zero mean, values about in [-0.5, 0.5]."""
+    g = np.random.default_rng(seed).normal(size=(size, size)).astype(np.float32)
+    big = cv2.GaussianBlur(np.tile(g, (3, 3)), (0, 0), 1.5)   # blur the 3x3 tiling: seamless wrap
+    g = big[size:2 * size, size:2 * size]
+    return np.clip(g / (3.0 * g.std()), -0.5, 0.5)
+
+
+_GRAIN = _make_grain()
+
+
+def _grain(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Look up the grain texture at texel coordinates (nearest texel, wrapping)."""
+    return _GRAIN[v.astype(np.int64) & 255, u.astype(np.int64) & 255]
 
 
 def _pattern(kind: int, along: np.ndarray, around: np.ndarray, period: float) -> np.ndarray:

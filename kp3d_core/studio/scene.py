@@ -197,15 +197,20 @@ def _wall_albedo(scene: Scene, wall: int, s_along: np.ndarray, z: np.ndarray) ->
 
 
 def _box_entry(o: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Slab test. d: (N, 3). Returns entry t (inf where missed) and the entry axis (N,)."""
+    """Slab test of rays against boxes.
+
+    Args:
+        o: (3,) origin; d: (N, 3) unit directions; lo, hi: (B, 3) box corners.
+    Returns:
+        entry t (N, B) (inf where missed or behind) and the entry face axis (N, B) in 0..2.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / d
-        t0, t1 = (lo - o) * inv, (hi - o) * inv
-    tn, tf = np.minimum(t0, t1), np.maximum(t0, t1)
-    tn = np.nan_to_num(tn, nan=-np.inf)
-    tf = np.nan_to_num(tf, nan=np.inf)
-    axis = np.argmax(tn, axis=1)
-    t_enter, t_exit = tn.max(axis=1), tf.min(axis=1)
+        inv = 1.0 / d[:, None, :]
+        t0, t1 = (lo[None] - o) * inv, (hi[None] - o) * inv
+    tn = np.nan_to_num(np.minimum(t0, t1), nan=-np.inf)
+    tf = np.nan_to_num(np.maximum(t0, t1), nan=np.inf)
+    axis = np.argmax(tn, axis=2)
+    t_enter, t_exit = tn.max(axis=2), tf.min(axis=2)
     hit = (t_exit >= t_enter) & (t_enter > 1e-6)
     return np.where(hit, t_enter, np.inf), axis
 
@@ -233,12 +238,18 @@ def scene_depth(scene: Scene, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.
     surf = np.where(k == 0, np.where(d[:, 0] > 0, 0, 1), np.where(k == 1, np.where(d[:, 1] > 0, 2, 3),
                                                                   np.where(d[:, 2] > 0, 5, 4)))
     face = np.zeros(len(d), dtype=np.int64)
-    for i, b in enumerate(scene.boxes):
-        tb, ax = _box_entry(o, d, np.asarray(b.lo), np.asarray(b.hi))
-        closer = tb < t
-        t = np.where(closer, tb, t)
-        surf = np.where(closer, 6 + i, surf)
-        face = np.where(closer, ax, face)
+    if scene.boxes:
+        lo = np.array([b.lo for b in scene.boxes])
+        hi = np.array([b.hi for b in scene.boxes])
+        for s0 in range(0, len(d), 65536):          # chunks bound the (N, B, 3) temporaries
+            sl = slice(s0, s0 + 65536)
+            tb, ax = _box_entry(o, d[sl], lo, hi)
+            k = np.argmin(tb, axis=1)
+            tk = tb[np.arange(len(k)), k]
+            closer = tk < t[sl]
+            t[sl] = np.where(closer, tk, t[sl])
+            surf[sl] = np.where(closer, 6 + k, surf[sl])
+            face[sl] = np.where(closer, ax[np.arange(len(k)), k], face[sl])
     return t, surf, face
 
 
