@@ -248,15 +248,17 @@ class Predictor:
         """Blend frames into the running backgrounds slowly, never under the subject's box."""
         cfg = self.config
         self._frames_seen += 1
-        if self._learning:
+        learning = self._learning
+        if learning:
             if (self._frames_seen - 1) % max(cfg.background_warmup_stride, 1):
                 return
             self._warmup_fed += 1
             self._learning = self._warmup_fed < cfg.background_warmup
-        elif self._frames_seen % max(cfg.background_every, 1):
-            return
+        every = max(cfg.background_every, 1)
         for v, img in enumerate(images):
-            if img is None:
+            # after the warm-up, cameras take turns (camera v on frames where (t + v) % every == 0),
+            # so no single set pays for all V updates
+            if img is None or (not learning and (self._frames_seen + v) % every):
                 continue
             fg = None
             if boxes[v] is not None:
