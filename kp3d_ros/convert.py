@@ -23,11 +23,11 @@ from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from kp3d_core.camera import Camera
-from kp3d_core.image_encoding import image_msg_to_rgb, rgb_to_image_fields
+from kp3d_core.image_encoding import SUPPORTED_ENCODINGS, image_msg_to_rgb, rgb_to_image_fields
 from kp3d_core.skeleton import BONES, JOINT_NAMES
 
 __all__ = [
-    "stamp_to_ns", "ns_to_stamp", "image_msg_to_rgb", "rgb_to_image_msg", "camera_info_msg",
+    "stamp_to_ns", "ns_to_stamp", "image_msg_to_rgb", "image_header_problem", "rgb_to_image_msg", "camera_info_msg",
     "camera_from_camera_info", "pose_array", "pose_array_to_numpy", "skeleton_markers",
     "delete_all_markers", "diagnostic_status", "diagnostic_array", "joint_names_msg", "keypoint_names",
 ]
@@ -51,6 +51,25 @@ def ns_to_stamp(ns: int) -> Time:
 
 
 # ------------------------------------------------------------------------------------------ images
+def image_header_problem(msg, camera: Camera) -> tuple[str, str] | None:
+    """Cheap check of an Image's fields against the camera (no pixel access): (reason, text) or None.
+
+    Reasons: ``unsupported_encoding``, ``size_mismatch`` (vs the calibration), ``bad_buffer``
+    (``len(data) != height * step``). Full decoding errors are caught later by :func:`image_msg_to_rgb`.
+    """
+    if msg.encoding not in SUPPORTED_ENCODINGS:
+        return "unsupported_encoding", (
+            f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})"
+        )
+    if (msg.width, msg.height) != (camera.width, camera.height):
+        return "size_mismatch", (
+            f"image {msg.width}x{msg.height} does not match the calibration {camera.width}x{camera.height}"
+        )
+    if len(msg.data) != msg.height * msg.step:
+        return "bad_buffer", f"image data has {len(msg.data)} bytes, expected height*step = {msg.height * msg.step}"
+    return None
+
+
 def rgb_to_image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str, encoding: str = "rgb8") -> Image:
     """(H, W, 3) uint8 RGB -> sensor_msgs/Image with the given stamp and frame."""
     fields = rgb_to_image_fields(rgb, encoding)

@@ -103,6 +103,9 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
             "node_exit": code,
             "node_log": node.log(),
             "published_count": len(collector.pose),
+            "raw_poses": list(collector.pose),
+            "raw_keypoints": list(collector.keypoints),
+            "markers": list(collector.markers),
         }
         collector.close()
         rclpy.try_shutdown()

@@ -104,6 +104,7 @@ class Published:
     arrival: float
     points: np.ndarray
     valid: np.ndarray
+    finite: bool = True  # every float field of the message was finite (no NaN/inf published)
 
 
 @dataclass
@@ -129,16 +130,28 @@ class OutputCollector:
         self.keypoints: list[Published] = []
         self.diagnostics: list[DiagSample] = []
         self.joint_names: dict | None = None
+        self.markers: list[tuple[int, bool]] = []  # (number of markers, all coordinates finite)
         qos = QoSProfile(depth=1000)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(PoseArray, f"{node_ns}/pose", lambda m: self._on_poses(self.pose, m), qos)
         self.node.create_subscription(PoseArray, f"{node_ns}/keypoints", lambda m: self._on_poses(self.keypoints, m), qos)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos)
         self.node.create_subscription(String, f"{node_ns}/joint_names", self._on_names, latched)
+        from visualization_msgs.msg import MarkerArray
+
+        self.node.create_subscription(MarkerArray, f"{node_ns}/markers", self._on_markers, qos)
+
+    def _on_markers(self, msg) -> None:
+        vals = [v for m in msg.markers for p in m.points for v in (p.x, p.y, p.z)]
+        vals += [v for m in msg.markers for v in (m.pose.position.x, m.pose.position.y, m.pose.position.z)]
+        self.markers.append((len(msg.markers), bool(np.isfinite(vals).all()) if vals else True))
 
     def _on_poses(self, out: list, msg) -> None:
         pts, valid = convert.pose_array_to_numpy(msg)
-        out.append(Published(convert.stamp_to_ns(msg.header.stamp), time.monotonic(), pts, valid))
+        raw = [v for p in msg.poses for v in (p.position.x, p.position.y, p.position.z, p.orientation.x,
+                                               p.orientation.y, p.orientation.z, p.orientation.w)]
+        finite = bool(np.isfinite(raw).all()) if raw else True
+        out.append(Published(convert.stamp_to_ns(msg.header.stamp), time.monotonic(), pts, valid, finite))
 
     def _on_names(self, msg) -> None:
         self.joint_names = json.loads(msg.data)

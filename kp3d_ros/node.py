@@ -47,6 +47,8 @@ from . import convert
 PACKAGE = "kp3d_ros"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+ERROR_HOLD_S = 5.0  # an input error keeps the 'input' diagnostic at ERROR this long
+
 BACKENDS = ("auto", "torch", "pytorch", "onnxruntime", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt")
 
 # name -> (default, description, read_only). Validation: _validate().
@@ -135,8 +137,8 @@ class Stats:
     latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
     out_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
     errors: collections.Counter = field(default_factory=collections.Counter)  # "camera: reason" -> count
-    last_error: str = ""
-    last_error_time: float = -1e9
+    error_text: dict = field(default_factory=dict)  # "camera: reason" -> latest message
+    error_time: dict = field(default_factory=dict)  # "camera: reason" -> monotonic seconds
 
 
 class MultiCamNode(Node):
@@ -187,8 +189,9 @@ class MultiCamNode(Node):
         # inputs: callbacks only stamp and push
         qos = qos_profile_sensor_data if self.p["image_qos"] == "sensor_data" else QoSProfile(depth=10)
         self.camera_info: dict[str, object] = {}
+        self.topics: dict[str, str] = {}
         for cam in self.cameras:
-            topic = self.p["image_topic_format"].replace("{camera}", cam)
+            topic = self.topics[cam] = self.p["image_topic_format"].replace("{camera}", cam)
             info_topic = self.p["camera_info_topic_format"].replace("{camera}", cam)
             self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), qos)
             self.create_subscription(CameraInfo, info_topic, lambda m, c=cam: self.camera_info.__setitem__(c, m), qos)
@@ -251,6 +254,14 @@ class MultiCamNode(Node):
     # ------------------------------------------------------------------------------ callbacks
     def _on_image(self, camera: str, msg: Image) -> None:
         arrival = time.monotonic()
+        problem = convert.image_header_problem(msg, self.rig[camera])  # O(1): fields only, no pixels
+        if problem is not None:
+            reason, text = problem
+            self._error(camera, f"topic {self.topics[camera]}: {text}", reason)
+            with self.stats.lock:
+                self.stats.images_in[camera] += 1
+                self.stats.last_arrival[camera] = arrival
+            return
         stamp = convert.stamp_to_ns(msg.header.stamp)
         with self.sync_lock:
             sets = self.sync.add(camera, stamp, (msg, arrival))
@@ -283,9 +294,10 @@ class MultiCamNode(Node):
     def _error(self, camera: str, text: str, reason: str) -> None:
         st = self.stats
         with st.lock:
-            st.errors[f"{camera}: {reason}"] += 1
-            st.last_error = f"camera '{camera}': {text}" if camera != "pipeline" else text
-            st.last_error_time = time.monotonic()
+            key = f"{camera}: {reason}"
+            st.errors[key] += 1
+            st.error_text[key] = f"camera '{camera}': {text}" if camera != "pipeline" else text
+            st.error_time[key] = time.monotonic()
 
     def _process(self, s) -> None:
         """Decode, estimate and publish one synchronised set (``s.items``: camera -> (Image, arrival))."""
@@ -297,7 +309,7 @@ class MultiCamNode(Node):
             try:
                 rgb = convert.image_msg_to_rgb(msg)
             except ValueError as exc:
-                self._error(cam, f"topic {self.p['image_topic_format'].replace('{camera}', cam)}: {exc}", "bad_image")
+                self._error(cam, f"topic {self.topics[cam]}: {exc}", "bad_image")
                 continue
             if rgb.shape[:2] != (calib.height, calib.width):
                 self._error(
@@ -381,9 +393,9 @@ class MultiCamNode(Node):
                 "drops": drops,
                 "alive": {c: (c in st.last_arrival and now - st.last_arrival[c] <= timeout) for c in self.cameras},
                 "errors": dict(st.errors),
+                # errors of the last ERROR_HOLD_S seconds, one line per camera and reason
+                "recent_errors": [st.error_text[k] for k in sorted(st.error_time) if now - st.error_time[k] <= ERROR_HOLD_S],
                 **sync_stats,
-                "last_error": st.last_error,
-                "error_recent": now - st.last_error_time <= 5.0,
             }
 
     def _publish_diagnostics(self) -> None:
@@ -407,8 +419,8 @@ class MultiCamNode(Node):
                 f"not alive: {', '.join(dead)}" if dead else "all cameras alive", cams,
             ),
             convert.diagnostic_status(
-                f"{name}: input", convert.ERROR if snap["error_recent"] else convert.OK,
-                snap["last_error"] if snap["error_recent"] else "ok", snap["errors"],
+                f"{name}: input", convert.ERROR if snap["recent_errors"] else convert.OK,
+                "; ".join(snap["recent_errors"]) or "ok", snap["errors"],
             ),
         ]
         self.pub_diag.publish(convert.diagnostic_array(stamp, statuses))
