@@ -115,3 +115,20 @@ def test_learns_the_background_from_the_first_frames(scene):
     results = [pred.predict(f) for f in frames]
     assert not results[0].found.any()  # one frame: the background is that frame, nobody stands out
     assert all(r.found.all() for r in results[9:])  # after the warm-up median the figure is found
+
+
+def test_running_background_follows_drift_but_not_the_subject(scene):
+    net, cams, bgs, _, frames = scene
+    pred = Predictor(TorchBackend(net, model_info(net)), cams,
+                     PredictorConfig(background_rate=0.5, background_every=1), backgrounds=bgs)
+    brighter = [[np.clip(img.astype(int) + 20, 0, 255).astype(np.uint8) for img in f] for f in frames[:6]]
+    for f in brighter:
+        out = pred.predict(f)
+        assert out.found.all()  # a drift under the threshold never hides the subject
+    model = pred.backgrounds[0].image().astype(int)
+    cx, cy, side = out.boxes[0]
+    outside = np.ones(model.shape[:2], bool)
+    outside[max(int(cy - side / 2) - 5, 0):int(cy + side / 2) + 5, max(int(cx - side / 2) - 5, 0):int(cx + side / 2) + 5] = False
+    drift = model - bgs[0].astype(int)
+    assert np.abs(drift[outside].mean() - 20) < 3  # learned the new level away from the subject
+    assert np.abs(drift[int(cy), int(cx)]).max() < 12  # the subject's pixels were never blended in
