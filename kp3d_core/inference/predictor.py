@@ -269,4 +269,6 @@ class Predictor:
                 x0, x1 = int(max(b.cx - half, 0)), int(min(b.cx + half + 1, img.shape[1]))
                 fg[y0:y1, x0:x1] = True
             self.backgrounds[v].update(img, fg)
-            self._bg_images[v] = None
+            # The warm-up median of n frames costs O(n) full images: refresh it at 1, 3, 7 frames and at the end.
+            if not learning or self._warmup_fed in (1, 3, 7) or not self._learning:
+                self._bg_images[v] = None
