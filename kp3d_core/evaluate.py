@@ -27,28 +27,31 @@ from . import metrics
 from .skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, ROOT
 
 DEFAULT_OUT = Path("out/eval")
-STUDIO_BENCH_DIR = Path("out/studio-bench")
 
 
 # ------------------------------------------------------------------------------------------ data
-def default_split(split: str) -> Path:
-    """The studio-bench folder of ``split`` ('train', 'val', 'test'), generated with the preset if missing."""
-    path = STUDIO_BENCH_DIR / split
-    if (path / "manifest.yaml").is_file():
-        return path
-    print(f"studio-bench {split} split not found at {path}: generating it with the studio-bench preset "
-          "(one-off, takes a while)", file=sys.stderr, flush=True)
-    try:
-        from .studio import presets  # the renderer's named presets
-    except ImportError as exc:
-        raise FileNotFoundError(
-            f"{path}: studio-bench split missing and the studio renderer's presets are unavailable ({exc}); "
-            "generate it with `kp3d synth --preset studio-bench`"
-        ) from None
-    presets.generate_preset("studio-bench", STUDIO_BENCH_DIR)
-    if not (path / "manifest.yaml").is_file():
-        raise FileNotFoundError(f"{path}: the studio-bench preset did not write a '{split}' split")
-    return path
+def default_split(split: str, preset: str = "studio-bench") -> Path:
+    """The studio-bench folder of ``split`` ('train', 'val', 'test'), rendered with the preset if missing.
+
+    Looked for under ``$KP3D_STUDIO_BENCH``, ``out/<preset>`` and ``data/<preset>``; rendered into
+    ``out/<preset>/<split>`` otherwise (the preset is byte-reproducible, so this is the same data).
+    """
+    import os
+
+    roots = [Path(os.environ["KP3D_STUDIO_BENCH"])] if os.environ.get("KP3D_STUDIO_BENCH") else []
+    roots += [Path("out") / preset, Path("data") / preset]
+    for root in roots:
+        if (root / split / "manifest.yaml").is_file():
+            return root / split
+    out = roots[0] if os.environ.get("KP3D_STUDIO_BENCH") else Path("out") / preset
+    print(f"{preset} {split} split not found (looked in {', '.join(map(str, roots))}): rendering it with the "
+          f"{preset} preset into {out / split} (one-off; takes a while)", file=sys.stderr, flush=True)
+    from .studio import presets
+
+    presets.generate(preset, split, out, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if not (out / split / "manifest.yaml").is_file():
+        raise FileNotFoundError(f"{out / split}: the {preset} preset did not write a '{split}' split")
+    return out / split
 
 
 # ------------------------------------------------------------------------------------------ model

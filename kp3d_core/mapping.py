@@ -213,6 +213,18 @@ def fit_mapping(keypoints, joints, cfg: MappingConfig = MappingConfig(), kinds=(
     return {"default": default, "models": models, "config": cfg_dict, **(info or {})}
 
 
+def identity_mapping(num_keypoints: int = NUM_JOINTS, info: dict | None = None) -> dict:
+    """A mapping entry that passes keypoints through as joints (keypoint k = joint k).
+
+    For a network trained with ground-truth joints (the supervised upper bound): no fit, no labels used.
+    """
+    if num_keypoints != NUM_JOINTS:
+        raise ValueError(f"identity mapping needs {NUM_JOINTS} keypoints, got {num_keypoints}")
+    entry = {"kind": "linear", "num_keypoints": NUM_JOINTS, "root": -1, "up": [0.0, 0.0, 1.0],
+             "weight": torch.eye(3 * NUM_JOINTS), "bias": torch.zeros(3 * NUM_JOINTS)}
+    return {"default": "identity", "models": {"identity": entry}, "fraction": 0.0, "num_frames": 0, **(info or {})}
+
+
 def apply_mapping(mapping: dict, keypoints3d, kind: str | None = None):
     """Discovered keypoints -> 17 joints with a stored mapping.
 

@@ -100,3 +100,27 @@ def test_eval_without_mapping_says_what_to_do(checkpoint_and_data):
 
     with pytest.raises(CheckpointError, match="kp3d map"):
         evaluate(ck, data, root / "out3", progress=False)
+
+
+def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tmp_path, monkeypatch, capsys):
+    """Every run of the bench (main, supervised, ablation, views) on the tiny studio with 1-2 steps each."""
+    from kp3d_core.bench.accuracy import ABLATION, ablation_losses, run_bench
+    from kp3d_core.config import LossConfig, TrainConfig
+
+    _, data, root = checkpoint_and_data
+    import kp3d_core.data.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
+    base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
+                  train=TrainConfig(batch_size=2, device="cpu", threads=1))
+    loss = ablation_losses(LossConfig(), ABLATION[1][1])
+    assert loss.mask > 0 and loss.coverage == 0 and loss.fill == 0 and loss.reconstruction > 0
+    log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1))
+    runs = [l["run"] for l in log]
+    assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION) and runs.count("views") == 3
+    sup = next(l for l in log if l["run"] == "supervised_upper_bound")
+    assert "ratio_unsupervised_mlp_10pct" in sup and np.isfinite(sup["mpjpe_mm"])
+    summary = log[-1]
+    assert summary["run"] == "summary" and summary["total_train_minutes"] > 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"] == "summary"
+    assert (tmp_path / "bench" / "results.jsonl").read_text().count("\n") == len(log)

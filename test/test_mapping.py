@@ -110,3 +110,12 @@ def test_weights_only_round_trip_in_a_checkpoint(tmp_path):
     t = apply_mapping(loaded, torch.from_numpy(Xq).float())
     assert isinstance(t, torch.Tensor) and t.shape == (5, 17, 3)
     np.testing.assert_allclose(t.numpy(), before["mlp"], atol=1e-5)
+
+
+def test_identity_mapping_passes_joints_through():
+    from kp3d_core.mapping import identity_mapping
+
+    X = random_keypoints(4, 10)[:, :1].repeat(17, 1) + np.random.default_rng(0).normal(0, 0.2, (4, 17, 3))
+    np.testing.assert_allclose(apply_mapping(identity_mapping(), X), X, atol=1e-6)
+    with pytest.raises(ValueError, match="17"):
+        identity_mapping(32)

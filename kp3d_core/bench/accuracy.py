@@ -1,0 +1,270 @@
+"""``kp3d bench accuracy``: train, map and evaluate on studio-bench; one JSON line per figure.
+
+Runs (all trained on the studio-bench TRAIN split, mapped on a fraction of its labels, evaluated on
+the TEST split; no run ever sees a test frame or labels outside its fraction):
+
+- ``main``: the unsupervised model of the base config (4 views) for ``--budget-minutes``; mapped with
+  the MLP at 1 %, 10 % and 100 % labels (and ridge at 10 %), beside a mean-pose baseline.
+- ``supervised``: the same network and frames with ground-truth 2D joints (K = 17, keypoint k = joint k,
+  no mapping), the upper bound; each unsupervised figure carries its ratio to it.
+- ablation at an equal budget (``--side-minutes`` each, converted once to an equal step count):
+  reconstruction only; + mask; + coverage; + centering (the paper's four losses); + kp3d's additions
+  (mask_to_fg, fill, separation, consistency: the full base config), all with 4 views.
+- views: the full config with 2 and 3 views at the same side budget (4 views = the last ablation row).
+
+Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
+is the summary. Minutes are converted to steps with a short timing probe of the main config, so the
+budget is approximate (training minutes and samples/s are reported as measured).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DEFAULT_CONFIG = Path("training/configs/studio64.yaml")
+DEFAULT_OUT = Path("out/bench/accuracy")
+FRACTIONS = (0.01, 0.1, 1.0)
+
+# Loss ablation: cumulative rows; every other loss weight is 0 (``structure`` belongs to reconstruction).
+PAPER_TERMS = ("reconstruction", "mask", "coverage", "centering")
+ADDITIONS = ("mask_to_fg", "fill", "separation", "consistency")
+ABLATION = (
+    ("recon", ("reconstruction",)),
+    ("recon+mask", ("reconstruction", "mask")),
+    ("recon+mask+coverage", ("reconstruction", "mask", "coverage")),
+    ("recon+mask+coverage+centering", PAPER_TERMS),
+    ("full", PAPER_TERMS + ADDITIONS),
+)
+
+
+def ablation_losses(base, terms) -> object:
+    """A LossConfig with only ``terms`` (plus the structural part of reconstruction) at their base weights."""
+    loss = copy.deepcopy(base)
+    for name in PAPER_TERMS + ADDITIONS:
+        if name not in terms:
+            setattr(loss, name, 0.0)
+    if "reconstruction" not in terms:
+        loss.structure = 0.0
+    return loss
+
+
+def base_config(path: Path | None):
+    from ..config import Config, load_config
+
+    if path is not None:
+        return load_config(path)
+    return load_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else Config()
+
+
+def run_config(base, name: str, out: Path, train_dir: Path, steps: int, cameras: list[str] | None = None,
+               losses=None, supervised: bool = False):
+    """A validated copy of ``base`` for one bench run."""
+    from ..config import config_from_dict
+
+    cfg = copy.deepcopy(base)
+    cfg.name = name
+    cfg.data.source = "studio"
+    cfg.data.path = str(train_dir)
+    cfg.data.views = list(cameras or [])
+    cfg.train.out_dir = str(out / name / "train")
+    cfg.train.steps = int(steps)
+    cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(1, steps // 10))
+    cfg.train.checkpoint_every = max(int(steps), 1)
+    cfg.train.preview_every = 0
+    cfg.train.tensorboard = False
+    if losses is not None:
+        cfg.loss = losses
+    if supervised:
+        cfg.train.supervised = True
+        cfg.model.num_keypoints = 17
+    return config_from_dict(dataclasses.asdict(cfg), f"bench run '{name}'")
+
+
+def timed_train(cfg) -> tuple[Path, dict]:
+    """Train (fresh run folder); returns the checkpoint and minutes / samples per second as measured."""
+    import shutil
+
+    from ..train import train
+
+    shutil.rmtree(cfg.train.out_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    ckpt = train(cfg)
+    minutes = (time.perf_counter() - t0) / 60.0
+    samples = cfg.train.steps * cfg.train.batch_size
+    return ckpt, {"train_minutes": minutes, "train_steps": cfg.train.steps, "samples_per_s": samples / (60 * minutes),
+                  "batch_size": cfg.train.batch_size}
+
+
+def seconds_per_step(base, out: Path, train_dir: Path, probe_steps: int) -> float:
+    """Wall seconds per step of the base config (a short probe run; includes start-up, so errs low on steps)."""
+    cfg = run_config(base, "probe", out, train_dir, probe_steps)
+    _, t = timed_train(cfg)
+    return 60.0 * t["train_minutes"] / probe_steps
+
+
+def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> float:
+    """Pelvis-aligned MPJPE (mm) of predicting the mean labelled training pose (root-centred) for every test frame."""
+    from ..data.studio import StudioFolder
+    from ..mapping import select_fraction
+    from ..skeleton import ROOT
+
+    tr = StudioFolder(train_dir).gt["joints3d"]
+    tr = tr[select_fraction(len(tr), fraction)]
+    mean = (tr - tr[:, ROOT:ROOT + 1]).mean(0)
+    te = StudioFolder(test_dir).gt["joints3d"]
+    te = te - te[:, ROOT:ROOT + 1]
+    return float(1000 * np.linalg.norm(te - mean, axis=-1).mean())
+
+
+KEYS = ("mpjpe_mm", "mpjpe_root_mm", "n_mpjpe_mm", "p_mpjpe_mm", "pck150_pct", "auc_pct", "error2d_pct",
+        "ambiguity_ratio", "coverage_pct", "flip_corrected_mpjpe_mm_oracle")
+
+
+def emit(line: dict, log: list) -> None:
+    line = {"bench": "accuracy", **line}
+    log.append(line)
+    print(json.dumps(line), flush=True)
+
+
+def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, fraction: float, kind: str,
+                 cameras, mapping_steps: int, figures: bool) -> dict:
+    from ..evaluate import evaluate
+    from ..mapping import MappingConfig, map_checkpoint
+
+    tag = f"{kind}_{fraction * 100:g}pct"
+    mapped = out / f"ckpt_{tag}.pt"
+    map_checkpoint(ckpt, train_dir, fraction, mapped, cameras, MappingConfig(steps=mapping_steps), default=kind,
+                   progress=False)
+    res = evaluate(mapped, test_dir, out / f"eval_{tag}", cameras, kind, figures=figures, progress=False)
+    return {k: res[k] for k in KEYS if k in res}
+
+
+def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
+              probe_steps: int = 10, mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
+              fixed_steps: tuple[int, int] | None = None) -> list[dict]:
+    """Everything in the module docstring; returns the JSON lines (also printed). ``fixed_steps`` =
+    (main, side) skips the timing probe (tests)."""
+    from ..evaluate import evaluate
+    from ..mapping import identity_mapping
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..data.studio import StudioFolder
+
+    from ..data.cache import CachedDataset
+    from ..data.studio import SampleParams
+
+    log: list[dict] = []
+    names = StudioFolder(train_dir).rig.names
+    for d in (train_dir, test_dir):  # build the crop caches up front: not part of any training time
+        CachedDataset(d, SampleParams(size=base.model.crop_size))
+    device = "cuda" if (base.train.device != "cpu" and torch.cuda.is_available()) else "cpu"
+    if fixed_steps is None:
+        sps = seconds_per_step(base, out, train_dir, probe_steps)
+        main_steps, side_steps = max(1, int(main_minutes * 60 / sps)), max(1, int(side_minutes * 60 / sps))
+    else:
+        sps, (main_steps, side_steps) = float("nan"), fixed_steps
+    emit({"run": "plan", "seconds_per_step": sps, "main_steps": main_steps, "side_steps": side_steps,
+          "device": device, "train": str(train_dir), "test": str(test_dir), "cameras": names}, log)
+    results: dict = {}
+
+    if "main" in runs:
+        ckpt, t = timed_train(run_config(base, "main", out, train_dir, main_steps))
+        baseline = mean_pose_baseline(train_dir, test_dir, 0.1)
+        for fraction in FRACTIONS:
+            r = map_and_eval(ckpt, train_dir, test_dir, out / "main", fraction, "mlp", None, mapping_steps,
+                             figures=fraction == 0.1)
+            results[("main", fraction)] = r
+            emit({"run": "unsupervised", "mapping": "mlp", "labels_pct": 100 * fraction, "views": len(names), **r, **t,
+                  "mean_pose_baseline_root_mm": baseline}, log)
+        r = map_and_eval(ckpt, train_dir, test_dir, out / "main", 0.1, "linear", None, mapping_steps, False)
+        emit({"run": "unsupervised", "mapping": "linear", "labels_pct": 10.0, "views": len(names), **r, **t}, log)
+
+    if "supervised" in runs:
+        cfg = run_config(base, "supervised", out, train_dir, main_steps, supervised=True)
+        ckpt, t = timed_train(cfg)
+        c = load_checkpoint(ckpt)
+        c["mapping"] = identity_mapping(info={"note": "supervised: keypoint k is joint k"})
+        save_checkpoint(ckpt, {k: v for k, v in c.items() if k not in ("format", "version")})
+        res = evaluate(ckpt, test_dir, out / "supervised" / "eval", figures=True, progress=False)
+        r = {k: res[k] for k in KEYS if k in res}
+        results["supervised"] = r
+        line = {"run": "supervised_upper_bound", "labels_pct": 100.0, "views": len(names), **r, **t}
+        for fraction in FRACTIONS:
+            if ("main", fraction) in results and r.get("mpjpe_mm"):
+                line[f"ratio_unsupervised_mlp_{100 * fraction:g}pct"] = results[("main", fraction)]["mpjpe_mm"] / r["mpjpe_mm"]
+        emit(line, log)
+
+    if "ablation" in runs:
+        for name, terms in ABLATION:
+            cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps, losses=ablation_losses(base.loss, terms))
+            ckpt, t = timed_train(cfg)
+            r = map_and_eval(ckpt, train_dir, test_dir, out / f"ablation_{name}", 0.1, "mlp", None, mapping_steps, False)
+            results[("ablation", name)] = r
+            emit({"run": "ablation", "losses": name, "labels_pct": 10.0, "views": len(names), **r, **t}, log)
+
+    if "views" in runs:
+        for v in (2, 3):
+            cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
+            cfg = run_config(base, f"views{v}", out, train_dir, side_steps, cameras=cams)
+            ckpt, t = timed_train(cfg)
+            r = map_and_eval(ckpt, train_dir, test_dir, out / f"views{v}", 0.1, "mlp", cams, mapping_steps, False)
+            results[("views", v)] = r
+            emit({"run": "views", "views": v, "cameras": cams, "labels_pct": 10.0, **r, **t}, log)
+        if ("ablation", "full") in results:
+            emit({"run": "views", "views": len(names), "cameras": names, "labels_pct": 10.0,
+                  "same_as": "ablation full", **results[("ablation", "full")]}, log)
+
+    minutes = {l.get("run", "") + str(l.get("losses", "")) + str(l.get("views", "")): l["train_minutes"]
+               for l in log if "train_minutes" in l}  # one entry per training run
+    summary = {"run": "summary", "device": device, "main_steps": main_steps, "side_steps": side_steps,
+               "total_train_minutes": float(sum(minutes.values()))}
+    for fraction in FRACTIONS:
+        if ("main", fraction) in results:
+            summary[f"unsupervised_mlp_{100 * fraction:g}pct_mpjpe_mm"] = results[("main", fraction)].get("mpjpe_mm")
+    if "supervised" in results:
+        summary["supervised_mpjpe_mm"] = results["supervised"].get("mpjpe_mm")
+    for name, _ in ABLATION:
+        if ("ablation", name) in results:
+            summary[f"ablation_{name}_mpjpe_mm"] = results[("ablation", name)].get("mpjpe_mm")
+    for v in (2, 3):
+        if ("views", v) in results:
+            summary[f"views{v}_mpjpe_mm"] = results[("views", v)].get("mpjpe_mm")
+    emit(summary, log)
+    (out / "results.jsonl").write_text("".join(json.dumps(l) + "\n" for l in log))
+    return log
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="about 15 minutes on 2 CPU cores: 4-minute main run, 40-second side runs, shorter mapping fits")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="training minutes of the main unsupervised run (default 60; 4 with --quick)")
+    parser.add_argument("--side-minutes", type=float, default=None,
+                        help="training minutes of EACH ablation / views run (equal budget; default budget/4)")
+    parser.add_argument("--config", type=Path, default=None, help=f"base training config (default {DEFAULT_CONFIG})")
+    parser.add_argument("--train", type=Path, default=None, help="train split folder (default: studio-bench train)")
+    parser.add_argument("--test", type=Path, default=None, help="test split folder (default: studio-bench test)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"run folders and results.jsonl (default {DEFAULT_OUT})")
+    parser.add_argument("--runs", nargs="*", default=["main", "supervised", "ablation", "views"],
+                        choices=["main", "supervised", "ablation", "views"], help="which parts to run (default all)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..evaluate import default_split
+
+    main_minutes = args.budget_minutes if args.budget_minutes is not None else (4.0 if args.quick else 60.0)
+    side_minutes = args.side_minutes if args.side_minutes is not None else (
+        0.67 if args.quick else main_minutes / 4)
+    train_dir = args.train or default_split("train")
+    test_dir = args.test or default_split("test")
+    base = base_config(args.config)
+    args.out.mkdir(parents=True, exist_ok=True)
+    run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
+              mapping_steps=800 if args.quick else 3000, runs=tuple(args.runs))
+    return 0
