@@ -78,6 +78,10 @@ def test_tracking_searches_around_the_projected_3d_points(scene):
     lost = pred.predict(frames[5], track_points3d=joints[4] + np.array([40.0, 0.0, 0.0]))
     assert lost.found.all() and not lost.tracked.any()
     np.testing.assert_allclose(lost.boxes, full.boxes)
+    # without 3D points (e.g. one camera) the previous box guides the search
+    nxt = pred.predict(frames[6])
+    assert nxt.tracked.all()
+    np.testing.assert_allclose(nxt.boxes, make(scene, track=False)[0].predict(frames[6]).boxes)
 
 
 def test_no_person_is_flagged_not_raised(scene):

@@ -2,8 +2,8 @@
 
 For each view the subject is boxed from the difference to a per-camera background (the same detector,
 crop and box rules as training and evaluation, :mod:`kp3d_core.crop`), searched first inside a region
-around the previous frame's 3D keypoints projected into that view (tracking: cheaper, and not fooled
-by other motion far away), then in the whole image. All found views go through the network in ONE
+around the previous frame's 3D keypoints projected into that view, or else around the view's previous
+box (tracking: cheaper, and not fooled by other motion far away), then in the whole image. All found views go through the network in ONE
 batched call; keypoints are mapped back to full-image pixels of the raw (distorted) image.
 
 A view with no person gives ``found = False``, NaN keypoints and zero confidence: flagged, never an
@@ -36,7 +36,8 @@ class PredictorConfig:
     crop: CropParams = field(default_factory=CropParams)
     """Label-free detection parameters; keep them equal to the training data's (SampleParams.crop)."""
     track: bool = True
-    """Search around the previous 3D keypoints projected into each view before the whole image."""
+    """Search around the previous 3D keypoints projected into each view (or, without them, around the
+    view's previous box) before the whole image."""
     track_margin: float = 0.25
     """The search region extends the projected keypoints' box by this fraction of its size on each side."""
     track_min_px: float = 32.0
@@ -110,6 +111,7 @@ class Predictor:
         self._warmup_fed = 0
         self._learning = backgrounds is None  # still collecting the frames of the first median
         self._full_area = [c.width * c.height for c in self.cameras]
+        self._last_boxes: list[CropBox | None] = [None] * len(self.cameras)
 
     # ------------------------------------------------------------------------------ input checks
     @staticmethod
@@ -135,17 +137,22 @@ class Predictor:
                 self._check_image(cam, img)
 
     # ------------------------------------------------------------------------------ detection
-    def _search_region(self, v: int, points3d: np.ndarray) -> tuple[int, int, int, int] | None:
-        """(x0, y0, x1, y1) image region around the projected 3D keypoints, or None if they are not in view."""
+    def _search_region(self, v: int, points3d: np.ndarray | None) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) image region around the projected 3D keypoints or, without them, around the
+        view's previous box; None when neither is available or in view."""
         cam = self.cameras[v]
-        pts = points3d[np.isfinite(points3d).all(axis=1)]
-        if len(pts) < 2:
+        if points3d is not None:
+            pts = points3d[np.isfinite(points3d).all(axis=1)]
+            in_front = cam.world_to_camera(pts)[:, 2] > 0.05 if len(pts) else np.zeros(0, bool)
+            if in_front.sum() < 2:
+                return None
+            uv = cam.project(pts[in_front])
+            lo, hi = uv.min(axis=0), uv.max(axis=0)
+        elif self._last_boxes[v] is not None:  # e.g. a single camera: follow the box from frame to frame
+            b = self._last_boxes[v]
+            lo, hi = np.array([b.cx, b.cy]) - b.side / 2, np.array([b.cx, b.cy]) + b.side / 2
+        else:
             return None
-        in_front = cam.world_to_camera(pts)[:, 2] > 0.05
-        if in_front.sum() < 2:
-            return None
-        uv = cam.project(pts[in_front])
-        lo, hi = uv.min(axis=0), uv.max(axis=0)
         ext = np.maximum(self.config.track_margin * (hi - lo), self.config.track_min_px)
         x0, y0 = np.floor(lo - ext).astype(int)
         x1, y1 = np.ceil(hi + ext).astype(int)
@@ -195,8 +202,7 @@ class Predictor:
         t0 = time.perf_counter()
         self.check_images(images)
         V, K, S = len(self.cameras), self.num_keypoints, self.crop_size
-        use_track = self.config.track and track_points3d is not None
-        if use_track:
+        if track_points3d is not None:
             track_points3d = np.asarray(track_points3d, dtype=np.float64).reshape(-1, 3)
         boxes: list[CropBox | None] = [None] * V
         tracked = np.zeros(V, bool)
@@ -206,7 +212,7 @@ class Predictor:
             bgs.append(bg)
             if bg is None:
                 continue
-            region = self._search_region(v, track_points3d) if use_track else None
+            region = self._search_region(v, track_points3d) if self.config.track else None
             if region is not None:
                 boxes[v] = self._detect(v, img, bg, region)
                 tracked[v] = boxes[v] is not None
@@ -236,6 +242,7 @@ class Predictor:
                 if ok[n]:
                     keypoints[v], confidence[v], found[v] = uv[n], np.clip(conf_crop[n], 0.0, 1.0), True
         tracked &= found
+        self._last_boxes = [boxes[v] if found[v] else None for v in range(V)]
         t3 = time.perf_counter()
 
         self._update_backgrounds(images, boxes)
