@@ -27,14 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped model, "
                         "else a randomly initialised default network)")
     parser.add_argument("--views", type=int, nargs="+", default=[1, 4, 8], help="camera counts (default 1 4 8)")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640, help="image width in pixels (default 640)")
+    parser.add_argument("--height", type=int, default=480, help="image height in pixels (default 480)")
     parser.add_argument("--frames", type=int, default=60, help="timed sets per (backend, V) (default 60)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed sets first (default 5)")
     parser.add_argument("--backends", nargs="+", default=None,
+                        choices=["tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "pytorch"],
                         help="backend kinds to run (default: every available one)")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: min(2, cores))")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rendered studio scene and motion")
 
 
 def _stats(ms: list[float]) -> dict:
