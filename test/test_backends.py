@@ -145,3 +145,27 @@ def test_tensorrt_matches_pytorch_and_caches_by_key(tiny, tmp_path):
     TensorRTBackend(path, cache_dir=tmp_path)  # same key: reused, not rebuilt
     assert engines[0].stat().st_mtime_ns == mtime
     assert os.path.isfile(str(engines[0]) + ".json")
+
+
+def test_bench_inference_prints_side_by_side_json_lines(tmp_path, capsys):
+    import argparse
+    import json
+
+    from test_export import tiny_checkpoint
+
+    from kp3d_core.bench import inference as bench
+
+    ckpt = tiny_checkpoint(tmp_path / "m.pt")
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--checkpoint", str(ckpt), "--views", "1", "2", "--width", "160", "--height", "120",
+                              "--frames", "3", "--warmup", "1"])
+    assert bench.main(args) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    rows, summary = lines[:-1], lines[-1]
+    assert {(r["backend"], r["views"]) for r in rows} == {(b, v) for b in ("onnxruntime-cpu", "pytorch-cpu") for v in (1, 2)}
+    for r in rows:
+        for key in ("preprocess_ms", "network_ms", "set_ms"):
+            assert 0 < r[key]["p50"] <= r[key]["p95"]
+    assert summary["summary"] and set(summary["ort_vs_pytorch_ratio"]) == {"1", "2"}
+    assert "tensorrt" in summary["unavailable"] or "tensorrt" in summary["backends"]
