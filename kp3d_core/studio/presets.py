@@ -11,7 +11,7 @@ val    300     2         10 % of the BVH clips, procedural seeds 2xxx
 test   600     3         the remaining 20 % (whole clips held out), procedural 3xxx
 =====  ======  ========  ==========================================================
 
-All at 30 fps. Each split is a shuffled sequence of segments: 90-frame (3 s) contiguous windows of
+All at 30 fps. Each split is a shuffled sequence of segments: 60-frame (2 s) contiguous windows of
 real motion-capture clips (retargeted to the segment's subject proportions) and 150-frame
 procedural clips. Frame shares when every source is present: Bandai-Namco 50 %, CMU 15 %,
 procedural the rest; sources that are absent or not selected give their share to procedural.
@@ -47,7 +47,7 @@ LICENCES = {
     "bandai": "Bandai-Namco Research Motiondataset 1, CC BY-NC 4.0: non-commercial; do not ship models trained on it",
 }
 SHARES = {"bandai": 0.50, "cmu": 0.15}          # of each split's frames; procedural takes the rest
-WINDOW = 90                                      # frames of one mocap window (3 s at 30 fps)
+WINDOW = 60                                      # frames of one mocap window (2 s at 30 fps)
 PROCEDURAL_CLIP = 150                            # frames of one procedural clip
 FPS = 30.0
 SCENE_SEED = 7                                   # one studio room for every split
