@@ -259,8 +259,10 @@ def create_backend(
 
     if kind == "onnxruntime-cuda":
         # checked before any export so that auto skips quickly on CPU-only machines
-        import onnxruntime as ort
-
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailable(f"onnxruntime-cuda: package not importable ({exc}); pip install onnxruntime-gpu") from None
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise BackendUnavailable("onnxruntime-cuda: CUDAExecutionProvider not available; install onnxruntime-gpu")
     if kind == "tensorrt":
