@@ -297,7 +297,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, out: str | Path | None = None,
                    cameras: list[str] | None = None, cfg: MappingConfig = MappingConfig(), default: str = "mlp",
-                   batch_size: int = 64, progress: bool = True) -> dict:
+                   batch_size: int = 64, progress: bool = True, kinds=("linear", "mlp")) -> dict:
     """Run the checkpoint's keypoint net on the labelled fraction of ``data``, fit, store; returns a summary."""
     from .checkpoint import load_checkpoint, model_config_of, save_checkpoint
     from .data.cache import CachedDataset
@@ -314,7 +314,7 @@ def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, ou
     joints = ds.labels("joints3d")
     info = {"fraction": float(fraction), "num_frames": int(len(frames)), "split_frames": int(len(full)),
             "data": str(Path(data).resolve()), "cameras": list(ds.cameras)}
-    mapping = fit_mapping(found["X"], joints, cfg, default=default, info=info, progress=progress)
+    mapping = fit_mapping(found["X"], joints, cfg, kinds=kinds, default=default, info=info, progress=progress)
     fit_err = {k: float(1000 * np.nanmean(np.linalg.norm(apply_mapping(mapping, found["X"], k) - joints, axis=-1)))
                for k in mapping["models"]}
     ckpt["mapping"] = plain_mapping(mapping)
