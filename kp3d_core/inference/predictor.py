@@ -61,7 +61,8 @@ class ViewKeypoints:
         confidence: (V, K) float32 in [0, 1]; 0 where ``found`` is False.
         found: (V,) bool, a person was found and the network output is finite.
         boxes: (V, 3) float64 [cx, cy, side] crop boxes, image px; NaN where nothing was found.
-        tracked: (V,) bool, the box came from the search region around the projected 3D keypoints.
+        tracked: (V,) bool, the box was found in the search region (around the projected 3D keypoints,
+            or the view's previous box) rather than by searching the whole image.
         timings: milliseconds: ``preprocess`` (checks, detection, crops, normalisation), ``network``,
             ``postprocess`` (back to image pixels), ``background`` (running-model update).
     """
@@ -83,6 +84,8 @@ class Predictor:
         config: :class:`PredictorConfig`.
         backgrounds: optional V stored background images (H, W, 3) uint8 RGB, e.g. the temporal
             median of a recording; without them each camera learns one from its first frames.
+
+    Stateful (backgrounds, previous boxes) and not thread-safe: call it from one worker thread.
     """
 
     def __init__(
