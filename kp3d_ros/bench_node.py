@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="", help="model path (default: the shipped model)")
     parser.add_argument("--dataset", type=Path, default=None, help="studio dataset folder to take frames from")
     parser.add_argument("--frames", type=int, default=30, help="frames rendered for the publisher loop (default 30)")
+    parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
+                        help="image QoS of publisher and node (default reliable: sensor_data loses fragments "
+                             "of large images over UDP when the receive buffer overflows)")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench_node", help="work folder")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: from the pid)")
 
@@ -55,12 +58,17 @@ def ensure_dataset(args, width: int, height: int) -> Path:
     """The studio folder the publisher reads (rendered once with ``kp3d synth`` and cached)."""
     if args.dataset is not None:
         return args.dataset
-    out = args.out / f"studio_{args.cameras}cam_{width}x{height}_{args.frames}f"
+    from kp3d_core.rig import ring_rig, save_rig
+
+    tag = f"{args.cameras}cam_{width}x{height}_{args.frames}f"
+    out = args.out / f"studio_{tag}"
     if (out / "rig.yaml").exists() and (out / "manifest.yaml").exists():
         return out
+    rig_file = args.out / f"rig_{tag}.yaml"
+    save_rig(ring_rig(args.cameras, width=width, height=height), rig_file)
     cmd = [
-        sys.executable, "-m", "kp3d_ros.cli", "synth", "--out", str(out), "--cameras", str(args.cameras),
-        "--size", f"{width}x{height}", "--frames", str(args.frames), "--seed", "7",
+        sys.executable, "-m", "kp3d_ros.cli", "synth", "--out", str(out), "--rig", str(rig_file), "--motion",
+        "procedural", "--frames", str(args.frames), "--seed", "7", "--overwrite", "--no-progress",
     ]
     print(f"rendering the publisher's frames: {' '.join(cmd[2:])}", file=sys.stderr)
     subprocess.run(cmd, check=True, cwd=REPO)
@@ -72,7 +80,7 @@ def publisher_main(argv: list[str]) -> int:
     """Child process: publish the dataset's frames in a loop; print one JSON line with what was sent."""
     import cv2
     import rclpy
-    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
 
     from kp3d_core.rig import load_rig
@@ -83,6 +91,7 @@ def publisher_main(argv: list[str]) -> int:
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--wait", type=float, default=60.0)
+    p.add_argument("--qos", default="reliable")
     a = p.parse_args(argv)
     rig = load_rig(a.dataset / "rig.yaml")
     frames = {}
@@ -96,8 +105,10 @@ def publisher_main(argv: list[str]) -> int:
     n_frames = min(len(v) for v in frames.values())
     rclpy.init()
     node = rclpy.create_node("kp3d_bench_publisher")
-    pubs = {c: node.create_publisher(Image, f"/{c}/image_raw", qos_profile_sensor_data) for c in frames}
-    info_pubs = {c: node.create_publisher(CameraInfo, f"/{c}/camera_info", qos_profile_sensor_data) for c in frames}
+    qos = qos_profile_sensor_data if a.qos == "sensor_data" else QoSProfile(depth=10)
+    pubs = {c: node.create_publisher(Image, f"/{c}/image_raw", qos) for c in frames}
+    info_pubs = {c: node.create_publisher(CameraInfo, f"/{c}/camera_info", qos) for c in frames}
+    infos = {c: convert.camera_info_msg(rig[c], 0) for c in frames}
     deadline = time.monotonic() + a.wait
     while time.monotonic() < deadline and not all(p.get_subscription_count() for p in pubs.values()):
         time.sleep(0.05)
@@ -118,9 +129,8 @@ def publisher_main(argv: list[str]) -> int:
                 msg = msgs[sent % n_frames]
                 msg.header.stamp = stamp
                 pubs[c].publish(msg)
-                info = convert.camera_info_msg(rig[c], 0)
-                info.header.stamp = stamp
-                info_pubs[c].publish(info)
+                infos[c].header.stamp = stamp
+                info_pubs[c].publish(infos[c])
             sent += 1
     finally:
         elapsed = time.monotonic() - t0
@@ -137,13 +147,21 @@ def main(args: argparse.Namespace) -> int:
 
     from kp3d_ros.harness import NodeProcess, OutputCollector, ros_env, write_params
 
-    width, height = parse_size(args.size)
-    dataset = ensure_dataset(args, width, height)
     from kp3d_core.rig import load_rig
 
-    rig = load_rig(dataset / "rig.yaml")
-    if (rig[0].width, rig[0].height) != (width, height):
-        raise ValueError(f"--dataset {dataset}: images are {rig[0].width}x{rig[0].height}, not {args.size}")
+    try:
+        width, height = parse_size(args.size)
+        if args.cameras < 1 or not args.rate > 0 or not args.seconds > 0:
+            raise ValueError("--cameras, --rate and --seconds must be positive")
+        dataset = ensure_dataset(args, width, height)
+        rig = load_rig(dataset / "rig.yaml")
+        if (rig[0].width, rig[0].height) != (width, height):
+            raise ValueError(f"--dataset {dataset}: images are {rig[0].width}x{rig[0].height}, not {args.size}")
+        if len(rig) < args.cameras:
+            raise ValueError(f"--dataset {dataset}: has {len(rig)} cameras, --cameras asks for {args.cameras}")
+    except ValueError as exc:
+        print(f"kp3d bench node: {exc}", file=sys.stderr)
+        return 2
     cameras = rig.names[: args.cameras]
     env = ros_env(args.domain_id)
     import os
@@ -152,7 +170,8 @@ def main(args: argparse.Namespace) -> int:
     params = write_params(
         args.out / "params.yaml", cameras=cameras, rig_file=str((dataset / "rig.yaml").resolve()),
         **{"model.path": args.model, "model.backend": args.backend, "sync.slop_s": 0.005,
-           "sync.min_cameras": min(2, len(cameras)), "publish.markers": True, "diagnostics.period_s": 0.5},
+           "sync.min_cameras": min(2, len(cameras)), "publish.markers": True, "diagnostics.period_s": 0.5,
+           "image_qos": args.qos},
     )
     rclpy.init()
     collector = OutputCollector()
@@ -164,19 +183,23 @@ def main(args: argparse.Namespace) -> int:
         proc = psutil.Process(node.pid)
         pub = subprocess.Popen(
             [sys.executable, "-m", "kp3d_ros.bench_node", "publish", str(dataset), "--rate", str(args.rate),
-             "--seconds", str(args.seconds)],
+             "--seconds", str(args.seconds), "--qos", args.qos],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
         )
         rss_start = proc.memory_info().rss
         rss_peak = rss_start
         cpu0 = proc.cpu_times()
-        first = None
         t_cpu0 = time.monotonic()
+        timeline = []  # (seconds, rss MB) every ~10 % of the run: growth shows as a trend
+        next_sample = 0.0
         while pub.poll() is None:
             collector.spin_until(lambda: False, 0.5)
-            if first is None and collector.pose:
-                first = collector.pose[0].arrival
-            rss_peak = max(rss_peak, proc.memory_info().rss)
+            rss = proc.memory_info().rss
+            rss_peak = max(rss_peak, rss)
+            elapsed = time.monotonic() - t_cpu0
+            if elapsed >= next_sample:
+                timeline.append((round(elapsed, 1), round(rss / 2**20, 1)))
+                next_sample += max(args.seconds / 10, 1.0)
         collector.spin_until(lambda: False, 1.5)  # last sets and a last diagnostics message
         cpu1 = proc.cpu_times()
         t_cpu1 = time.monotonic()
@@ -192,7 +215,7 @@ def main(args: argparse.Namespace) -> int:
         in_rate = sent["sets_sent"] / sent["elapsed_s"]
         result = {
             "bench": "node", "cameras": len(cameras), "size": f"{width}x{height}", "rate_hz": args.rate,
-            "seconds": args.seconds, "backend": args.backend,
+            "seconds": args.seconds, "backend": args.backend, "qos": args.qos,
             "sets_sent": sent["sets_sent"], "sets_synchronised": int(v.get("sets_in", 0)),
             "sets_published": received,
             "input_rate_hz": round(in_rate, 2), "output_rate_hz": round(out_rate, 2),
@@ -205,6 +228,7 @@ def main(args: argparse.Namespace) -> int:
             ),
             "node_rss_mb_start": round(rss_start / 2**20, 1), "node_rss_mb_end": round(rss_end / 2**20, 1),
             "node_rss_mb_peak": round(rss_peak / 2**20, 1),
+            "node_rss_mb_timeline": timeline,
         }
         print(json.dumps(result), flush=True)
     finally:

@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
-    parser.add_argument("--frames", type=int, default=90, help="frames of the studio recording (default 90)")
-    parser.add_argument("--cameras", type=int, default=4, help="cameras (default 4)")
-    parser.add_argument("--size", default="320x240", help="image size WxH (default 320x240)")
+    parser.add_argument("--frames", type=int, default=150, help="frames of the studio recording (default 150, 5 s)")
+    parser.add_argument("--cameras", type=int, default=4, help="cameras on a ring (default 4)")
+    parser.add_argument("--size", default="640x480", help="image size WxH (default 640x480)")
     parser.add_argument("--seed", type=int, default=3, help="studio seed (default 3)")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (default 1.0)")
     parser.add_argument("--backend", default="auto", help="node model.backend (default auto)")
@@ -41,12 +41,20 @@ def render_studio(args) -> Path:
     """The studio folder with a bag, rendered once per settings (reused if complete)."""
     if args.dataset is not None:
         return args.dataset
-    out = args.out / "studio"
+    from kp3d_core.rig import ring_rig, save_rig
+    from kp3d_ros.bench_node import parse_size
+
+    width, height = parse_size(args.size)
+    tag = f"{args.cameras}cam_{width}x{height}_{args.frames}f_seed{args.seed}"
+    out = args.out / f"studio_{tag}"
     if (out / "bag" / "metadata.yaml").exists() and (out / "gt.npz").exists():
+        print(f"[1/4] reusing the studio bag {out}", flush=True)
         return out
+    rig_file = args.out / f"rig_{tag}.yaml"
+    save_rig(ring_rig(args.cameras, width=width, height=height), rig_file)
     cmd = [
-        sys.executable, "-m", "kp3d_ros.cli", "synth", "--out", str(out), "--frames", str(args.frames),
-        "--cameras", str(args.cameras), "--size", args.size, "--seed", str(args.seed), "--bag",
+        sys.executable, "-m", "kp3d_ros.cli", "synth", "--out", str(out), "--rig", str(rig_file),
+        "--motion", "procedural", "--frames", str(args.frames), "--seed", str(args.seed), "--bag", "--overwrite",
     ]
     print(f"[1/4] rendering the studio bag: kp3d {' '.join(cmd[3:])}", flush=True)
     subprocess.run(cmd, check=True)
@@ -70,7 +78,10 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     params = {"cameras": cams, "rig_file": str((dataset / "rig.yaml").resolve()), "model.path": model,
               "model.backend": backend, "sync.slop_s": 0.005, "sync.min_cameras": min(2, len(cams)),
-              "diagnostics.period_s": 0.5}
+              "diagnostics.period_s": 0.5,
+              # the bag replay publishes reliably; a reliable subscription then loses no image of a
+              # recording (sensor_data, the live-camera default, may drop large images under load)
+              "image_qos": "reliable"}
     params.update(extra_params or {})
     params_file = write_params(out / "params.yaml", **params)
     rclpy.init()
@@ -110,6 +121,13 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
         collector.close()
         rclpy.try_shutdown()
     return result
+
+
+def _images_received(result: dict) -> dict:
+    for s in reversed(result["diagnostics"]):
+        if "cameras" in s.values:
+            return {k[: -len(".images")]: int(v) for k, v in s.values["cameras"].items() if k.endswith(".images")}
+    return {}
 
 
 def pose_errors(result: dict, dataset: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,6 +197,7 @@ def main(args: argparse.Namespace) -> int:
     drops = {k[len("drops."):]: int(v) for k, v in pipe.items() if k.startswith("drops.") and int(v)}
     summary = {
         "dataset": str(dataset),
+        "images_received": _images_received(result),
         "sets_synchronised": int(pipe.get("sets_in", 0)),
         "sets_published": result["published_count"],
         "poses_complete": int(len(frames)),
