@@ -147,6 +147,12 @@ def test_rejects_inconsistent_construction(rig, bgs):
         MultiViewEstimator(pred, rig.cameras[::-1])
     with pytest.raises(ValueError, match="min_views"):
         MultiViewEstimator(pred, rig.cameras, min_views=1)
+    three = fit_mapping(np.random.default_rng(0).normal(size=(10, 3, 3)), np.zeros((10, 17, 3)),
+                        MappingConfig(yaw_augment=False), kinds=("linear",), default="linear")
+    with pytest.raises(ValueError, match="fitted for \\[3\\] keypoints but the network gives 2"):
+        MultiViewEstimator(pred, rig.cameras, mapping=three)
+    with pytest.raises(ValueError, match="not a kp3d mapping"):
+        MultiViewEstimator(pred, rig.cameras, mapping={"weights": 1})
 
 
 # ------------------------------------------------------------------------------ the shipped model

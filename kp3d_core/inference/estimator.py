@@ -103,6 +103,8 @@ class MultiViewEstimator:
             raise ValueError(f"MultiViewEstimator: conf_threshold must be in [0, 1), got {conf_threshold}")
         self.predictor = predictor
         self.mapping = mapping
+        if mapping is not None:
+            _check_mapping(mapping, predictor.num_keypoints)
         self.min_views = int(min_views)
         self.conf_threshold = float(conf_threshold)
         self.smoothing = smoothing
@@ -221,3 +223,17 @@ class MultiViewEstimator:
             self._track_age += 1
             if self._track_age > self.track_max_age:
                 self.reset()
+
+
+def _check_mapping(mapping: dict, num_keypoints: int) -> None:
+    """Fail at start-up, not on every frame, when the mapping does not fit the network's K keypoints."""
+    try:
+        models = mapping["models"]
+        k = {int(m["num_keypoints"]) for m in models.values()}
+        default = mapping["default"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError("mapping: not a kp3d mapping entry (needs 'default' and 'models' with num_keypoints)") from None
+    if default not in models:
+        raise ValueError(f"mapping: default {default!r} not among its models {sorted(models)}")
+    if k != {num_keypoints}:
+        raise ValueError(f"mapping: fitted for {sorted(k)} keypoints but the network gives {num_keypoints}")
