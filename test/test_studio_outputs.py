@@ -142,3 +142,13 @@ def test_cli_synth_writes_a_dataset(tmp_path, capsys):
     assert "2 frames" in capsys.readouterr().out
     rc = main(["synth", "--cameras", "2", "--frames", "2", "--out", str(tmp_path / "cli"), "--no-progress"])
     assert rc == 2 and "exists" in capsys.readouterr().err
+
+
+def test_bad_options_fail_before_anything_is_written(tmp_path):
+    rig = ring_rig(1, width=64, height=48)
+    subj = [sample_subject(np.random.default_rng(0))]
+    with pytest.raises(ValueError, match="--jitter-ms"):
+        render_dataset(tmp_path / "j", rig, _segments(1), ["p"], subj, jitter_ms=20.0, fps=30.0, progress=False)
+    with pytest.raises(ValueError, match="frames_limit"):
+        render_dataset(tmp_path / "f", rig, _segments(1), ["p"], subj, frames_limit=0, progress=False)
+    assert not (tmp_path / "j").exists() and not (tmp_path / "f").exists()

@@ -175,3 +175,22 @@ def test_rendering_is_deterministic_per_frame_index_and_noise_varies_between_fra
 def test_bad_joints_raise_naming_the_argument():
     with pytest.raises(ValueError, match="joints"):
         body_primitives(np.zeros((16, 3)), sample_subject(np.random.default_rng(0)))
+
+
+def test_visible_joints_inside_mask_over_procedural_motion_with_distortion():
+    from kp3d_core.studio.motion import procedural_motion
+
+    rig = ring_rig(3, radius=4.0, width=320, height=240, dist=DIST)
+    r = _renderer(rig, seed=1)
+    motion = procedural_motion(60, 30.0, seed=4)
+    subject = sample_subject(np.random.default_rng(6))
+    visible = occluded = 0
+    for t in range(0, 60, 3):
+        frame = r.render(motion.joints3d[t], subject, t)
+        for v in range(len(rig)):
+            uv = np.round(frame.joints2d[v]).astype(int)
+            vis = frame.visible[v]
+            assert frame.masks[v][uv[vis, 1], uv[vis, 0]].all(), (t, rig.names[v])
+            visible += vis.sum()
+            occluded += (frame.in_frame[v] & ~vis).sum()
+    assert visible > 400 and occluded > 0

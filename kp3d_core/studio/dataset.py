@@ -74,14 +74,17 @@ class DatasetWriter:
                  fps: float = 30.0, bag_storage: str | None = None, jitter_ms: float = 0.0,
                  start_ns: int = DEFAULT_START_NS, overwrite: bool = False):
         self.out = Path(out)
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        if not 0 <= jitter_ms < 500.0 / fps:
+            # beyond half a frame period a camera's stamps could go backwards
+            raise ValueError(f"--jitter-ms must be in [0, {500.0 / fps:.1f}) at {fps} fps, got {jitter_ms}")
+        if bag_storage not in (None, "mcap", "sqlite3"):
+            raise ValueError(f"bag storage must be 'mcap' or 'sqlite3', got '{bag_storage}'")
         if self.out.exists() and any(self.out.iterdir()):
             if not overwrite:
                 raise FileExistsError(f"{self.out}: exists and is not empty (use --overwrite)")
             shutil.rmtree(self.out)
-        if jitter_ms < 0:
-            raise ValueError(f"jitter_ms must be >= 0, got {jitter_ms}")
-        if not fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
         self.rig, self.name, self.split, self.seed, self.fps = rig, name, split, int(seed), float(fps)
         self.jitter_ns = int(round(jitter_ms * 1e6))
         self.start_ns = int(start_ns)
@@ -236,12 +239,12 @@ def render_dataset(out: str | Path, rig: Rig, segments: list[Segment], clips: li
         total = min(total, int(frames_limit))
     if total < 1:
         raise ValueError("render_dataset: no frames to render (empty motion)")
+    writer = DatasetWriter(out, rig, name=name, split=split, seed=seed, fps=fps, bag_storage=bag_storage,
+                           jitter_ms=jitter_ms, overwrite=overwrite)
     if renderer is None:
         centres = np.stack([c.center for c in rig.cameras])
         scene = sample_scene(np.random.default_rng([seed if scene_seed is None else scene_seed, 3]), centres)
         renderer = StudioRenderer(rig, scene, seed=seed)
-    writer = DatasetWriter(out, rig, name=name, split=split, seed=seed, fps=fps, bag_storage=bag_storage,
-                           jitter_ms=jitter_ms, overwrite=overwrite)
     writer.write_backgrounds(renderer.backgrounds)
     preview_at = total // 2
     start = time.perf_counter()

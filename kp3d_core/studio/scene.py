@@ -205,14 +205,21 @@ def _box_entry(o: np.ndarray, d: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> 
         entry t (N, B) (inf where missed or behind) and the entry face axis (N, B) in 0..2.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / d[:, None, :]
-        t0, t1 = (lo[None] - o) * inv, (hi[None] - o) * inv
-    tn = np.nan_to_num(np.minimum(t0, t1), nan=-np.inf)
-    tf = np.nan_to_num(np.maximum(t0, t1), nan=np.inf)
-    axis = np.argmax(tn, axis=2)
-    t_enter, t_exit = tn.max(axis=2), tf.min(axis=2)
-    hit = (t_exit >= t_enter) & (t_enter > 1e-6)
-    return np.where(hit, t_enter, np.inf), axis
+        inv = 1.0 / d
+        T = np.full((len(d), len(lo)), np.inf)
+        A = np.zeros((len(d), len(lo)), dtype=np.int64)
+        for b in range(len(lo)):          # per box and axis on (N,) arrays: faster than (N, B, 3) reductions
+            near, far = [], []
+            for k in range(3):
+                t0, t1 = (lo[b, k] - o[k]) * inv[:, k], (hi[b, k] - o[k]) * inv[:, k]
+                near.append(np.fmin(t0, t1))   # fmin/fmax skip the NaN of 0 * inf on a slab's plane
+                far.append(np.fmax(t0, t1))
+            tn = np.fmax(np.fmax(near[0], near[1]), near[2])
+            tf = np.fmin(np.fmin(far[0], far[1]), far[2])
+            hit = (tf >= tn) & (tn > 1e-6)
+            T[:, b] = np.where(hit, tn, np.inf)
+            A[:, b] = np.where(near[0] >= np.fmax(near[1], near[2]), 0, np.where(near[1] >= near[2], 1, 2))
+    return T, A
 
 
 def scene_depth(scene: Scene, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -241,15 +248,14 @@ def scene_depth(scene: Scene, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.
     if scene.boxes:
         lo = np.array([b.lo for b in scene.boxes])
         hi = np.array([b.hi for b in scene.boxes])
-        for s0 in range(0, len(d), 65536):          # chunks bound the (N, B, 3) temporaries
-            sl = slice(s0, s0 + 65536)
-            tb, ax = _box_entry(o, d[sl], lo, hi)
-            k = np.argmin(tb, axis=1)
-            tk = tb[np.arange(len(k)), k]
-            closer = tk < t[sl]
-            t[sl] = np.where(closer, tk, t[sl])
-            surf[sl] = np.where(closer, 6 + k, surf[sl])
-            face[sl] = np.where(closer, ax[np.arange(len(k)), k], face[sl])
+        tb, ax = _box_entry(o, d, lo, hi)
+        k = np.argmin(tb, axis=1)
+        rows = np.arange(len(d))
+        tk = tb[rows, k]
+        closer = tk < t
+        t = np.where(closer, tk, t)
+        surf = np.where(closer, 6 + k, surf)
+        face = np.where(closer, ax[rows, k], face)
     return t, surf, face
 
 
