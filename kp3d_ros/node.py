@@ -438,18 +438,22 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=sys.argv if argv is None else argv)
     node = None
     try:
-        node = MultiCamNode()
+        from kp3d_core.checkpoint import CheckpointError
+        from kp3d_core.inference.backends import BackendUnavailable
+
+        try:
+            node = MultiCamNode()
+        except (CalibrationError, FileNotFoundError, ValueError, CheckpointError, BackendUnavailable) as exc:
+            # one clear line naming the parameter, file or camera; no traceback for a user error
+            print(f"multicam_node: configuration error: {exc}", file=sys.stderr)
+            return 2
         rclpy.spin(node)
-    except (CalibrationError, FileNotFoundError, ValueError) as exc:
-        print(f"multicam_node: configuration error: {exc}", file=sys.stderr)
-        return 2
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
         if node is not None:
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
+        rclpy.try_shutdown()
     return 0
 
 

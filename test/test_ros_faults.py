@@ -119,3 +119,17 @@ def test_no_calibration_for_a_camera_is_a_clear_startup_error(tmp_path, ros_env,
     assert r.returncode == 2, r.stderr
     assert "no calibration for camera(s) ['cam7']" in r.stderr and str(studio / "rig.yaml") in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_missing_model_file_is_a_clear_startup_error(tmp_path, ros_env):
+    import subprocess
+    import sys
+
+    from kp3d_ros.harness import write_params
+
+    studio = tiny_bag(tmp_path / "s", frames=1)
+    params = write_params(tmp_path / "p.yaml", cameras=["cam0", "cam1"], rig_file=str(studio / "rig.yaml"),
+                          **{"model.path": str(tmp_path / "missing.pt")})
+    r = subprocess.run([sys.executable, "-m", "kp3d_ros.node", "--ros-args", "--params-file", str(params)],
+                       env=ros_env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "missing.pt" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -43,3 +43,41 @@ def test_published_sets_equal_synchronised_sets_minus_counted_drops(tmp_path, ro
     cams = [s for s in r["diagnostics"] if "cameras" in s.levels]
     assert any(s.levels["cameras"] == 0 and s.messages["cameras"] == "all cameras alive" for s in cams)
     assert 0 < float(pipe["latency_p50_ms"]) <= float(pipe["latency_p95_ms"]) < 5000
+
+
+def test_parameters_are_declared_with_descriptions_and_validated(tmp_path, ros_env):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from kp3d_ros.node import PARAMETERS, MultiCamNode
+
+    studio = tiny_bag(tmp_path / "s", frames=1)
+    model = fresh_checkpoint(tmp_path / "m.pt")
+    base = [Parameter("cameras", value=["cam0", "cam1", "cam2"]), Parameter("rig_file", value=str(studio / "rig.yaml")),
+            Parameter("model.path", value=str(model))]
+    rclpy.init()
+    try:
+        node = MultiCamNode(parameter_overrides=base)
+        try:
+            for name in PARAMETERS:
+                desc = node.describe_parameter(name)
+                assert desc.description, name
+            # runtime changes are validated; start-up settings are read-only
+            ok = node.set_parameters([Parameter("publish.marker_lifetime_s", value=1.5)])[0]
+            assert ok.successful and node.p["publish.marker_lifetime_s"] == 1.5
+            bad = node.set_parameters([Parameter("publish.marker_lifetime_s", value=-1.0)])[0]
+            assert not bad.successful and "publish.marker_lifetime_s" in bad.reason and "> 0" in bad.reason
+            ro = node.set_parameters([Parameter("sync.min_cameras", value=3)])[0]
+            assert not ro.successful
+            smooth = node.set_parameters([Parameter("smoothing.enabled", value=True)])[0]
+            assert smooth.successful and node.estimator.smoothing is not None
+        finally:
+            node.destroy_node()
+        with pytest.raises(ValueError, match="parameter 'image_qos'"):
+            MultiCamNode(parameter_overrides=base + [Parameter("image_qos", value="fast")])
+        with pytest.raises(ValueError, match="parameter 'sync.min_cameras': 4 > number of cameras 3"):
+            MultiCamNode(parameter_overrides=base + [Parameter("sync.min_cameras", value=4)])
+        with pytest.raises(FileNotFoundError, match="parameter 'rig_file' 'nope.yaml' not found"):
+            MultiCamNode(parameter_overrides=base + [Parameter("rig_file", value="nope.yaml")])
+    finally:
+        rclpy.shutdown()
