@@ -1,5 +1,7 @@
 """multicam_node end to end: a studio bag replayed into the node (own process), outputs checked from a
 separate subscriber."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -79,5 +81,111 @@ def test_parameters_are_declared_with_descriptions_and_validated(tmp_path, ros_e
             MultiCamNode(parameter_overrides=base + [Parameter("sync.min_cameras", value=4)])
         with pytest.raises(FileNotFoundError, match="parameter 'rig_file' 'nope.yaml' not found"):
             MultiCamNode(parameter_overrides=base + [Parameter("rig_file", value="nope.yaml")])
+    finally:
+        rclpy.shutdown()
+
+
+def _eval_poses(checkpoint, studio, cache_root):
+    """The `kp3d eval` pipeline (kp3d_core.evaluate) per frame: {frame: (17, 3) pose}, metres."""
+    from kp3d_core.checkpoint import load_checkpoint, model_config_of
+    from kp3d_core.data.cache import CachedDataset
+    from kp3d_core.data.studio import SampleParams
+    from kp3d_core.evaluate import discover_keypoints, load_net
+    from kp3d_core.mapping import apply_mapping
+
+    ckpt = load_checkpoint(checkpoint)
+    ds = CachedDataset(studio, SampleParams(size=model_config_of(ckpt, checkpoint).crop_size), root=cache_root,
+                       progress=False)
+    found = discover_keypoints(load_net(checkpoint), ds, progress=False)
+    pred = np.asarray(apply_mapping(ckpt["mapping"], found["X"]), dtype=np.float64)
+    return {int(f): p for f, p in zip(found["frame"], pred) if np.isfinite(p).all()}
+
+
+def published_vs_eval(checkpoint, tmp_path, frames=45, rate=0.25):
+    """Render a studio bag, replay it into the node, and compare the published pose with kp3d eval's."""
+    import subprocess
+    import sys
+
+    from kp3d_core.metrics import mpjpe
+    from kp3d_ros.demo import pose_errors
+
+    studio = tmp_path / "studio"
+    subprocess.run([sys.executable, "-m", "kp3d_ros.cli", "synth", "--out", str(studio), "--cameras", "4",
+                    "--motion", "procedural", "--frames", str(frames), "--seed", "11", "--bag", "--no-progress"],
+                   check=True, capture_output=True, timeout=300)
+    r = run_pipeline(studio, tmp_path / "run", model=str(checkpoint), backend="onnxruntime", rate=rate)
+    assert r["node_exit"] == 0, r["node_log"][-3000:]
+    idx, pred, gt = pose_errors(r, studio)
+    ev = _eval_poses(checkpoint, studio, tmp_path / "cache")
+    common = [i for i, f in enumerate(idx) if int(f) in ev]
+    node_mm = 1000 * mpjpe(pred[common], gt[common])
+    eval_mm = 1000 * mpjpe(np.stack([ev[int(idx[i])] for i in common]), gt[common])
+    return r, len(common), node_mm, eval_mm
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "kp3d_core" / "assets" / "model.pt"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped model kp3d_core/assets/model.pt is not in this checkout")
+def test_published_pose_mpjpe_is_within_5mm_of_kp3d_eval(tmp_path, ros_env):
+    r, n, node_mm, eval_mm = published_vs_eval(SHIPPED, tmp_path)
+    assert n >= 10, (n, r["pipeline"])
+    assert abs(node_mm - eval_mm) <= 5.0, (node_mm, eval_mm, n)
+
+
+def test_overlays_and_markers_in_process(tmp_path, ros_env):
+    """Images handed to the node's callbacks come out as overlays (2D keypoints drawn) and markers."""
+    import time
+
+    import cv2
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from kp3d_ros import convert
+    from kp3d_ros.node import MultiCamNode
+
+    studio = tiny_bag(tmp_path / "s", frames=25)
+    model = fresh_checkpoint(tmp_path / "m.pt")
+    rclpy.init()
+    try:
+        node = MultiCamNode(parameter_overrides=[
+            Parameter("cameras", value=["cam0", "cam1", "cam2"]), Parameter("rig_file", value=str(studio / "rig.yaml")),
+            Parameter("model.path", value=str(model)), Parameter("publish.overlays", value=True)])
+        sub = rclpy.create_node("overlay_sub")
+        overlays, markers = [], []
+        sub.create_subscription(Image, "/multicam_node/overlay/cam1", overlays.append, 50)
+        sub.create_subscription(MarkerArray, "/multicam_node/markers", markers.append, 50)
+        ex = SingleThreadedExecutor()
+        ex.add_node(sub)
+        ex.add_node(node)
+        originals = {}
+        for t in range(25):
+            for cam in ("cam0", "cam1", "cam2"):
+                rgb = cv2.cvtColor(cv2.imread(str(studio / "images" / cam / f"{t:06d}.jpg")), cv2.COLOR_BGR2RGB)
+                originals[(cam, frame_stamp(t))] = rgb
+                node._on_image(cam, convert.rgb_to_image_msg(rgb, frame_stamp(t), f"{cam}_optical_frame", "bgr8"))
+            deadline = time.monotonic() + 5
+            while node.stats.sets_out + sum(node.slot.counters.values()) < node.stats.sets_in and time.monotonic() < deadline:
+                ex.spin_once(timeout_sec=0.02)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.02)
+        assert overlays and markers
+        last = overlays[-1]
+        stamp = convert.stamp_to_ns(last.header.stamp)
+        img = convert.image_msg_to_rgb(last)
+        assert last.header.frame_id == "cam1_optical_frame" and img.shape == (120, 160, 3)
+        changed = np.any(img != originals[("cam1", stamp)], axis=2)
+        assert 0 < changed.sum() < img.shape[0] * img.shape[1] // 4  # keypoints drawn, the rest untouched
+        # the last set has a person: DELETEALL first, then the keypoint spheres, all in the world frame
+        kinds = [(m.action, m.type, m.ns) for m in markers[-1].markers]
+        assert kinds[0][0] == Marker.DELETEALL
+        assert (Marker.ADD, Marker.SPHERE_LIST, "person0/keypoints") in kinds
+        assert all(m.header.frame_id == "world" for m in markers[-1].markers)
+        node.destroy_node()
+        sub.destroy_node()
     finally:
         rclpy.shutdown()
