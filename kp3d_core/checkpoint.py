@@ -93,3 +93,24 @@ def load_state_checked(module: torch.nn.Module, state: dict, path: str | Path = 
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match the model: {exc}") from None
+
+
+def strip_for_release(src: str | Path, dst: str | Path) -> Path:
+    """Copy a checkpoint without its optimiser state (what ships as kp3d_core/assets/model.pt).
+
+    Keeps config, model weights, step/samples and the mapping; the result still loads everywhere a
+    checkpoint does, but cannot ``--resume`` its optimiser.
+    """
+    ckpt = load_checkpoint(src)
+    keep = {k: v for k, v in ckpt.items() if k not in ("format", "version", "optimizer")}
+    return save_checkpoint(dst, keep)
+
+
+if __name__ == "__main__":  # python -m kp3d_core.checkpoint strip SRC DST
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "strip":
+        print("usage: python -m kp3d_core.checkpoint strip SRC DST   (drop the optimiser state)", file=sys.stderr)
+        sys.exit(2)
+    out = strip_for_release(sys.argv[2], sys.argv[3])
+    print(f"{out}: {out.stat().st_size / 1e6:.2f} MB")

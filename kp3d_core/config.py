@@ -31,13 +31,13 @@ class ModelConfig:
     """S: side of the square input crop in pixels (64-96)."""
     num_keypoints: int = 32
     """K: number of discovered keypoints (17 for --supervised, matching the studio joints)."""
-    width: int = 16
+    width: int = 12
     """Channels of the first encoder stage (w); deeper stages use 2w, 4w, 8w."""
     heatmap_stride: int = 2
     """Heatmaps have side S / heatmap_stride."""
     confidence_scale: float = 0.05
     """s0 in confidence = s0 / (s0 + spread), spread = heatmap std as a fraction of the crop side."""
-    decoder_width: int = 32
+    decoder_width: int = 24
     """Channels of the decoder (training only; not part of the exported keypoint net)."""
     decoder_sigma: float = 0.04
     """Std of the keypoint Gaussians fed to the decoder, as a fraction of the crop side."""
@@ -93,6 +93,8 @@ class DataConfig:
     """Views per sample of the synthetic source."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    cache_dir: str = ""
+    """Root of the crop cache (empty: kp3d_core.data.cache's default, out/cache or $KP3D_CACHE)."""
 
 
 @dataclass

@@ -48,6 +48,8 @@ def build_dataset(cfg: Config) -> torch.utils.data.Dataset:
         from .data.studio import StudioDataset
 
         return StudioDataset(d.path, params, cameras)
+    if d.cache_dir:
+        return CachedDataset(d.path, params, cameras, root=d.cache_dir)
     return CachedDataset(d.path, params, cameras)
 
 

@@ -153,3 +153,23 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert ck["step"] == 3
     assert ck["samples"] == 3 * cfg.train.batch_size * 2  # both processes' samples counted
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_train_on_a_rendered_studio_folder(tmp_path):
+    """Integration with the studio renderer and the crop cache: a few frames, two steps, label-free."""
+    from kp3d_ros.cli import main as kp3d
+
+    studio = tmp_path / "studio"
+    assert kp3d(["synth", "--cameras", "3", "--frames", "6", "--out", str(studio), "--no-progress"]) == 0
+    cfg = config_from_dict({
+        "model": {"crop_size": 32, "num_keypoints": 8, "width": 8, "decoder_width": 16},
+        "data": {"source": "studio", "path": str(studio), "cache_dir": str(tmp_path / "cache")},
+        "train": {"out_dir": str(tmp_path / "run"), "steps": 2, "batch_size": 2, "preview_every": 0,
+                  "tensorboard": False, "threads": 1},
+    })
+    ck = load_checkpoint(train(cfg))
+    assert ck["step"] == 2
+    assert any((tmp_path / "cache").iterdir())
+    with pytest.raises(FileNotFoundError, match="data.path"):
+        cfg.data.path = str(tmp_path / "nowhere")
+        train(cfg)
