@@ -235,7 +235,10 @@ def body_primitives(joints: np.ndarray, subject: Subject) -> Primitives:
     ids: dict[str, int] = {}
     ids["neck_lo"] = cap(X[J["thorax"]], X[J["neck"]], rad[PART["neck"]], "neck")
     ids["neck_hi"] = cap(X[J["neck"]], head_c, rad[PART["neck"]] * 0.9, "neck")
-    ids["shoulders"] = cap(X[J["left_shoulder"]], X[J["right_shoulder"]], rad[PART["shoulders"]], "shoulders")
+    # The shoulder girdle as two halves meeting at the thorax, so that each shoulder owns only its half
+    # (a single bar would let the far shoulder count as visible through the near end of the bar).
+    for side, s in (("l", "left"), ("r", "right")):
+        ids[f"girdle_{side}"] = cap(X[J["thorax"]], X[J[f"{s}_shoulder"]], rad[PART["shoulders"]], "shoulders")
     for side, s in (("l", "left"), ("r", "right")):
         sh, el, wr = X[J[f"{s}_shoulder"]], X[J[f"{s}_elbow"]], X[J[f"{s}_wrist"]]
         hip, kn, an = X[J[f"{s}_hip"]], X[J[f"{s}_knee"]], X[J[f"{s}_ankle"]]
@@ -266,15 +269,14 @@ def body_primitives(joints: np.ndarray, subject: Subject) -> Primitives:
     jp = [()] * NUM_JOINTS
     jp[J["pelvis"]] = (ABD,)
     jp[J["spine"]] = (ABD, CHEST)
-    jp[J["thorax"]] = (CHEST, ids["neck_lo"], ids["shoulders"])
+    jp[J["thorax"]] = (CHEST, ids["neck_lo"], ids["girdle_l"], ids["girdle_r"])
     jp[J["neck"]] = (ids["neck_lo"], ids["neck_hi"])
     jp[J["head"]] = (HEAD,)
     for side, s in (("l", "left"), ("r", "right")):
         jp[J[f"{s}_hip"]] = (ids[f"th_{side}"], ABD)
         jp[J[f"{s}_knee"]] = (ids[f"th_{side}"], ids[f"sh_{side}"])
         jp[J[f"{s}_ankle"]] = (ids[f"sh_{side}"], ids[f"ft_{side}"])
-        # Not the shoulder bar: it also holds the other shoulder, which must be able to hide behind it.
-        jp[J[f"{s}_shoulder"]] = (ids[f"ua_{side}"],)
+        jp[J[f"{s}_shoulder"]] = (ids[f"girdle_{side}"], ids[f"ua_{side}"])
         jp[J[f"{s}_elbow"]] = (ids[f"ua_{side}"], ids[f"fa_{side}"])
         jp[J[f"{s}_wrist"]] = (ids[f"fa_{side}"], ids[f"hand_{side}"])
 

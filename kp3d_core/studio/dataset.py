@@ -33,7 +33,7 @@ from .body import Subject
 from .render import OCCLUSION_TOLERANCE_M, Frame, StudioRenderer
 from .scene import sample_scene
 
-GENERATOR_VERSION = "kp3d-studio 2"
+GENERATOR_VERSION = "kp3d-studio 3"
 DEFAULT_START_NS = 1_700_000_000_000_000_000   # fixed epoch of frame 0 (2023-11-14), for reproducible stamps
 JPEG_QUALITY = 95
 
