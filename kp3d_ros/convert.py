@@ -27,7 +27,7 @@ from kp3d_core.image_encoding import SUPPORTED_ENCODINGS, image_msg_to_rgb, rgb_
 from kp3d_core.skeleton import BONES, JOINT_NAMES
 
 __all__ = [
-    "stamp_to_ns", "ns_to_stamp", "image_msg_to_rgb", "image_header_problem", "rgb_to_image_msg", "camera_info_msg",
+    "stamp_to_ns", "ns_to_stamp", "image_msg_to_rgb", "image_header_problem", "camera_info_problem", "rgb_to_image_msg", "camera_info_msg",
     "camera_from_camera_info", "pose_array", "pose_array_to_numpy", "skeleton_markers",
     "delete_all_markers", "diagnostic_status", "diagnostic_array", "joint_names_msg", "keypoint_names",
 ]
@@ -67,6 +67,19 @@ def image_header_problem(msg, camera: Camera) -> tuple[str, str] | None:
         )
     if len(msg.data) != msg.height * msg.step:
         return "bad_buffer", f"image data has {len(msg.data)} bytes, expected height*step = {msg.height * msg.step}"
+    return None
+
+
+def camera_info_problem(msg, camera: Camera, rtol: float = 0.01) -> str | None:
+    """How a CameraInfo disagrees with the calibration (size, or K beyond ``rtol``), or None.
+
+    An uncalibrated CameraInfo (K[0] == 0) is not a disagreement: the rig file is the calibration.
+    """
+    if (msg.width, msg.height) != (camera.width, camera.height):
+        return f"CameraInfo size {msg.width}x{msg.height} != calibration {camera.width}x{camera.height}"
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.size == 9 and k[0] != 0.0 and not np.allclose(k.reshape(3, 3), camera.K, rtol=rtol, atol=rtol * camera.K[0, 0]):
+        return f"CameraInfo K {k.round(2).tolist()} differs from the calibration {camera.K.reshape(-1).round(2).tolist()}"
     return None
 
 

@@ -188,13 +188,13 @@ class MultiCamNode(Node):
 
         # inputs: callbacks only stamp and push
         qos = qos_profile_sensor_data if self.p["image_qos"] == "sensor_data" else QoSProfile(depth=10)
-        self.camera_info: dict[str, object] = {}
+        self._info_seen: dict[str, tuple] = {}
         self.topics: dict[str, str] = {}
         for cam in self.cameras:
             topic = self.topics[cam] = self.p["image_topic_format"].replace("{camera}", cam)
             info_topic = self.p["camera_info_topic_format"].replace("{camera}", cam)
             self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), qos)
-            self.create_subscription(CameraInfo, info_topic, lambda m, c=cam: self.camera_info.__setitem__(c, m), qos)
+            self.create_subscription(CameraInfo, info_topic, lambda m, c=cam: self._on_camera_info(c, m), qos)
 
         self.create_timer(self.p["diagnostics.period_s"], self._publish_diagnostics)
         self._stop = threading.Event()
@@ -275,6 +275,17 @@ class MultiCamNode(Node):
             st.images_in[camera] += 1
             st.last_arrival[camera] = arrival
             st.sets_in += len(sets)
+
+    def _on_camera_info(self, camera: str, msg: CameraInfo) -> None:
+        """Check a camera's CameraInfo against the rig file (only when it changes): a mismatch is an input error."""
+        key = (msg.width, msg.height, tuple(msg.k))
+        if self._info_seen.get(camera) == key:
+            return
+        self._info_seen[camera] = key
+        problem = convert.camera_info_problem(msg, self.rig[camera])
+        if problem is not None:
+            self._error(camera, f"topic {self.p['camera_info_topic_format'].replace('{camera}', camera)}: {problem}",
+                        "camera_info_mismatch")
 
     # ------------------------------------------------------------------------------ worker
     def _work(self) -> None:

@@ -97,3 +97,30 @@ def test_diagnostics_and_joint_names():
     assert convert.diagnostic_values(st) == {"rate": "29.99", "drops": "3"}
     doc = json.loads(convert.joint_names_msg(8, "world").data)
     assert doc["pose"] == list(JOINT_NAMES) and doc["keypoints"][-1] == "kp07" and doc["frame_id"] == "world"
+
+
+def test_camera_info_problem_names_size_and_intrinsics():
+    cam = ring_rig(1)[0]
+    msg = convert.camera_info_msg(cam, 0)
+    assert convert.camera_info_problem(msg, cam) is None
+    msg.k = [0.0] * 9  # uncalibrated CameraInfo: the rig file rules, no complaint
+    assert convert.camera_info_problem(msg, cam) is None
+    k = cam.K.copy()
+    k[0, 0] *= 1.1
+    msg.k = k.reshape(-1).tolist()
+    assert "differs from the calibration" in convert.camera_info_problem(msg, cam)
+    msg.width = 320
+    assert "320x480 != calibration 640x480" in convert.camera_info_problem(msg, cam)
+
+
+def test_image_header_problem():
+    cam = ring_rig(1, width=4, height=2)[0]
+    msg = convert.rgb_to_image_msg(np.zeros((2, 4, 3), np.uint8), 0, "f")
+    assert convert.image_header_problem(msg, cam) is None
+    msg.encoding = "16UC1"
+    assert convert.image_header_problem(msg, cam)[0] == "unsupported_encoding"
+    msg.encoding, msg.width = "rgb8", 3
+    assert convert.image_header_problem(msg, cam) == (
+        "size_mismatch", "image 3x2 does not match the calibration 4x2")
+    msg.width, msg.step = 4, 13
+    assert convert.image_header_problem(msg, cam)[0] == "bad_buffer"
