@@ -152,3 +152,16 @@ def test_bad_options_fail_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="frames_limit"):
         render_dataset(tmp_path / "f", rig, _segments(1), ["p"], subj, frames_limit=0, progress=False)
     assert not (tmp_path / "j").exists() and not (tmp_path / "f").exists()
+
+
+def test_bench_synth_prints_json_lines_with_rate_and_memory(capsys):
+    import json
+
+    from kp3d_ros.cli import main
+
+    assert main(["bench", "synth", "--frames", "3", "--cameras", "2", "--width", "96", "--height", "72"]) == 0
+    lines = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert [line["mode"] for line in lines] == ["render", "render+write", "summary"]
+    for line in lines:
+        assert line["views_per_s"] > 0 and line["peak_rss_mib"] > 10
+    assert lines[1]["dataset_mib"] > 0

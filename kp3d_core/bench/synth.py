@@ -74,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
             size = sum(p.stat().st_size for p in (Path(tmp) / "ds").rglob("*") if p.is_file())
         write_line = {**base, "mode": "render+write", "views_per_s": round(s.num_views / s.seconds, 1),
                       "ms_per_view": round(1000 * s.seconds / s.num_views, 2),
-                      "cpu_s_per_view": round(cpu / s.num_views, 4), "dataset_mib": round(size / 2**20, 1),
+                      "cpu_s_per_view": round(cpu / s.num_views, 4), "dataset_mib": round(size / 2**20, 3),
                       "peak_rss_mib": round(_peak_mib(), 1)}
         print(json.dumps(write_line), flush=True)
         lines.append(write_line)
