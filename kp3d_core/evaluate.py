@@ -162,29 +162,51 @@ def evaluate(checkpoint: str | Path | None, data: str | Path, out: str | Path = 
              cameras: list[str] | None = None, kind: str | None = None, batch_size: int = 64,
              figures: bool = True, progress: bool = True) -> dict:
     """Evaluate ``checkpoint`` (None: the shipped model) on a studio folder; writes ``out``; returns the figures."""
-    from .checkpoint import CheckpointError, load_checkpoint, model_config_of, shipped_model_path
-    from .data.cache import CachedDataset
-    from .data.studio import SampleParams, StudioFolder
-    from .mapping import apply_mapping
+    from .checkpoint import CheckpointError, load_checkpoint, shipped_model_path
 
     ckpt_path = Path(checkpoint) if checkpoint else shipped_model_path()
     ckpt = load_checkpoint(ckpt_path)
     if not ckpt.get("mapping"):
         raise CheckpointError(f"{ckpt_path}: no 'mapping' entry: fit one first with `kp3d map --checkpoint {ckpt_path}`")
-    mcfg = model_config_of(ckpt, ckpt_path)
-    net = load_net(ckpt_path)
-    ds = CachedDataset(data, SampleParams(size=mcfg.crop_size), cameras=cameras, progress=progress)
-    found = discover_keypoints(net, ds, batch_size, progress)
-    pred = np.asarray(apply_mapping(ckpt["mapping"], found["X"], kind), dtype=np.float64)
+    found, ds = checkpoint_keypoints(ckpt_path, data, cameras, batch_size=batch_size, progress=progress)
+    res = evaluate_mapping(found, ckpt["mapping"], ds, data, out, kind, figures)
+    res["checkpoint"] = str(ckpt_path)
+    (Path(out) / "metrics.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
+def checkpoint_keypoints(checkpoint: str | Path, data: str | Path, cameras: list[str] | None = None, frames=None,
+                         batch_size: int = 64, progress: bool = True) -> tuple[dict, object]:
+    """Discovered keypoints of a checkpoint's net on a studio folder (its crop cache, built if needed).
+
+    Returns (:func:`discover_keypoints` output, the CachedDataset); ``frames`` selects frame indices.
+    """
+    from .checkpoint import load_checkpoint, model_config_of
+    from .data.cache import CachedDataset
+    from .data.studio import SampleParams
+
+    mcfg = model_config_of(load_checkpoint(checkpoint), checkpoint)
+    params = SampleParams(size=mcfg.crop_size)
+    CachedDataset(data, params, progress=progress)  # build once for all cameras
+    ds = CachedDataset(data, params, cameras=cameras, frames=frames, build=False)
+    return discover_keypoints(load_net(checkpoint), ds, batch_size, progress), ds
+
+
+def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str | Path = DEFAULT_OUT,
+                     kind: str | None = None, figures: bool = True) -> dict:
+    """Metrics (and files in ``out``) of one mapping applied to keypoints already discovered on ``ds``."""
+    from .data.studio import StudioFolder
+    from .mapping import apply_mapping
+
+    pred = np.asarray(apply_mapping(mapping, found["X"], kind), dtype=np.float64)
     gt = ds.labels("joints3d")
     folder = StudioFolder(data, ds.cameras)
     pred2d = project_joints(pred, folder.cameras)
     gt2d, visible = ds.labels("joints2d"), ds.labels("visible")
     image_size = np.array([[c.width, c.height] for c in folder.cameras])
     res = compute_metrics(pred, gt, pred2d, gt2d, visible, image_size)
-    mapping = ckpt["mapping"]
     res.update(
-        checkpoint=str(ckpt_path), data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
+        data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
         mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),
         mapping_frames=mapping.get("num_frames"), person_found_pct=100.0 * float(found["valid_view"].mean()),
     )

@@ -297,30 +297,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, out: str | Path | None = None,
                    cameras: list[str] | None = None, cfg: MappingConfig = MappingConfig(), default: str = "mlp",
-                   batch_size: int = 64, progress: bool = True, kinds=("linear", "mlp")) -> dict:
-    """Run the checkpoint's keypoint net on the labelled fraction of ``data``, fit, store; returns a summary."""
-    from .checkpoint import load_checkpoint, model_config_of, save_checkpoint
-    from .data.cache import CachedDataset
-    from .data.studio import SampleParams
-    from .evaluate import discover_keypoints, load_net
+                   batch_size: int = 64, progress: bool = True, kinds=("linear", "mlp"), found: dict | None = None) -> dict:
+    """Run the checkpoint's keypoint net on the labelled fraction of ``data``, fit, store; returns a summary.
+
+    ``found``: keypoints already discovered on ALL frames of ``data`` (``evaluate.checkpoint_keypoints``), to
+    fit several fractions without running the net again.
+    """
+    from .evaluate import checkpoint_keypoints
+    from .data.studio import StudioFolder
+
+    n = StudioFolder(data, cameras).num_frames
+    frames = select_fraction(n, fraction)
+    if found is None:
+        found, ds = checkpoint_keypoints(checkpoint, data, cameras, frames, batch_size, progress)
+        X = found["X"]
+    else:
+        if len(found["X"]) != n:
+            raise ValueError(f"found: keypoints of {len(found['X'])} frames given, {data} has {n}")
+        X = found["X"][frames]
+    joints = StudioFolder(data, cameras).gt["joints3d"][frames]
+    info = {"fraction": float(fraction), "num_frames": int(len(frames)), "split_frames": int(n),
+            "data": str(Path(data).resolve()), "cameras": list(cameras or StudioFolder(data).rig.names)}
+    mapping = fit_mapping(X, joints, cfg, kinds=kinds, default=default, info=info, progress=progress)
+    fit_err = {k: float(1000 * np.nanmean(np.linalg.norm(apply_mapping(mapping, X, k) - joints, axis=-1)))
+               for k in mapping["models"]}
+    target = store_mapping(checkpoint, mapping, out)
+    return {"checkpoint": str(target), **info, "fit_mpjpe_mm": fit_err, "default": default, "mapping": mapping}
+
+
+def store_mapping(checkpoint: str | Path, mapping: dict, out: str | Path | None = None) -> Path:
+    """Write ``checkpoint`` with ``mapping`` as its ``mapping`` entry to ``out`` (default: in place, atomically)."""
+    from .checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
-    net = load_net(checkpoint)
-    mcfg = model_config_of(ckpt, checkpoint)
-    full = CachedDataset(data, SampleParams(size=mcfg.crop_size), cameras=cameras, progress=progress)
-    frames = select_fraction(len(full), fraction)
-    ds = CachedDataset(data, SampleParams(size=mcfg.crop_size), cameras=cameras, frames=frames, build=False)
-    found = discover_keypoints(net, ds, batch_size=batch_size, progress=progress)
-    joints = ds.labels("joints3d")
-    info = {"fraction": float(fraction), "num_frames": int(len(frames)), "split_frames": int(len(full)),
-            "data": str(Path(data).resolve()), "cameras": list(ds.cameras)}
-    mapping = fit_mapping(found["X"], joints, cfg, kinds=kinds, default=default, info=info, progress=progress)
-    fit_err = {k: float(1000 * np.nanmean(np.linalg.norm(apply_mapping(mapping, found["X"], k) - joints, axis=-1)))
-               for k in mapping["models"]}
     ckpt["mapping"] = plain_mapping(mapping)
-    target = Path(out) if out else Path(checkpoint)
-    save_checkpoint(target, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
-    return {"checkpoint": str(target), **info, "fit_mpjpe_mm": fit_err, "default": default}
+    return save_checkpoint(Path(out) if out else Path(checkpoint),
+                           {k: v for k, v in ckpt.items() if k not in ("format", "version")})
 
 
 def main(args: argparse.Namespace) -> int:
@@ -330,6 +342,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = MappingConfig(yaw_augment=not args.no_yaw_augment, steps=args.steps)
     summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
                              args.batch_size)
+    summary.pop("mapping")
     print(json.dumps(summary), flush=True)
     return 0
 

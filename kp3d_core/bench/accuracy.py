@@ -133,20 +133,40 @@ def emit(line: dict, log: list) -> None:
     print(json.dumps(line), flush=True)
 
 
-def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, fraction: float, kinds, cameras,
+def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: dict, cameras,
                  mapping_steps: int, figures: bool) -> dict:
-    """Fit the ``kinds`` of mapping on ``fraction`` of the train split, evaluate each on the test split."""
-    from ..evaluate import evaluate
-    from ..mapping import MappingConfig, map_checkpoint
+    """Fit mappings on labelled fractions of the train split and evaluate them on the test split.
 
-    mapped = out / f"ckpt_{fraction * 100:g}pct.pt"
-    map_checkpoint(ckpt, train_dir, fraction, mapped, cameras, MappingConfig(steps=mapping_steps), default=kinds[0],
-                   progress=False, kinds=tuple(kinds))
+    ``plan``: fraction -> mapping kinds. The net runs once over the train frames needed (all of them
+    when 100 % is asked) and once over the test split. Returns {(fraction, kind): figures}.
+    """
+    from ..evaluate import checkpoint_keypoints, evaluate_mapping
+    from ..mapping import MappingConfig, map_checkpoint, select_fraction
+    from ..data.studio import StudioFolder
+
+    n = StudioFolder(train_dir).num_frames
+    if max(plan) >= 1.0:
+        found_train, _ = checkpoint_keypoints(ckpt, train_dir, cameras, progress=False)
+    else:
+        found_train = None
+    found_test, test_ds = checkpoint_keypoints(ckpt, test_dir, cameras, progress=False)
     results = {}
-    for kind in kinds:
-        res = evaluate(mapped, test_dir, out / f"eval_{kind}_{fraction * 100:g}pct", cameras, kind,
-                       figures=figures and kind == kinds[0], progress=False)
-        results[kind] = {k: res[k] for k in KEYS if k in res}
+    for fraction, kinds in plan.items():
+        found = found_train
+        if found is None:  # only the labelled frames, placed in a full-length array
+            idx = select_fraction(n, fraction)
+            part, _ = checkpoint_keypoints(ckpt, train_dir, cameras, idx, progress=False)
+            X = np.full((n, *part["X"].shape[1:]), np.nan)
+            X[idx] = part["X"]
+            found = {"X": X}
+        tag = f"{fraction * 100:g}pct"
+        summary = map_checkpoint(ckpt, train_dir, fraction, out / f"ckpt_{tag}.pt", cameras,
+                                 MappingConfig(steps=mapping_steps), default=kinds[0], progress=False,
+                                 kinds=tuple(kinds), found=found)
+        for kind in kinds:
+            res = evaluate_mapping(found_test, summary["mapping"], test_ds, test_dir, out / f"eval_{kind}_{tag}", kind,
+                                   figures=figures and kind == kinds[0] and fraction == 0.1)
+            results[(fraction, kind)] = {k: res[k] for k in KEYS if k in res}
     return results
 
 
@@ -180,14 +200,13 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     if "main" in runs:
         ckpt, t = timed_train(run_config(base, "main", out, train_dir, main_steps))
         baseline = mean_pose_baseline(train_dir, test_dir, 0.1)
-        for fraction in FRACTIONS:
-            kinds = ("mlp", "linear") if fraction == 0.1 else ("mlp",)
-            rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", fraction, kinds, None, mapping_steps,
-                              figures=fraction == 0.1)
-            results[("main", fraction)] = rs["mlp"]
+        plan = {f: (("mlp", "linear") if f == 0.1 else ("mlp",)) for f in FRACTIONS}
+        rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", plan, None, mapping_steps, figures=True)
+        for fraction, kinds in plan.items():
+            results[("main", fraction)] = rs[(fraction, "mlp")]
             for kind in kinds:
                 emit({"run": "unsupervised", "mapping": kind, "labels_pct": 100 * fraction, "views": len(names),
-                      **rs[kind], **t, "mean_pose_baseline_root_mm": baseline}, log)
+                      **rs[(fraction, kind)], **t, "mean_pose_baseline_root_mm": baseline}, log)
 
     if "supervised" in runs:
         cfg = run_config(base, "supervised", out, train_dir, main_steps, supervised=True)
@@ -208,8 +227,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         for name, terms in ABLATION:
             cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps, losses=ablation_losses(base.loss, terms))
             ckpt, t = timed_train(cfg)
-            r = map_and_eval(ckpt, train_dir, test_dir, out / f"ablation_{name}", 0.1, ("mlp",), None, mapping_steps,
-                             False)["mlp"]
+            r = map_and_eval(ckpt, train_dir, test_dir, out / f"ablation_{name}", {0.1: ("mlp",)}, None,
+                             mapping_steps, False)[(0.1, "mlp")]
             results[("ablation", name)] = r
             emit({"run": "ablation", "losses": name, "labels_pct": 10.0, "views": len(names), **r, **t}, log)
 
@@ -218,7 +237,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
             cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
             cfg = run_config(base, f"views{v}", out, train_dir, side_steps, cameras=cams)
             ckpt, t = timed_train(cfg)
-            r = map_and_eval(ckpt, train_dir, test_dir, out / f"views{v}", 0.1, ("mlp",), cams, mapping_steps, False)["mlp"]
+            r = map_and_eval(ckpt, train_dir, test_dir, out / f"views{v}", {0.1: ("mlp",)}, cams, mapping_steps,
+                             False)[(0.1, "mlp")]
             results[("views", v)] = r
             emit({"run": "views", "views": v, "cameras": cams, "labels_pct": 10.0, **r, **t}, log)
         if ("ablation", "full") in results:
