@@ -184,6 +184,16 @@ def plan_split(split: str, sources: list[str], motion_root: Path, progress: bool
             clips.append(name)
         segments.append(Segment(joints, clips.index(name), subj))
         seg_info.append({"clip": name, "subject": subj, "start": start, "frames": int(len(joints))})
+    # Mocap clips shorter than a window leave a few frames short: procedural motion fills up to the size.
+    short = spec.frames - sum(len(seg.joints3d) for seg in segments)
+    if short > 0:
+        subj = len(segments) % spec.subjects
+        seed = spec.seed * 1000 + 999   # distinct from the regular procedural seeds (spec.seed * 10 + k)
+        motion = procedural_motion(short, FPS, seed=seed, proportions=people[subj][0], volume_radius=VOLUME_RADIUS)
+        name = f"procedural/seed{seed}"
+        clips.append(name)
+        segments.append(Segment(motion.joints3d, clips.index(name), subj))
+        seg_info.append({"clip": name, "subject": subj, "start": 0, "frames": short})
     return segments, clips, [p[1] for p in people], subject_info, seg_info
 
 
