@@ -145,7 +145,8 @@ def sample_subject(rng: np.random.Generator, lr_cue: bool = False) -> Subject:
     shirt_base = _random_cloth(rng)
     shirt = Material(shirt_base, _random_cloth(rng), int(rng.choice([PLAIN, STRIPES_AROUND, CHECKS, PLAIN])),
                      float(rng.uniform(0.04, 0.12)), float(rng.uniform(0.05, 0.15)))
-    trousers = Material(_colour(rng, _TROUSERS), _colour(rng, _TROUSERS), int(rng.choice([PLAIN, PLAIN, STRIPES_AROUND])),
+    trousers = Material(_colour(rng, _TROUSERS), _colour(rng, _TROUSERS),
+                        int(rng.choice([PLAIN, PLAIN, STRIPES_AROUND])),
                         float(rng.uniform(0.03, 0.08)), float(rng.uniform(0.08, 0.18)))
     shoe = _colour(rng, _SHOES, 0.03)
     shoes = Material(shoe, shoe, PLAIN, 0.05, 0.05)

@@ -170,7 +170,8 @@ def _floor_albedo(scene: Scene, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         v = (0.9 + 0.15 * _hash(np.floor(tx), np.floor(ty), s)) * (0.9 + 0.2 * value_noise(x * 6, y * 6, s))
         v = np.where(grout, 0.6, v)
     else:                          # carpet: fine noise plus large blotches
-        v = (0.8 + 0.25 * value_noise(x * 1.3, y * 1.3, s)) * (0.85 + 0.3 * _hash(np.floor(x * 150), np.floor(y * 150), s))
+        fine = _hash(np.floor(x * 150), np.floor(y * 150), s)
+        v = (0.8 + 0.25 * value_noise(x * 1.3, y * 1.3, s)) * (0.85 + 0.3 * fine)
     return base[None, :] * v[:, None]
 
 
