@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
                         help="image QoS of publisher and node (default reliable: sensor_data loses fragments "
                              "of large images over UDP when the receive buffer overflows)")
-    parser.add_argument("--out", type=Path, default=REPO / "out" / "bench_node", help="work folder")
+    parser.add_argument("--out", type=Path, default=Path("out/bench_node"), help="work folder (default out/bench_node)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: from the pid)")
 
 
@@ -55,9 +55,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def ensure_dataset(args, width: int, height: int) -> Path:
+    from kp3d_ros.harness import child_env
+
     """The studio folder the publisher reads (rendered once with ``kp3d synth`` and cached)."""
     if args.dataset is not None:
-        return args.dataset
+        return args.dataset.resolve()
     from kp3d_core.rig import ring_rig, save_rig
 
     tag = f"{args.cameras}cam_{width}x{height}_{args.frames}f"
@@ -71,8 +73,8 @@ def ensure_dataset(args, width: int, height: int) -> Path:
         "procedural", "--frames", str(args.frames), "--seed", "7", "--overwrite", "--no-progress",
     ]
     print(f"rendering the publisher's frames: {' '.join(cmd[2:])}", file=sys.stderr)
-    subprocess.run(cmd, check=True, cwd=REPO)
-    return out
+    subprocess.run(cmd, check=True, env=child_env(os.environ))
+    return out.resolve()
 
 
 # ------------------------------------------------------------------------------------------ publisher
@@ -145,7 +147,7 @@ def main(args: argparse.Namespace) -> int:
     import psutil
     import rclpy
 
-    from kp3d_ros.harness import NodeProcess, OutputCollector, ros_env, write_params
+    from kp3d_ros.harness import NodeProcess, OutputCollector, child_env, ros_env, write_params
 
     from kp3d_core.rig import load_rig
 
@@ -164,8 +166,6 @@ def main(args: argparse.Namespace) -> int:
         return 2
     cameras = rig.names[: args.cameras]
     env = ros_env(args.domain_id)
-    import os
-
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     params = write_params(
         args.out / "params.yaml", cameras=cameras, rig_file=str((dataset / "rig.yaml").resolve()),
@@ -184,7 +184,7 @@ def main(args: argparse.Namespace) -> int:
         pub = subprocess.Popen(
             [sys.executable, "-m", "kp3d_ros.bench_node", "publish", str(dataset), "--rate", str(args.rate),
              "--seconds", str(args.seconds), "--qos", args.qos],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         rss_start = proc.memory_info().rss
         rss_peak = rss_start

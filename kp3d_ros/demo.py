@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +56,9 @@ def render_studio(args) -> Path:
         "--motion", "procedural", "--frames", str(args.frames), "--seed", str(args.seed), "--bag", "--overwrite",
     ]
     print(f"[1/4] rendering the studio bag: kp3d {' '.join(cmd[3:])}", flush=True)
-    subprocess.run(cmd, check=True)
+    from kp3d_ros.harness import child_env
+
+    subprocess.run(cmd, check=True, env=child_env(os.environ))
     return out
 
 
@@ -71,7 +72,7 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
     import rclpy
 
     from kp3d_core.bagio import camera_topics
-    from kp3d_ros.harness import NodeProcess, OutputCollector, ros_env, write_params
+    from kp3d_ros.harness import NodeProcess, OutputCollector, child_env, ros_env, write_params
 
     cams = list(camera_topics(dataset / "bag"))
     env = ros_env(domain_id)
@@ -93,7 +94,7 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
         replay = subprocess.run(
             [sys.executable, "-m", "kp3d_ros.cli", "replay", str(dataset / "bag"), "--rate", str(rate),
              "--wait-subscribers", "30", "--delay", "0.5", "-q"],
-            env=env, capture_output=True, text=True, timeout=timeout,
+            env=child_env(env), capture_output=True, text=True, timeout=timeout,
         )
         if replay.returncode != 0:
             raise RuntimeError(f"kp3d replay failed: {replay.stderr[-2000:]}")

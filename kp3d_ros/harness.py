@@ -50,6 +50,15 @@ def ros_env(domain_id: int | None = None) -> dict:
     return env
 
 
+def child_env(env: dict) -> dict:
+    """``env`` with PYTHONPATH set so a child ``python -m kp3d_ros...`` imports this same kp3d_ros
+    (installed or a source checkout) from any working directory."""
+    env = dict(env)
+    src = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 class NodeProcess:
     """``multicam_node`` in a child process (stdout+stderr to ``log``)."""
 
@@ -57,13 +66,11 @@ class NodeProcess:
         self.log_path = Path(log)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "kp3d_ros.node", "--ros-args", "--params-file", str(params_file)]
+        cmd = [sys.executable, "-m", "kp3d_ros.node", "--ros-args", "--params-file", str(Path(params_file).resolve())]
         if nice:
             cmd = ["nice", "-n", str(nice), *cmd]
-        self.proc = subprocess.Popen(
-            cmd, env=env or ros_env(), stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        env = child_env(env or ros_env())
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
