@@ -91,9 +91,11 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
     try:
         if not collector.wait_for_node(120.0):
             raise RuntimeError(f"multicam_node did not come up (exit {node.proc.poll()}); log:\n{node.log()[-3000:]}")
+        # --delay: the replay seeing a subscriber does not mean that subscriber has matched the replay
+        # yet (discovery is asymmetric); without it the first images of some cameras can be lost
         replay = subprocess.run(
             [sys.executable, "-m", "kp3d_ros.cli", "replay", str(dataset / "bag"), "--rate", str(rate),
-             "--wait-subscribers", "30", "--delay", "0.5", "-q"],
+             "--wait-subscribers", "30", "--delay", "1.5", "-q"],
             env=child_env(env), capture_output=True, text=True, timeout=timeout,
         )
         if replay.returncode != 0:
