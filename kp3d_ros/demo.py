@@ -147,7 +147,7 @@ def pose_errors(result: dict, dataset: Path) -> tuple[np.ndarray, np.ndarray, np
     return frames, pred, gt["joints3d"][frames]
 
 
-def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_pose: np.ndarray) -> None:
+def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_pose: np.ndarray, title: str = "") -> None:
     """Views with the published pose reprojected (red) and the ground truth (green), and the 3D skeleton."""
     import cv2
     import matplotlib
@@ -166,10 +166,17 @@ def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_p
         img = cv2.imread(str(dataset / "images" / name / f"{frame:06d}.jpg"))
         if img is not None:
             ax.imshow(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        for pts, color in ((rig[name].project(gt_pose), "lime"), (rig[name].project(pose), "red")):
+        gt2d, pred2d = rig[name].project(gt_pose), rig[name].project(pose)
+        for pts, color in ((gt2d, "lime"), (pred2d, "red")):
             for a, b in BONES:
                 ax.plot(pts[[a, b], 0], pts[[a, b], 1], color=color, lw=1.5)
-        ax.set_title(f"{name}, frame {frame}")
+        # zoom on the subject (the studio is large in the frame; the person is not)
+        lo, hi = gt2d.min(axis=0), gt2d.max(axis=0)
+        half = 0.75 * max(hi - lo) + 20
+        c = (lo + hi) / 2
+        ax.set_xlim(c[0] - half, c[0] + half)
+        ax.set_ylim(c[1] + half, c[1] - half)
+        ax.set_title(f"{name}, frame {frame}: published (red), truth (green)", fontsize=9)
         ax.axis("off")
     ax = fig.add_subplot(1, len(views) + 1, len(views) + 1, projection="3d")
     for pts, color, label in ((gt_pose, "green", "ground truth"), (pose, "red", "published")):
@@ -181,6 +188,8 @@ def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_p
     ax.set_xlabel("x (m)"), ax.set_ylabel("y (m)"), ax.set_zlabel("z (m)")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("3D pose (world)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -217,7 +226,10 @@ def main(args: argparse.Namespace) -> int:
     if len(frames):
         errs = np.linalg.norm(pred - gt, axis=-1).mean(axis=1)
         pick = int(np.argsort(errs)[len(errs) // 2])  # the median frame, not the best
-        summary_figure(args.out / "summary.png", dataset, int(frames[pick]), pred[pick], gt[pick])
+        title = (f"kp3d demo: {summary['sets_published']} of {summary['sets_synchronised']} sets published, "
+                 f"MPJPE {summary['mpjpe_mm']} mm over {len(frames)} complete poses, latency p50/p95 "
+                 f"{summary['latency_p50_ms']:.0f}/{summary['latency_p95_ms']:.0f} ms (median frame shown)")
+        summary_figure(args.out / "summary.png", dataset, int(frames[pick]), pred[pick], gt[pick], title)
         print(f"  wrote {args.out / 'summary.png'} (frame {frames[pick]}, {1000 * errs[pick]:.1f} mm)")
     else:
         print("  no complete pose was published; see", args.out / "node.log", file=sys.stderr)
