@@ -10,10 +10,11 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, ExecuteProcess
 from launch.conditions import IfCondition, LaunchConfigurationNotEquals
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.substitutions import ExecutableInPackage
 
 
 def generate_launch_description():
@@ -48,12 +49,9 @@ def generate_launch_description():
             condition=IfCondition(rviz),
         ),
         # kp3d replay (this package's console script) publishes /clock like `ros2 bag play --clock`
-        # and needs no rosbag2 install.
-        Node(
-            package="kp3d_ros",
-            executable="kp3d",
-            name="kp3d_replay",
-            arguments=["replay", bag],
+        # and needs no rosbag2 install. A plain process: launch_ros.Node would append --ros-args.
+        ExecuteProcess(
+            cmd=[ExecutableInPackage(executable="kp3d", package="kp3d_ros"), "replay", bag],
             output="screen",
             condition=LaunchConfigurationNotEquals("bag", ""),
         ),

@@ -58,7 +58,7 @@ def test_launch_file_parses_and_declares_the_arguments():
 def test_every_executable_is_a_console_script_whose_target_exists():
     tree = ast.parse(LAUNCH.read_text())
     scripts = _console_scripts()
-    nodes = _calls(tree, "Node")
+    nodes = _calls(tree, "Node") + _calls(tree, "ExecutableInPackage")
     assert nodes
     ours = 0
     for call in nodes:
