@@ -60,6 +60,10 @@ class MappingConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    ridge_init: bool = True
+    """Initialise the MLP's linear skip path with the ridge fit and its output layer at zero."""
+    validate: bool = True
+    """Choose the MLP's step count on a hold-out of the labelled frames (every 5th), then refit on all."""
 
 
 def select_fraction(num_frames: int, fraction: float) -> np.ndarray:
@@ -157,32 +161,79 @@ def fit_linear(keypoints, joints, cfg: MappingConfig = MappingConfig()) -> dict:
 
 
 def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: bool = False) -> dict:
-    """2-hidden-layer MLP map, Adam with random yaw per sample; returns the stored entry."""
+    """2-hidden-layer MLP map, Adam with random yaw per sample; returns the stored entry.
+
+    With ``cfg.validate`` the number of steps is chosen on the labelled frames themselves: every 5th
+    labelled frame is held out, an MLP is trained on the rest for up to ``cfg.steps`` steps, and the step
+    with the lowest held-out MPJPE is the length of the final fit on all labelled frames (early
+    stopping; no test frame is involved). With few labels this stops the MLP before it overfits.
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    joints = np.asarray(joints, dtype=np.float64)
+    from tqdm import tqdm
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small MLP: one thread is fastest, more only contend
+    try:
+        steps, info = cfg.steps, {}
+        n = len(keypoints)
+        if cfg.validate and n >= 10:
+            hold = np.zeros(n, bool)
+            hold[2::5] = True
+            _, curve = _train_mlp(keypoints[~hold], joints[~hold], cfg, cfg.steps, progress, tqdm,
+                                  (keypoints[hold], joints[hold]))
+            best = min(curve, key=lambda c: c[1])
+            steps = best[0]  # 0: the ridge start itself was best
+            info = {"validated_steps": int(steps), "holdout_mpjpe_mm": float(1000 * best[1]),
+                    "holdout_frames": int(hold.sum())}
+        model, _ = _train_mlp(keypoints, joints, cfg, steps, progress, tqdm)
+    finally:
+        torch.set_num_threads(threads)
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    return {"kind": "mlp", "num_keypoints": int(keypoints.shape[1]), "root": int(cfg.root),
+            "up": list(map(float, cfg.up)), "hidden": int(cfg.hidden), "state": state, "steps": int(steps), **info}
+
+
+def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool, tqdm, holdout=None):
+    """Train one MLP for ``steps``; with ``holdout`` (keypoints, joints) also return [(step, mpjpe m)] every 5 %."""
     Xc, Yc = _centred_pairs(keypoints, joints, cfg.root)
     Xc, Yc = Xc.float(), Yc.float()
     N, K = Xc.shape[:2]
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     model = MappingMLP(K, cfg.hidden, cfg.dropout)
+    if cfg.ridge_init:  # start from the ridge solution; the hidden layers then learn only what it misses
+        ridge = fit_linear(keypoints, joints, cfg)
+        with torch.no_grad():
+            model.skip.weight.copy_(ridge["weight"].T)
+            model.skip.bias.copy_(ridge["bias"])
+            model.net[-1].weight.zero_()
+            model.net[-1].bias.zero_()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=cfg.lr / 20)
-    from tqdm import tqdm
+    warm = max(steps // 20, 1)  # warm-up: Adam's first steps would otherwise knock the ridge start off
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a small MLP: one thread is fastest, more only contend
-    try:
-        _mlp_steps(model, opt, sched, Xc, Yc, cfg, gen, progress, tqdm)
-    finally:
-        torch.set_num_threads(threads)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    return {"kind": "mlp", "num_keypoints": int(K), "root": int(cfg.root), "up": list(map(float, cfg.up)),
-            "hidden": int(cfg.hidden), "state": state}
+    def lr_factor(i: int) -> float:
+        cosine = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i / max(steps, 1), 1.0)))
+        return min(1.0, (i + 1) / warm) * cosine
 
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    curve = []
+    if holdout is not None:
+        Hx, Hy = _centred_pairs(*holdout, cfg.root)
+        Hf, Hy = _features(Hx.float(), torch.zeros(len(Hx), 3)), Hy.float()
+        every = max(steps // 20, 1)
 
-def _mlp_steps(model, opt, sched, Xc, Yc, cfg: MappingConfig, gen, progress: bool, tqdm) -> None:
-    N = Xc.shape[0]
+    def holdout_error() -> float:
+        model.eval()
+        with torch.no_grad():
+            e = (model(Hf).view(-1, NUM_JOINTS, 3) - Hy).norm(dim=-1).mean()
+        model.train()
+        return float(e)
+
     model.train()
-    for _ in tqdm(range(cfg.steps), desc="fit mlp", disable=not progress, leave=False):
+    if holdout is not None:
+        curve.append((0, holdout_error()))
+    for step in tqdm(range(1, steps + 1), desc="fit mlp", disable=not progress, leave=False):
         idx = torch.randint(0, N, (cfg.batch_size,), generator=gen)
         x, y = Xc[idx], Yc[idx]
         if cfg.yaw_augment:
@@ -194,6 +245,10 @@ def _mlp_steps(model, opt, sched, Xc, Yc, cfg: MappingConfig, gen, progress: boo
         loss.backward()
         opt.step()
         sched.step()
+        if holdout is not None and (step % every == 0 or step == steps):
+            curve.append((step, holdout_error()))
+    model.eval()
+    return model, curve
 
 
 def fit_mapping(keypoints, joints, cfg: MappingConfig = MappingConfig(), kinds=("linear", "mlp"),
