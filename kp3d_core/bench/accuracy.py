@@ -175,13 +175,11 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
               fixed_steps: tuple[int, int] | None = None) -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed). ``fixed_steps`` =
     (main, side) skips the timing probe (tests)."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..data.cache import CachedDataset
+    from ..data.studio import SampleParams, StudioFolder
     from ..evaluate import evaluate
     from ..mapping import identity_mapping
-    from ..checkpoint import load_checkpoint, save_checkpoint
-    from ..data.studio import StudioFolder
-
-    from ..data.cache import CachedDataset
-    from ..data.studio import SampleParams
 
     log: list[dict] = []
     names = StudioFolder(train_dir).rig.names
@@ -253,7 +251,11 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         if ("main", fraction) in results:
             summary[f"unsupervised_mlp_{100 * fraction:g}pct_mpjpe_mm"] = results[("main", fraction)].get("mpjpe_mm")
     if "supervised" in results:
-        summary["supervised_mpjpe_mm"] = results["supervised"].get("mpjpe_mm")
+        sup = results["supervised"].get("mpjpe_mm")
+        summary["supervised_mpjpe_mm"] = sup
+        for fraction in FRACTIONS:
+            if ("main", fraction) in results and sup:
+                summary[f"ratio_to_supervised_{100 * fraction:g}pct"] = results[("main", fraction)]["mpjpe_mm"] / sup
     for name, _ in ABLATION:
         if ("ablation", name) in results:
             summary[f"ablation_{name}_mpjpe_mm"] = results[("ablation", name)].get("mpjpe_mm")
