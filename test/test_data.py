@@ -142,3 +142,17 @@ def test_bag_samples_equal_the_studio_samples_of_the_same_images(studio, tmp_pat
         CachedDataset(d, SampleParams(size=64))
     with pytest.raises(Exception, match="cam7"):
         build_bag_cache(bag, studio / "rig.yaml", PARAMS, cameras=["cam7"], root=root, progress=False)
+
+
+def test_cached_dataset_pickles_without_its_arrays_and_works_in_workers(studio, tmp_path):
+    import pickle
+
+    ds = CachedDataset(studio, PARAMS, root=tmp_path / "cache", progress=False)
+    _ = ds[0]
+    blob = pickle.dumps(ds)
+    assert len(blob) < 20_000  # memory maps are reopened, not copied
+    again = pickle.loads(blob)
+    assert torch.equal(again[3]["image"], ds[3]["image"])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    frames = torch.cat([b["frame"] for b in loader])
+    assert frames.tolist() == list(range(12))

@@ -162,7 +162,7 @@ class CachedDataset(torch.utils.data.Dataset):
         if unknown:
             raise ValueError(f"cameras {unknown} not in the dataset (cameras: {names})")
         self.views = np.array([names.index(c) for c in self.cameras])
-        self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r") for k in _ARRAYS}
+        self._arrays, self._pid = None, None
         with np.load(self.dir / "calib.npz") as c:
             self.calib = {k: torch.from_numpy(c[k][self.views]) for k in c.files}
         T = int(self.meta["num_frames"])
@@ -172,6 +172,21 @@ class CachedDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return int(self.frames.size)
+
+    @property
+    def arrays(self) -> dict:
+        """The cache's memory maps, opened lazily in each process (DataLoader workers must not pickle them)."""
+        import os
+
+        if self._arrays is None or self._pid != os.getpid():
+            self._arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r") for k in _ARRAYS}
+            self._pid = os.getpid()
+        return self._arrays
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_arrays"] = None
+        return state
 
     def backgrounds(self) -> list[np.ndarray]:
         """The estimated full-size backgrounds (H, W, 3) uint8 RGB of the selected cameras."""
