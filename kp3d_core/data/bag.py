@@ -95,3 +95,24 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
             "slop_ns": slop_ns}
     return write_cache(out, count, cams, backgrounds, frames, params, meta, desc=f"caching bag crops S={params.size}",
                        progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kp3d_core.data.bag BAG --rig RIG.yaml [--size 64]``: build the crop cache, print its folder."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m kp3d_core.data.bag", description=main.__doc__.split(":", 1)[0])
+    p.add_argument("bag", help="rosbag2 directory with /<cam>/image_raw + /<cam>/camera_info topics")
+    p.add_argument("--rig", required=True, help="rig file with each camera's T_world_cam")
+    p.add_argument("--size", type=int, default=64, help="crop side S in pixels (default 64)")
+    p.add_argument("--cameras", nargs="*", default=None, help="camera names (default: all in the bag)")
+    p.add_argument("--slop-ms", type=float, default=5.0, help="largest stamp spread within one frame (default 5 ms)")
+    p.add_argument("--stride", type=int, default=1, help="keep every stride-th frame (default 1)")
+    a = p.parse_args(argv)
+    out = build_bag_cache(a.bag, a.rig, SampleParams(size=a.size), a.cameras, int(a.slop_ms * 1e6), a.stride)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
