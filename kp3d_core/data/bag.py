@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m kp3d_core.data.bag BAG --rig RIG.yaml [--size 64]``: build the crop cache, print its folder."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m kp3d_core.data.bag", description=main.__doc__.split(":", 1)[0])
+    p = argparse.ArgumentParser(prog="python -m kp3d_core.data.bag", description="Build the crop cache of a rosbag2 camera bag (to train on your own recordings); prints its folder.")
     p.add_argument("bag", help="rosbag2 directory with /<cam>/image_raw + /<cam>/camera_info topics")
     p.add_argument("--rig", required=True, help="rig file with each camera's T_world_cam")
     p.add_argument("--size", type=int, default=64, help="crop side S in pixels (default 64)")
