@@ -87,3 +87,36 @@ def test_replay_rejects_a_missing_bag(tmp_path, ros_env):
     )
     assert r.returncode == 2
     assert "nope" in r.stderr and "does not exist" in r.stderr
+
+
+def test_replay_loop_plays_again_until_interrupted(tmp_path, ros_env):
+    import signal
+
+    from sensor_msgs.msg import Image
+
+    from kp3d_ros.convert import stamp_to_ns
+
+    bag = tmp_path / "bag"
+    _write_bag(bag, "mcap", frames=3, period_ns=50_000_000)
+    rclpy.init()
+    node = rclpy.create_node("replay_loop_test")
+    got = []
+    try:
+        node.create_subscription(Image, "/cam0/image_raw", lambda m: got.append(stamp_to_ns(m.header.stamp)), 100)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kp3d_ros.cli", "replay", str(bag), "--loop", "--rate", "4", "--topics", "/cam0/image_raw",
+             "--wait-subscribers", "20", "--delay", "0.5", "-q"],
+            env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(got) < 9:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=10)[0]
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+    assert proc.returncode == 0, out
+    assert len(got) >= 9
+    first = [1_000_000_000, 1_050_000_000, 1_100_000_000]
+    assert got[:9] == first * 3  # three passes, each in stamp order
