@@ -199,11 +199,21 @@ def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_p
 def main(args: argparse.Namespace) -> int:
     from kp3d_core.metrics import mpjpe
 
+    from kp3d_core.checkpoint import shipped_model_path
+
+    model = Path(args.model) if args.model else shipped_model_path()
+    if not model.is_file():
+        print(f"kp3d demo: model file {model} not found (the shipped model, or pass --model PATH)", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = render_studio(args)
     print("[2/4] starting multicam_node (own process) and the output collector", flush=True)
     print("[3/4] replaying the bag", flush=True)
-    result = run_pipeline(dataset, args.out, args.model, args.backend, args.rate, args.domain_id)
+    try:
+        result = run_pipeline(dataset, args.out, args.model, args.backend, args.rate, args.domain_id)
+    except RuntimeError as exc:
+        print(f"kp3d demo: {exc}", file=sys.stderr)
+        return 1
     pipe = result["pipeline"]
     frames, pred, gt = pose_errors(result, dataset)
     drops = {k[len("drops."):]: int(v) for k, v in pipe.items() if k.startswith("drops.") and int(v)}

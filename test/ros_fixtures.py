@@ -79,3 +79,27 @@ def fresh_checkpoint(path: Path, nan: bool = False, num_keypoints: int = 8) -> P
             net.head.bias.fill_(float("nan"))
     state = {f"keypoint_net.{k}": v for k, v in net.state_dict().items()}
     return save_checkpoint(path, {"config": config_to_dict(cfg), "model": state, "step": 0})
+
+
+def mapped_checkpoint(path: Path, studio: Path) -> Path:
+    """:func:`fresh_checkpoint` plus a linear keypoints -> joints mapping fitted (kp3d_core.mapping) on the
+    studio's frames: the estimator's 3D keypoints of every frame where all are valid, against gt.npz."""
+    from kp3d_core.bagio import read_camera_frames
+    from kp3d_core.inference.estimator import MultiViewEstimator
+    from kp3d_core.mapping import fit_mapping, store_mapping
+    from kp3d_core.rig import load_rig
+
+    ckpt = fresh_checkpoint(path)
+    est = MultiViewEstimator.load(ckpt, load_rig(studio / "rig.yaml"), backend="onnxruntime")
+    gt = np.load(studio / "gt.npz")
+    index = {int(s): i for i, s in enumerate(gt["stamps_ns"])}
+    kps, joints = [], []
+    for frame in read_camera_frames(studio / "bag"):
+        out = est.process(frame.images, frame.stamp_ns)
+        if out.valid.all():
+            kps.append(out.keypoints3d)
+            joints.append(gt["joints3d"][index[frame.stamp_ns]])
+    if len(kps) < 5:
+        raise RuntimeError(f"only {len(kps)} frames with every keypoint valid to fit a mapping on")
+    mapping = fit_mapping(np.stack(kps), np.stack(joints), kinds=("linear",), default="linear")
+    return store_mapping(ckpt, mapping)

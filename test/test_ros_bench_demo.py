@@ -35,3 +35,31 @@ def test_bench_node_rejects_a_bad_size(ros_env):
     r = subprocess.run([sys.executable, "-m", "kp3d_ros.cli", "bench", "node", "--size", "640by480"],
                        env=ros_env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--size: expected WxH" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_prints_the_summary_and_writes_the_picture(tmp_path, ros_env):
+    from ros_fixtures import mapped_checkpoint
+
+    studio = tiny_bag(tmp_path / "s", frames=40)
+    model = mapped_checkpoint(tmp_path / "m.pt", studio)
+    out = tmp_path / "demo"
+    r = subprocess.run(
+        [sys.executable, "-m", "kp3d_ros.cli", "demo", "--dataset", str(studio), "--model", str(model),
+         "--backend", "onnxruntime", "--out", str(out)],
+        env=ros_env, capture_output=True, text=True, timeout=180,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("sets_synchronised", "sets_published", "drops", "latency_p50_ms", "latency_p95_ms", "mpjpe_mm"):
+        assert key in summary and f"  {key}" in r.stdout
+    node_drops = sum(v for k, v in summary["drops"].items() if not k.startswith("sync_"))
+    assert summary["sets_published"] == summary["sets_synchronised"] - node_drops > 0
+    assert summary["poses_complete"] >= 1 and 0 < summary["mpjpe_mm"] < 2000 and summary["node_exit_code"] == 0
+    png = (out / "summary.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_demo_without_a_model_says_so(tmp_path, ros_env):
+    r = subprocess.run([sys.executable, "-m", "kp3d_ros.cli", "demo", "--model", str(tmp_path / "none.pt"),
+                        "--out", str(tmp_path / "d")], env=ros_env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "none.pt not found" in r.stderr
