@@ -28,8 +28,8 @@ def _consistent(r):
 
 
 def test_camera_stops_mid_bag(tmp_path, ros_env, model):
-    stop = 25
-    studio = tiny_bag(tmp_path / "s", frames=60, mutate=lambda t, cam, rgb: [] if cam == "cam2" and t >= stop else None)
+    stop, frames = 25, 75
+    studio = tiny_bag(tmp_path / "s", frames=frames, mutate=lambda t, cam, rgb: [] if cam == "cam2" and t >= stop else None)
     # queue_size 20 > the synchroniser's 0.5 s dead-camera timeout at 30 Hz: nothing overflows
     r = run_pipeline(studio, tmp_path / "run", model=model, backend="onnxruntime",
                      extra_params={"diagnostics.camera_timeout_s": 0.3, "sync.queue_size": 20})
@@ -37,7 +37,7 @@ def test_camera_stops_mid_bag(tmp_path, ros_env, model):
     # the node goes on with cam0 + cam1: the synchroniser forms partial sets for every later frame
     # (the last may wait for a successor) and the node publishes them (or counts them dropped when
     # the worker is busy: the 2-core machine is shared)
-    assert int(pipe["sets_in"]) == 60 and int(pipe["partial_sets"]) == 60 - stop
+    assert int(pipe["sets_in"]) == frames and int(pipe["partial_sets"]) == frames - stop
     assert int(pipe["drops.sync_no_match"]) == int(pipe["drops.sync_queue_overflow"]) == 0
     after = [s for s in r["poses"] if s >= frame_stamp(stop)]
     assert len(after) >= 5, (len(after), pipe)
