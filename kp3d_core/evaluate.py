@@ -220,7 +220,9 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
         t = int(found["frame"][i])
         res["figures"] = {
             "views": str(plots.plot_views(folder.read_images(t), pred2d[i], gt2d[i], found["kp_image"][i],
-                                          out / "views.png", title=f"frame {t}: predicted (red) vs true (green)")),
+                                          out / "views.png", title=f"frame {t}: predicted (red) vs true (green), "
+                                          "discovered keypoints (yellow), label-free crop (dashed)",
+                                          boxes=ds.labels("box")[i])),
             "skeleton3d": str(plots.plot_skeleton_3d(pred[i], gt[i], out / "skeleton3d.png", title=f"frame {t}")),
             "per_joint": str(plots.plot_per_joint(res["per_joint_mm"], out / "per_joint.png")),
         }

@@ -22,8 +22,11 @@ def _skeleton_2d(ax, uv: np.ndarray, color: str, label: str) -> None:
 
 
 def plot_views(images, pred2d: np.ndarray, gt2d: np.ndarray, keypoints2d: np.ndarray | None, path,
-               title: str = "") -> Path:
-    """V full images with predicted (red) and true (green) joints, keypoints (yellow): (V, 17, 2) px each."""
+               title: str = "", boxes: np.ndarray | None = None) -> Path:
+    """V full images with predicted (red) and true (green) joints, keypoints (yellow): (V, 17, 2) px each.
+
+    ``boxes`` (V, 3) [cx, cy, side]: each view is zoomed to its label-free crop box (drawn dashed).
+    """
     V = len(images)
     cols = min(V, 4)
     rows = (V + cols - 1) // cols
@@ -38,8 +41,15 @@ def plot_views(images, pred2d: np.ndarray, gt2d: np.ndarray, keypoints2d: np.nda
         _skeleton_2d(ax, gt2d[v], TRUE, "true")
         _skeleton_2d(ax, pred2d[v], PRED, "predicted")
         h, w = images[v].shape[:2]
-        ax.set_xlim(0, w)
-        ax.set_ylim(h, 0)
+        if boxes is not None:
+            cx, cy, side = boxes[v]
+            ax.add_patch(plt.Rectangle((cx - side / 2, cy - side / 2), side, side, fill=False, ls="--", color="w", lw=1))
+            half = 0.6 * side
+            ax.set_xlim(cx - half, cx + half)
+            ax.set_ylim(cy + half, cy - half)
+        else:
+            ax.set_xlim(0, w)
+            ax.set_ylim(h, 0)
         ax.set_title(f"view {v}", fontsize=9)
     axes.ravel()[0].legend(loc="lower left", fontsize=7)
     fig.suptitle(title, fontsize=10)
