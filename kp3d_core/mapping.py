@@ -347,6 +347,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default", choices=("mlp", "linear"), default="mlp", help="mapping used by default at inference")
     parser.add_argument("--cameras", nargs="*", default=None, help="camera names to use (default: all)")
     parser.add_argument("--no-yaw-augment", action="store_true", help="fit without yaw augmentation")
+    parser.add_argument("--up", type=float, nargs=3, default=(0.0, 0.0, 1.0), metavar=("X", "Y", "Z"),
+                        help="world vertical axis for the yaw augmentation (default 0 0 1: z up, as in the studio)")
     parser.add_argument("--steps", type=int, default=MappingConfig.steps, help="MLP optimiser steps")
     parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
 
@@ -395,7 +397,9 @@ def main(args: argparse.Namespace) -> int:
     from .evaluate import default_split
 
     data = args.data or default_split("train")
-    cfg = MappingConfig(yaw_augment=not args.no_yaw_augment, steps=args.steps)
+    if not np.any(args.up):
+        raise ValueError("--up: the vertical axis must not be zero")
+    cfg = MappingConfig(yaw_augment=not args.no_yaw_augment, steps=args.steps, up=tuple(args.up))
     summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
                              args.batch_size)
     summary.pop("mapping")
