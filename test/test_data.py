@@ -106,8 +106,17 @@ def test_cache_matches_direct_samples_and_selects_views(studio, tmp_path):
     assert tuple(batch["image"].shape) == (4, 3, 3, 32, 32) and tuple(batch["frame"].shape) == (4,)
     with pytest.raises(ValueError, match="cam9"):
         CachedDataset(studio, PARAMS, cameras=["cam9"], root=root, build=False)
-    # Other crop parameters -> another cache.
+    # Other crop parameters -> another cache; so does a re-rendered image under the same ground truth.
     assert dataset_key(studio, SampleParams(size=64)) != dataset_key(studio, PARAMS)
+    import os
+
+    key = dataset_key(studio, PARAMS)
+    img = studio / "images" / "cam1" / "000003.jpg"
+    st = img.stat()
+    os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert dataset_key(studio, PARAMS) != key
+    os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert dataset_key(studio, PARAMS) == key
 
 
 def test_bad_folder_errors_name_the_file(tmp_path):

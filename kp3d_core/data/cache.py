@@ -36,7 +36,8 @@ _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2
 
 
 def dataset_key(path: str | Path, params: SampleParams) -> str:
-    """Hash of the folder's manifest, rig and ground truth plus the sample parameters (16 hex chars)."""
+    """Hash of the folder's manifest, rig, ground truth, image file sizes and times, and the sample
+    parameters (16 hex chars)."""
     path = Path(path)
     h = hashlib.sha1(f"v{CACHE_VERSION};{params.key()}".encode())
     for name in ("manifest.yaml", "rig.yaml", "gt.npz"):
@@ -45,6 +46,14 @@ def dataset_key(path: str | Path, params: SampleParams) -> str:
             raise FileNotFoundError(f"{f}: missing (not a studio dataset folder?)")
         h.update(name.encode())
         h.update(f.read_bytes())
+    # Images re-rendered under the same ground truth must not reuse stale crops: their sizes and times count.
+    images = path / "images"
+    if images.is_dir():
+        for cam in sorted(os.scandir(images), key=lambda e: e.name):
+            if cam.is_dir():
+                for e in sorted(os.scandir(cam.path), key=lambda e: e.name):
+                    st = e.stat()
+                    h.update(f"{cam.name}/{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()[:16]
 
 
