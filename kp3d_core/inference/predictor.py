@@ -39,9 +39,10 @@ class PredictorConfig:
     """Search around the previous 3D keypoints projected into each view (or, without them, around the
     view's previous box) before the whole image."""
     track_margin: float = 0.25
-    """The search region extends the projected keypoints' box by this fraction of its size on each side."""
-    track_min_px: float = 32.0
-    """Smallest extension of the search region on each side, pixels."""
+    """The search region extends the projected keypoints' box by this fraction of its size on each side
+    (for motion), plus the detector's merge reach (``crop.merge_reach`` times the box's longer side) ..."""
+    track_min_px: float = 16.0
+    """... plus this many pixels."""
     background_rate: float = 0.01
     """Blend rate of the running background (where no person is)."""
     background_every: int = 10
@@ -115,6 +116,7 @@ class Predictor:
         self._learning = backgrounds is None  # still collecting the frames of the first median
         self._full_area = [c.width * c.height for c in self.cameras]
         self._last_boxes: list[CropBox | None] = [None] * len(self.cameras)
+        self.last_tracked = np.zeros(len(self.cameras), bool)  # (V,) of the latest predict (diagnostics)
 
     # ------------------------------------------------------------------------------ input checks
     @staticmethod
@@ -153,10 +155,14 @@ class Predictor:
             lo, hi = uv.min(axis=0), uv.max(axis=0)
         elif self._last_boxes[v] is not None:  # e.g. a single camera: follow the box from frame to frame
             b = self._last_boxes[v]
-            lo, hi = np.array([b.cx, b.cy]) - b.side / 2, np.array([b.cx, b.cy]) + b.side / 2
+            half = b.side / (2.0 * self.config.crop.margin)  # the blob's half size
+            lo, hi = np.array([b.cx, b.cy]) - half, np.array([b.cx, b.cy]) + half
         else:
             return None
-        ext = np.maximum(self.config.track_margin * (hi - lo), self.config.track_min_px)
+        cfg = self.config
+        # Beyond motion (track_margin), the region also holds the detector's merge reach around the subject,
+        # so pieces it would join to the subject (a split-off arm) are seen: same box as a whole-image search.
+        ext = cfg.track_margin * (hi - lo) + cfg.crop.merge_reach * (hi - lo).max() + cfg.track_min_px
         x0, y0 = np.floor(lo - ext).astype(int)
         x1, y1 = np.ceil(hi + ext).astype(int)
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cam.width), min(y1, cam.height)
@@ -246,6 +252,7 @@ class Predictor:
                     keypoints[v], confidence[v], found[v] = uv[n], np.clip(conf_crop[n], 0.0, 1.0), True
         tracked &= found
         self._last_boxes = [boxes[v] if found[v] else None for v in range(V)]
+        self.last_tracked = tracked
         t3 = time.perf_counter()
 
         self._update_backgrounds(images, boxes)
