@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", nargs="+", default=None,
                         choices=["tensorrt", "onnxruntime-cuda", "onnxruntime-cpu", "pytorch"],
                         help="backend kinds to run (default: every available one)")
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: min(2, cores))")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: cores - 1, at most 4; KP3D_THREADS)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rendered studio scene and motion")
     parser.add_argument("--studio", default=None, help="studio dataset folder to take frames from (and check "
                         "run-time vs evaluation agreement) instead of rendering")
