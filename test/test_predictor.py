@@ -138,3 +138,14 @@ def test_running_background_follows_drift_but_not_the_subject(scene):
     assert outside.mean() > 0.3
     assert np.abs(drift[outside].mean() - d) < 1.5  # learned the new level away from the subject
     assert np.abs(drift[int(cy), int(cx)]).max() < 12  # the subject's pixels were never blended in
+
+
+def test_non_finite_network_output_is_flagged(scene):
+    net, cams, bgs, _, frames = scene
+    broken = KeypointNet(ModelConfig(crop_size=S, num_keypoints=5, width=8)).eval()
+    broken.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        broken.head.bias.fill_(float("nan"))  # weights gone bad: NaN heatmaps
+    pred = Predictor(TorchBackend(broken, model_info(broken)), cams, backgrounds=bgs)
+    out = pred.predict(frames[0])
+    assert not out.found.any() and np.isnan(out.keypoints).all() and (out.confidence == 0).all()
