@@ -117,6 +117,9 @@ def export_onnx(model, info: ModelInfo, out_path: str | os.PathLike, opset: int 
         proto.producer_name = "kp3d"
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the export is an ordinary file
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):
