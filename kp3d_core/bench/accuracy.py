@@ -269,10 +269,10 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="about 15 minutes on 2 CPU cores once the data are rendered and cached: 3.5-minute "
-                             "main run, 30-second side runs, shorter mapping fits")
+                        help="about 15 minutes on 2 CPU cores once the data are rendered and cached: 3-minute "
+                             "main and supervised runs, 24-second ablation/views runs, shorter mapping fits")
     parser.add_argument("--budget-minutes", type=float, default=None,
-                        help="training minutes of the main unsupervised run (default 60; 3.5 with --quick)")
+                        help="training minutes of the main unsupervised run (default 60; 3 with --quick); the supervised run gets the same")
     parser.add_argument("--side-minutes", type=float, default=None,
                         help="training minutes of EACH ablation / views run (equal budget; default budget/4)")
     parser.add_argument("--config", type=Path, default=None, help=f"base training config (default {DEFAULT_CONFIG})")
@@ -286,13 +286,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from ..evaluate import default_split
 
-    main_minutes = args.budget_minutes if args.budget_minutes is not None else (3.5 if args.quick else 60.0)
+    main_minutes = args.budget_minutes if args.budget_minutes is not None else (3.0 if args.quick else 60.0)
     side_minutes = args.side_minutes if args.side_minutes is not None else (
-        0.5 if args.quick else main_minutes / 4)
+        0.4 if args.quick else main_minutes / 4)
     train_dir = args.train or default_split("train")
     test_dir = args.test or default_split("test")
     base = base_config(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
     run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
-              mapping_steps=800 if args.quick else 3000, runs=tuple(args.runs))
+              mapping_steps=600 if args.quick else 3000, runs=tuple(args.runs))
     return 0
