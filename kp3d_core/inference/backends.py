@@ -259,12 +259,13 @@ def create_backend(
         model, info = load_model(checkpoint)
         return TorchBackend(model, info, device=device, threads=threads)
 
+    # packages checked before any export, so that auto moves on quickly where they are missing
+    try:
+        import onnx  # noqa: F401  (export and metadata)
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise BackendUnavailable(f"{kind}: package not importable ({exc}); pip install onnx onnxruntime") from None
     if kind == "onnxruntime-cuda":
-        # checked before any export so that auto skips quickly on CPU-only machines
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise BackendUnavailable(f"onnxruntime-cuda: package not importable ({exc}); pip install onnxruntime-gpu") from None
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise BackendUnavailable("onnxruntime-cuda: CUDAExecutionProvider not available; install onnxruntime-gpu")
     if kind == "tensorrt":
