@@ -147,7 +147,7 @@ def main(args: argparse.Namespace) -> int:
     import psutil
     import rclpy
 
-    from kp3d_ros.harness import NodeProcess, OutputCollector, child_env, ros_env, write_params
+    from kp3d_ros.harness import ROS_ENV_KEYS, NodeProcess, OutputCollector, child_env, ros_env, write_params
 
     from kp3d_core.rig import load_rig
 
@@ -166,7 +166,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     cameras = rig.names[: args.cameras]
     env = ros_env(args.domain_id)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    os.environ.update({k: env[k] for k in ROS_ENV_KEYS if k in env})  # this process's collector too
     params = write_params(
         args.out / "params.yaml", cameras=cameras, rig_file=str((dataset / "rig.yaml").resolve()),
         **{"model.path": args.model, "model.backend": args.backend, "sync.slop_s": 0.005,

@@ -72,11 +72,11 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
     import rclpy
 
     from kp3d_core.bagio import camera_topics
-    from kp3d_ros.harness import NodeProcess, OutputCollector, child_env, ros_env, write_params
+    from kp3d_ros.harness import ROS_ENV_KEYS, NodeProcess, OutputCollector, child_env, ros_env, write_params
 
     cams = list(camera_topics(dataset / "bag"))
     env = ros_env(domain_id)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    os.environ.update({k: env[k] for k in ROS_ENV_KEYS if k in env})  # this process's collector too
     params = {"cameras": cams, "rig_file": str((dataset / "rig.yaml").resolve()), "model.path": model,
               "model.backend": backend, "sync.slop_s": 0.005, "sync.min_cameras": min(2, len(cams)),
               "diagnostics.period_s": 0.5,

@@ -40,12 +40,33 @@ def write_params(path: str | Path, **params) -> Path:
     return path
 
 
+def fastdds_profile() -> Path | None:
+    """config/fastdds_localhost_shm.xml (installed share, else the source checkout), or None."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        p = Path(get_package_share_directory("kp3d_ros")) / "config" / "fastdds_localhost_shm.xml"
+        if p.exists():
+            return p
+    except Exception:  # not in AMENT_PREFIX_PATH: a source checkout
+        pass
+    p = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost_shm.xml"
+    return p if p.exists() else None
+
+
+ROS_ENV_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
 def ros_env(domain_id: int | None = None) -> dict:
-    """os.environ for ROS processes on one localhost-only DDS domain (default: from the pid)."""
+    """os.environ for ROS processes on one localhost-only DDS domain (default: from the pid), with the
+    shared-memory Fast DDS profile for full-size images unless a profile is already set."""
     env = dict(os.environ)
     if domain_id is not None or "ROS_DOMAIN_ID" not in env:
         env["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100 if domain_id is None else domain_id)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    profile = fastdds_profile()
+    if profile is not None:
+        env.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(profile))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -107,6 +107,17 @@ class Player:
             bar.close()
         return sent
 
+    def wait_for_acks(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every reliable subscriber acknowledged what was sent (so exiting loses nothing)."""
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + timeout_s
+        ok = True
+        for pub in self.publishers.values():
+            left = max(0.0, deadline - time.monotonic())
+            ok &= bool(pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))))
+        return ok
+
 
 def main(args: argparse.Namespace) -> int:
     import rclpy
@@ -124,6 +135,7 @@ def main(args: argparse.Namespace) -> int:
             total += player.play(args.rate, progress=not args.quiet)
             if not args.loop:
                 break
+        player.wait_for_acks()
         print(f"replay: {total} messages from {args.bag}", file=sys.stderr)
     except KeyboardInterrupt:
         pass

@@ -101,7 +101,7 @@ def _eval_poses(checkpoint, studio, cache_root):
     return {int(f): p for f, p in zip(found["frame"], pred) if np.isfinite(p).all()}
 
 
-def published_vs_eval(checkpoint, tmp_path, frames=45, rate=0.25):
+def published_vs_eval(checkpoint, tmp_path, frames=36, rate=0.1):
     """Render a studio bag, replay it into the node, and compare the published pose with kp3d eval's."""
     import subprocess
     import sys
@@ -116,6 +116,10 @@ def published_vs_eval(checkpoint, tmp_path, frames=45, rate=0.25):
     r = run_pipeline(studio, tmp_path / "run", model=str(checkpoint), backend="onnxruntime", rate=rate)
     assert r["node_exit"] == 0, r["node_log"][-3000:]
     idx, pred, gt = pose_errors(r, studio)
+    # the node holds no maths: its poses are the estimator's for the sets it processed
+    offline = estimator_poses(checkpoint, studio, stamps=set(r["poses"]))
+    stamps = np.load(studio / "gt.npz")["stamps_ns"]
+    assert all(np.abs(p - offline[int(stamps[f])]).max() < 1e-5 for f, p in zip(idx, pred))
     ev = _eval_poses(checkpoint, studio, tmp_path / "cache")
     common = [i for i, f in enumerate(idx) if int(f) in ev]
     node_mm = 1000 * mpjpe(pred[common], gt[common])
@@ -128,8 +132,10 @@ SHIPPED = Path(__file__).resolve().parent.parent / "kp3d_core" / "assets" / "mod
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped model kp3d_core/assets/model.pt is not in this checkout")
 def test_published_pose_mpjpe_is_within_5mm_of_kp3d_eval(tmp_path, ros_env):
+    # replayed at 0.1x so that the node processes every set on the shared 2-core machine: then its
+    # estimator state (running background, tracking) evolves as in a sequential offline run
     r, n, node_mm, eval_mm = published_vs_eval(SHIPPED, tmp_path)
-    assert n >= 10, (n, r["pipeline"])
+    assert n >= 20, (n, r["pipeline"])
     assert abs(node_mm - eval_mm) <= 5.0, (node_mm, eval_mm, n)
 
 
@@ -191,8 +197,12 @@ def test_overlays_and_markers_in_process(tmp_path, ros_env):
         rclpy.shutdown()
 
 
-def estimator_poses(checkpoint, studio):
-    """The same estimator run offline over the bag (kp3d_core.bagio frames): {stamp: (17, 3) pose}."""
+def estimator_poses(checkpoint, studio, stamps=None):
+    """The same estimator run offline over the bag (kp3d_core.bagio frames): {stamp: (17, 3) pose}.
+
+    ``stamps``: only these sets, e.g. the ones the node published (every set it processed is published,
+    with an empty pose if none), so that the estimator's state (background, tracking) evolves the same.
+    """
     from kp3d_core.bagio import read_camera_frames
     from kp3d_core.inference.estimator import MultiViewEstimator
     from kp3d_core.rig import load_rig
@@ -200,6 +210,8 @@ def estimator_poses(checkpoint, studio):
     est = MultiViewEstimator.load(checkpoint, load_rig(studio / "rig.yaml"), backend="onnxruntime")
     out = {}
     for frame in read_camera_frames(studio / "bag", slop_ns=5_000_000, min_cameras=2):
+        if stamps is not None and frame.stamp_ns not in stamps:
+            continue
         e = est.process(frame.images, frame.stamp_ns)
         if e.pose is not None:
             out[frame.stamp_ns] = e.pose
@@ -214,13 +226,9 @@ def test_published_pose_equals_the_offline_estimator(tmp_path, ros_env):
     model = mapped_checkpoint(tmp_path / "m.pt", studio)
     r = run_pipeline(studio, tmp_path / "run", model=str(model), backend="onnxruntime", rate=0.5)
     assert r["node_exit"] == 0, r["node_log"][-3000:]
-    offline = estimator_poses(model, studio)
+    # the sets the node processed (it publishes every one, an empty pose when there is none)
+    offline = estimator_poses(model, studio, stamps=set(r["poses"]))
     published = {s: p for s, (p, v) in r["poses"].items() if len(v) == 17 and v.all()}
-    node_drops = sum(int(v) for k, v in r["pipeline"].items() if k.startswith("drops.slot"))
-    common = sorted(set(published) & set(offline))
-    assert len(common) >= 10, (len(published), len(offline), r["pipeline"])
-    diff_mm = 1000 * np.array([np.abs(published[s] - offline[s]).max() for s in common])
-    if node_drops == 0:  # same sets in the same order: the same numbers (float32 network, float64 geometry)
-        assert diff_mm.max() < 0.01, diff_mm
-    else:  # a skipped set changes only the tracking hint for the next crop
-        assert np.median(diff_mm) < 1.0, diff_mm
+    assert set(published) == set(offline) and len(published) >= 10, (len(published), len(offline), r["pipeline"])
+    diff_mm = 1000 * np.array([np.abs(published[s] - offline[s]).max() for s in published])
+    assert diff_mm.max() < 0.01, diff_mm  # same sets, same order: the same numbers
