@@ -262,7 +262,9 @@ def create_backend(
     # packages checked before any export, so that auto moves on quickly where they are missing
     try:
         import onnx  # noqa: F401  (export and metadata)
-        import onnxruntime as ort
+
+        if kind != "tensorrt":
+            import onnxruntime as ort
     except ImportError as exc:
         raise BackendUnavailable(f"{kind}: package not importable ({exc}); pip install onnx onnxruntime") from None
     if kind == "onnxruntime-cuda":
