@@ -2,7 +2,8 @@
 
 The publisher process sends N cameras of studio frames (rendered once by ``kp3d synth`` at the requested
 size and cached under ``out/bench_node/``, or taken from ``--dataset``) at ``--rate`` Hz, all cameras
-stamped with the same wall-clock time per tick, on sensor-data QoS. The node runs the shipped model
+stamped with the same wall-clock time per tick, on sensor-data QoS (``--qos``), over the shared-memory
+Fast DDS profile ``config/fastdds_localhost_shm.xml``. The node runs the shipped model
 (``--backend``, default onnxruntime). Printed JSON line (the summary)::
 
     {"bench": "node", "cameras", "size", "rate_hz", "seconds", "backend",
@@ -37,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="", help="model path (default: the shipped model)")
     parser.add_argument("--dataset", type=Path, default=None, help="studio dataset folder to take frames from")
     parser.add_argument("--frames", type=int, default=30, help="frames rendered for the publisher loop (default 30)")
-    parser.add_argument("--qos", choices=("reliable", "sensor_data"), default="reliable",
-                        help="image QoS of publisher and node (default reliable: sensor_data loses fragments "
-                             "of large images over UDP when the receive buffer overflows)")
+    parser.add_argument("--qos", choices=("sensor_data", "reliable"), default="sensor_data",
+                        help="image QoS of publisher and node (default sensor_data, the node's default; both "
+                             "processes use config/fastdds_localhost_shm.xml unless FASTRTPS_DEFAULT_PROFILES_FILE is set)")
     parser.add_argument("--out", type=Path, default=Path("out/bench_node"), help="work folder (default out/bench_node)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: from the pid)")
 
@@ -93,7 +94,7 @@ def publisher_main(argv: list[str]) -> int:
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--wait", type=float, default=60.0)
-    p.add_argument("--qos", default="reliable")
+    p.add_argument("--qos", default="sensor_data")
     a = p.parse_args(argv)
     rig = load_rig(a.dataset / "rig.yaml")
     frames = {}
