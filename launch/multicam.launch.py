@@ -1,6 +1,7 @@
 """Launch the kp3d multi-camera node, optionally RViz and a bag replay.
 
     ros2 launch kp3d_ros multicam.launch.py [params_file:=...] [use_sim_time:=true] [rviz:=true] [bag:=DIR]
+                                            [localhost_shm:=true]
 
 params_file defaults to share/kp3d_ros/config/multicam.yaml; rviz opens config/multicam.rviz (fixed
 frame "world", the node's world_frame); bag plays a rosbag2 bag with ``kp3d replay`` (publishes /clock)
@@ -10,7 +11,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, SetEnvironmentVariable
 from launch.conditions import IfCondition, LaunchConfigurationNotEquals
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
@@ -33,6 +34,14 @@ def generate_launch_description():
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (bag replay)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz with config/multicam.rviz"),
         DeclareLaunchArgument("bag", default_value="", description="rosbag2 bag to play (empty: none)"),
+        DeclareLaunchArgument(
+            "localhost_shm", default_value="false",
+            description="everything on this host: Fast DDS shared memory for full-size images (config/fastdds_localhost_shm.xml)",
+        ),
+        SetEnvironmentVariable(
+            "FASTRTPS_DEFAULT_PROFILES_FILE", os.path.join(share, "config", "fastdds_localhost_shm.xml"),
+            condition=IfCondition(LaunchConfiguration("localhost_shm")),
+        ),
         Node(
             package="kp3d_ros",
             executable="multicam_node",

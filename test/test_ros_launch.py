@@ -77,7 +77,7 @@ def test_every_executable_is_a_console_script_whose_target_exists():
 def test_every_file_named_is_installed_and_the_rviz_fixed_frame_is_the_world_frame():
     text = LAUNCH.read_text()
     named = set(re.findall(r'os\.path\.join\(share, "(\w+)", "([^"]+)"\)', text))
-    assert ("config", "multicam.yaml") in named and ("config", "multicam.rviz") in named
+    assert {("config", "multicam.yaml"), ("config", "multicam.rviz"), ("config", "fastdds_localhost_shm.xml")} <= named
     installed = _installed_data_files()
     for folder, name in named:
         assert f"{folder}/{name}" in installed, f"{folder}/{name} is named by the launch file but not installed"
