@@ -11,6 +11,7 @@ Fast DDS profile ``config/fastdds_localhost_shm.xml``. The node runs the shipped
      "output_rate_hz"    poses received per second by a separate subscriber,
      "output_fraction"   output / input,
      "latency_p50_ms", "latency_p95_ms"   arrival of a set's last image -> publication (in the node),
+     "estimator_p50_ms"  the estimator's own time per set (the rest of the latency is waiting for CPU/queues),
      "drops"             by reason (synchroniser and node),
      "node_cpu_percent"  of one core, averaged over the run,
      "node_rss_mb_start", "node_rss_mb_end", "node_rss_mb_peak"}
@@ -223,6 +224,7 @@ def main(args: argparse.Namespace) -> int:
             "output_fraction": round(received / max(sent["sets_sent"], 1), 4),
             "latency_p50_ms": float(v.get("latency_p50_ms", "nan")),
             "latency_p95_ms": float(v.get("latency_p95_ms", "nan")),
+            "estimator_p50_ms": float(v.get("estimator_p50_ms", "nan")),
             "drops": {k[len("drops."):]: int(x) for k, x in v.items() if k.startswith("drops.") and int(x)},
             "node_cpu_percent": round(
                 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t_cpu1 - t_cpu0), 1

@@ -135,6 +135,7 @@ class Stats:
     sets_out: int = 0  # sets published
     drops: collections.Counter = field(default_factory=collections.Counter)  # node-level reasons
     latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
+    estimate_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))  # estimator total
     out_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
     errors: collections.Counter = field(default_factory=collections.Counter)  # "camera: reason" -> count
     error_text: dict = field(default_factory=dict)  # "camera: reason" -> latest message
@@ -339,6 +340,7 @@ class MultiCamNode(Node):
         with self.stats.lock:
             self.stats.sets_out += 1
             self.stats.latencies_ms.append((now - last_arrival) * 1e3)
+            self.stats.estimate_ms.append(float(est.timings.get("total", float("nan"))))
             self.stats.out_times.append(now)
 
     def _publish(self, est, stamp_ns: int, images: dict[str, np.ndarray]) -> None:
@@ -389,6 +391,7 @@ class MultiCamNode(Node):
             sync_stats = {"sync_resets": self.sync.resets, "partial_sets": self.sync.partial_sets}
         with st.lock:
             lat = np.asarray(st.latencies_ms, dtype=np.float64)
+            est_ms = np.asarray(st.estimate_ms, dtype=np.float64)
             recent = [t for t in st.out_times if now - t <= 5.0]
             rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 and recent[-1] > recent[0] else 0.0
             drops = {f"sync_{k}": int(v) for k, v in sync_drops.items()}
@@ -401,6 +404,7 @@ class MultiCamNode(Node):
                 "output_rate_hz": rate,
                 "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                 "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
+                "estimator_p50_ms": float(np.nanmedian(est_ms)) if est_ms.size else float("nan"),
                 "drops": drops,
                 "alive": {c: (c in st.last_arrival and now - st.last_arrival[c] <= timeout) for c in self.cameras},
                 "errors": dict(st.errors),
@@ -416,6 +420,7 @@ class MultiCamNode(Node):
         pipe = {
             "sets_in": snap["sets_in"], "sets_out": snap["sets_out"], "output_rate_hz": snap["output_rate_hz"],
             "latency_p50_ms": snap["latency_p50_ms"], "latency_p95_ms": snap["latency_p95_ms"],
+            "estimator_p50_ms": snap["estimator_p50_ms"],
             "drops_total": sum(snap["drops"].values()),
             "partial_sets": snap["partial_sets"], "sync_resets": snap["sync_resets"],
         }
