@@ -264,18 +264,18 @@ class MultiCamNode(Node):
                 self.stats.last_arrival[camera] = arrival
             return
         stamp = convert.stamp_to_ns(msg.header.stamp)
+        st = self.stats
         with self.sync_lock:
             sets = self.sync.add(camera, stamp, (msg, arrival))
             if self.sync.resets != self._sync_resets:  # time jumped back (bag loop): forget the track
                 self._sync_resets = self.sync.resets
                 self._reset_estimator.set()
+            with st.lock:  # counted before the worker can see them: sets_out + drops <= sets_in always
+                st.images_in[camera] += 1
+                st.last_arrival[camera] = arrival
+                st.sets_in += len(sets)
             for s in sets:
                 self.slot.put(s)
-        st = self.stats
-        with st.lock:
-            st.images_in[camera] += 1
-            st.last_arrival[camera] = arrival
-            st.sets_in += len(sets)
 
     def _on_camera_info(self, camera: str, msg: CameraInfo) -> None:
         """Check a camera's CameraInfo against the rig file (only when it changes): a mismatch is an input error."""
@@ -299,7 +299,9 @@ class MultiCamNode(Node):
                 self.estimator.reset()
             try:
                 self._process(s)
-            except Exception as exc:  # keep the node up; report it
+            except Exception as exc:  # keep the node up; report it, and count the set as dropped
+                with self.stats.lock:
+                    self.stats.drops["exception"] += 1
                 self._error("pipeline", f"{type(exc).__name__}: {exc}", "exception")
                 self.get_logger().error(f"set {s.stamp_ns}: {type(exc).__name__}: {exc}")
 
