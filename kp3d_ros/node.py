@@ -57,6 +57,10 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "image_topic_format": ("/{camera}/image_raw", "image topic of each camera; {camera} is replaced by its name", True),
     "camera_info_topic_format": ("/{camera}/camera_info", "CameraInfo topic of each camera ({camera} as above)", True),
     "rig_file": ("config/studio_rig.yaml", "rig file (kp3d_core.rig YAML): intrinsics and T_world_cam per camera", True),
+    "intrinsics_from_camera_info": (
+        False, "take K, distortion and image size from each camera's CameraInfo (the rig file then gives only "
+        "the extrinsics); sets are dropped ('waiting_camera_info') until every camera sent one", True,
+    ),
     "world_frame": ("world", "frame_id of every 3D output (the rig's world frame)", True),
     "image_qos": ("sensor_data", "image subscription QoS: sensor_data (best effort) or reliable", True),
     "sync.slop_s": (0.010, "maximum spread of header stamps within one synchronised set, seconds", True),
@@ -160,6 +164,10 @@ class MultiCamNode(Node):
         self.frame = self.p["world_frame"]
         self.rig = self._load_rig()
         self.estimator = self._build_estimator()
+        self._from_info = bool(self.p["intrinsics_from_camera_info"])
+        self._info_cams: dict = {}  # camera -> Camera built from its latest CameraInfo (intrinsics_from_camera_info)
+        self._rebuild = threading.Event()
+        self._calibrated = not self._from_info  # False until every camera's CameraInfo is in use
 
         from kp3d_core.mailbox import LatestSlot
         from kp3d_core.sync import ApproximateTimeSync
@@ -255,7 +263,7 @@ class MultiCamNode(Node):
     # ------------------------------------------------------------------------------ callbacks
     def _on_image(self, camera: str, msg: Image) -> None:
         arrival = time.monotonic()
-        problem = convert.image_header_problem(msg, self.rig[camera])  # O(1): fields only, no pixels
+        problem = convert.image_header_problem(msg, self._calib(camera))  # O(1): fields only, no pixels
         if problem is not None:
             reason, text = problem
             self._error(camera, f"topic {self.topics[camera]}: {text}", reason)
@@ -277,22 +285,60 @@ class MultiCamNode(Node):
             for s in sets:
                 self.slot.put(s)
 
+    def _calib(self, camera: str):
+        """The calibration in use for ``camera`` (from its CameraInfo when intrinsics_from_camera_info)."""
+        return self._info_cams.get(camera) or self.rig[camera]
+
     def _on_camera_info(self, camera: str, msg: CameraInfo) -> None:
-        """Check a camera's CameraInfo against the rig file (only when it changes): a mismatch is an input error."""
-        key = (msg.width, msg.height, tuple(msg.k))
+        """Only when a camera's CameraInfo changes: with intrinsics_from_camera_info, take it (the worker
+        rebuilds the estimator's cameras); otherwise check it against the rig file (a mismatch is an input error)."""
+        key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d))
         if self._info_seen.get(camera) == key:
             return
         self._info_seen[camera] = key
+        topic = self.p["camera_info_topic_format"].replace("{camera}", camera)
+        if self._from_info:
+            try:
+                cam = convert.camera_from_camera_info(camera, msg, self.rig[camera].T_world_cam)
+            except ValueError as exc:  # CalibrationError: uncalibrated (K[0] == 0) or malformed
+                self._error(camera, f"topic {topic}: {exc}", "camera_info_invalid")
+                return
+            self._info_cams[camera] = cam
+            if len(self._info_cams) == len(self.cameras):
+                self._rebuild.set()
+            return
         problem = convert.camera_info_problem(msg, self.rig[camera])
         if problem is not None:
-            self._error(camera, f"topic {self.p['camera_info_topic_format'].replace('{camera}', camera)}: {problem}",
-                        "camera_info_mismatch")
+            self._error(camera, f"topic {topic}: {problem}", "camera_info_mismatch")
+
+    def _use_camera_infos(self) -> None:
+        """Worker thread: the estimator on the CameraInfo intrinsics (same network, mapping and settings)."""
+        from kp3d_core.inference.estimator import MultiViewEstimator
+        from kp3d_core.inference.predictor import Predictor
+
+        old = self.estimator
+        cams = [self._info_cams[c] for c in self.cameras]
+        predictor = Predictor(old.predictor.backend, cams, old.predictor.config)
+        self.estimator = MultiViewEstimator(
+            predictor, cams, mapping=old.mapping, min_views=old.min_views, conf_threshold=old.conf_threshold,
+            smoothing=old.smoothing, refine_iterations=old.refine_iterations, track_max_age=old.track_max_age,
+        )
+        self.rig = Rig(tuple(cams), self.rig.world_frame)
+        self._calibrated = True
+        self.get_logger().info(f"using the CameraInfo intrinsics of {self.cameras}")
 
     # ------------------------------------------------------------------------------ worker
     def _work(self) -> None:
         while not self._stop.is_set():
             s = self.slot.get(timeout=0.1)
             if s is None:
+                continue
+            if self._rebuild.is_set():
+                self._rebuild.clear()
+                self._use_camera_infos()
+            if not self._calibrated:
+                with self.stats.lock:
+                    self.stats.drops["waiting_camera_info"] += 1
                 continue
             if self._reset_estimator.is_set():
                 self._reset_estimator.clear()

@@ -232,3 +232,63 @@ def test_published_pose_equals_the_offline_estimator(tmp_path, ros_env):
     assert set(published) == set(offline) and len(published) >= 10, (len(published), len(offline), r["pipeline"])
     diff_mm = 1000 * np.array([np.abs(published[s] - offline[s]).max() for s in published])
     assert diff_mm.max() < 0.01, diff_mm  # same sets, same order: the same numbers
+
+
+def test_intrinsics_from_camera_info(tmp_path, ros_env):
+    """With intrinsics_from_camera_info the node waits for every CameraInfo, then uses their K (the rig
+    file's deliberately wrong K is ignored) with the rig file's extrinsics."""
+    import time
+
+    import cv2
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from kp3d_core.camera import Camera
+    from kp3d_core.rig import Rig, load_rig, save_rig
+    from kp3d_ros import convert
+    from kp3d_ros.node import MultiCamNode
+
+    studio = tiny_bag(tmp_path / "s", frames=20)
+    true_rig = load_rig(studio / "rig.yaml")
+    wrong = Rig(tuple(Camera.from_pose(c.name, c.K * np.array([[1.2], [1.2], [1]]), c.dist, c.width, c.height,
+                                       c.T_world_cam) for c in true_rig))
+    save_rig(wrong, tmp_path / "wrong_k.yaml")
+    model = fresh_checkpoint(tmp_path / "m.pt")
+    names = ["cam0", "cam1", "cam2"]
+    rclpy.init()
+    try:
+        node = MultiCamNode(parameter_overrides=[
+            Parameter("cameras", value=names), Parameter("rig_file", value=str(tmp_path / "wrong_k.yaml")),
+            Parameter("model.path", value=str(model)), Parameter("intrinsics_from_camera_info", value=True)])
+        ex = SingleThreadedExecutor()
+        ex.add_node(node)
+
+        def feed(t):
+            for cam in names:
+                rgb = cv2.cvtColor(cv2.imread(str(studio / "images" / cam / f"{t:06d}.jpg")), cv2.COLOR_BGR2RGB)
+                node._on_image(cam, convert.rgb_to_image_msg(rgb, frame_stamp(t), f"{cam}_optical_frame"))
+            deadline = time.monotonic() + 5
+            while node.stats.sets_out + sum(node.stats.drops.values()) + node.slot.dropped < node.stats.sets_in \
+                    and time.monotonic() < deadline:
+                ex.spin_once(timeout_sec=0.02)
+
+        for t in range(3):
+            feed(t)
+        assert node.stats.drops["waiting_camera_info"] >= 1 and node.stats.sets_out == 0
+        for cam in names:
+            node._on_camera_info(cam, convert.camera_info_msg(true_rig[cam], frame_stamp(3)))
+        for t in range(3, 20):
+            feed(t)
+        assert node.stats.sets_out >= 1
+        for cam, used in zip(names, node.estimator.cameras):
+            np.testing.assert_allclose(used.K, true_rig[cam].K)
+            np.testing.assert_allclose(used.T_world_cam, true_rig[cam].T_world_cam, atol=1e-12)
+        # an uncalibrated CameraInfo is refused with an error naming the camera
+        bad = convert.camera_info_msg(true_rig["cam1"], 0)
+        bad.k = [0.0] * 9
+        node._on_camera_info("cam1", bad)
+        assert any("cam1" in k and "camera_info_invalid" in k for k in node.stats.errors)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
