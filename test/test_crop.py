@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from kp3d_core.background import RunningBackground, estimate_background, median_background, sample_indices
+from kp3d_core.background import (
+    RunningBackground, estimate_background, median_background, mode_background, sample_indices,
+)
 from kp3d_core.crop import (
     CropBox, CropParams, crop_image, crop_images, crop_to_image, crop_to_image_matrix, detect_box,
     image_to_crop, image_to_crop_matrix, soft_foreground,
@@ -97,7 +99,11 @@ def test_median_background_recovers_static_background_under_moving_blob():
         frames.append(f)
     frames = np.stack(frames)
     np.testing.assert_array_equal(median_background(frames), bg)
+    np.testing.assert_array_equal(mode_background(frames), bg)
     np.testing.assert_array_equal(estimate_background(lambda t: frames[t], T, num_samples=15), bg)
+    np.testing.assert_array_equal(estimate_background(lambda t: frames[t], T, 15, method="median"), bg)
+    with pytest.raises(ValueError, match="method"):
+        estimate_background(lambda t: frames[t], T, 15, method="mean")
     assert list(sample_indices(100, 5)) == [0, 25, 50, 74, 99]
     with pytest.raises(ValueError, match="frames"):
         median_background(np.zeros((0, 4, 4, 3), np.uint8))
@@ -120,3 +126,25 @@ def test_running_background_warms_up_and_ignores_foreground():
     out = model.image().astype(int)
     np.testing.assert_array_equal(out[55:65, 55:65], bg[55:65, 55:65])
     assert np.abs(out[:30, 100:] - (bg[:30, 100:].astype(int) + 10)).max() <= 1
+
+
+def test_mode_background_survives_a_subject_standing_still_most_of_the_time():
+    """The subject covers one region in 60 % of the frames (moving its colours a little): the median keeps a
+    ghost there, the mode (tightest third of the samples) recovers the background."""
+    bg = textured(seed=5)
+    rng = np.random.default_rng(0)
+    frames = []
+    for t in range(30):
+        f = bg.copy()
+        if t % 5 < 3:  # standing at one place, shading varying as it breathes and turns
+            f[40:100, 60:90] = np.clip(rng.normal([200, 60, 40], 25, 3), 0, 255).astype(np.uint8)
+        else:  # elsewhere
+            x = 5 + 4 * t
+            f[20:60, x : x + 15] = (230, 30, 30)
+        frames.append(f)
+    frames = np.stack(frames)
+    region = (slice(40, 100), slice(60, 90))
+    ghost = np.abs(median_background(frames)[region].astype(int) - bg[region]).max()
+    assert ghost > 40
+    np.testing.assert_array_equal(mode_background(frames)[region], bg[region])
+    np.testing.assert_array_equal(mode_background(frames, rows=7), mode_background(frames))  # chunking-independent

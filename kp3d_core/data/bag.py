@@ -3,7 +3,7 @@
 Intrinsics come from each camera's CameraInfo in the bag, extrinsics (``T_world_cam``) from a rig file
 (cameras matched by name = topic namespace, e.g. ``/cam0/image_raw`` -> ``cam0``). Frames are the
 synchronised sets of :func:`kp3d_core.bagio.read_camera_frames`. The bag is read twice: a first pass
-keeps evenly spaced frames for the per-camera median background and counts the frames; the second crops
+keeps evenly spaced frames for the per-camera background and counts the frames; the second crops
 every ``stride``-th frame into a crop cache (same layout as studio caches, no labels), which
 :class:`kp3d_core.data.cache.CachedDataset` reads::
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..background import median_background
+from ..background import BACKGROUND_METHODS
 from ..camera import Camera
 from ..rig import load_rig
 from .cache import CACHE_VERSION, DEFAULT_ROOT, write_cache
@@ -75,7 +75,7 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
     out = Path(root) / f"bag-{Path(bag).resolve().name}-{bag_key(bag, rig_path, params, names, slop_ns, stride)}"
     if (out / "meta.json").is_file():
         return out
-    # Pass 1: count frames, keep an evenly spaced subset for the median (thinned by 2 whenever it fills).
+    # Pass 1: count frames, keep an evenly spaced subset for the background (thinned by 2 whenever it fills).
     kept: list[list[np.ndarray]] = []
     every, count, infos = 1, 0, None
     for frame in tqdm(_frames(bag, names, slop_ns, stride), desc="bag background pass", disable=not progress, unit="frame"):
@@ -88,7 +88,8 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
     if count == 0:
         raise ValueError(f"bag {bag}: no synchronised frame of cameras {names} (slop {slop_ns} ns)")
     cams = bag_cameras(infos, rig_path, names)
-    backgrounds = [median_background(np.stack([k[v] for k in kept])) for v in range(len(names))]
+    estimate = BACKGROUND_METHODS[params.background_method]
+    backgrounds = [estimate(np.stack([k[v] for k in kept])) for v in range(len(names))]
     # Pass 2: crops of every frame, no labels.
     frames = (([f.images[n] for n in names], None) for f in _frames(bag, names, slop_ns, stride))
     meta = {"source": str(Path(bag).resolve()), "rig": str(Path(rig_path).resolve()), "stride": stride,

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..crop import CropParams, image_to_crop
 from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 DEFAULT_ROOT = Path(os.environ.get("KP3D_CACHE", "out/cache"))
 
 _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
@@ -69,7 +69,8 @@ def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: s
     if (out / "meta.json").is_file():
         return out
     folder = StudioFolder(path)
-    backgrounds = folder.estimate_backgrounds(params.background_samples, progress=progress)
+    backgrounds = folder.estimate_backgrounds(params.background_samples, progress=progress,
+                                              method=params.background_method)
     frames = ((folder.read_images(t), folder.labels(t)) for t in range(folder.num_frames))
     meta = {"source": str(folder.path.resolve()), "manifest": folder.manifest}
     return write_cache(out, folder.num_frames, folder.cameras, backgrounds, frames, params, meta,

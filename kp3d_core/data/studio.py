@@ -39,10 +39,12 @@ class SampleParams:
     crop: CropParams = field(default_factory=CropParams)
     """Label-free detection parameters."""
     background_samples: int = 60
-    """Frames (evenly spaced) in the per-camera temporal median background."""
+    """Frames (evenly spaced) in the per-camera temporal background."""
+    background_method: str = "mode"
+    """'mode' (robust shorth, survives a subject standing still) or 'median' (kp3d_core.background)."""
 
     def key(self) -> str:
-        return f"size={self.size};bg={self.background_samples};{self.crop.key()}"
+        return f"size={self.size};bg={self.background_samples};bgm={self.background_method};{self.crop.key()}"
 
 
 class StudioFolder:
@@ -98,12 +100,12 @@ class StudioFolder:
         """V images (H, W, 3) uint8 RGB of frame t, in camera order."""
         return [self.read_image(n, t) for n in self.rig.names]
 
-    def estimate_backgrounds(self, num_samples: int = 60, progress: bool = True) -> list[np.ndarray]:
-        """Per-camera temporal median over evenly spaced frames (no labels): V x (H, W, 3) uint8."""
+    def estimate_backgrounds(self, num_samples: int = 60, progress: bool = True, method: str = "mode") -> list[np.ndarray]:
+        """Per-camera temporal background over evenly spaced frames (no labels): V x (H, W, 3) uint8."""
         return [
             estimate_background(
                 lambda t, n=name: self.read_image(n, t), self.num_frames, num_samples,
-                desc=f"background {name}" if progress else None,
+                desc=f"background {name}" if progress else None, method=method,
             )
             for name in self.rig.names
         ]
@@ -212,7 +214,8 @@ class StudioDataset:
                  backgrounds: list[np.ndarray] | None = None):
         self.folder = StudioFolder(path, cameras)
         self.params = params
-        self.backgrounds = backgrounds or self.folder.estimate_backgrounds(params.background_samples, progress=False)
+        self.backgrounds = backgrounds or self.folder.estimate_backgrounds(
+            params.background_samples, progress=False, method=params.background_method)
         self.calib = camera_arrays(self.folder.cameras)
 
     def __len__(self) -> int:
