@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..crop import CropParams, image_to_crop
 from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 DEFAULT_ROOT = Path(os.environ.get("KP3D_CACHE", "out/cache"))
 
 _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
