@@ -69,6 +69,9 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "model.path": ("", "model checkpoint (.pt) or ONNX file; empty: the shipped kp3d_core/assets/model.pt", True),
     "model.backend": ("auto", f"inference backend: {', '.join(BACKENDS)}", True),
     "model.device": ("cpu", "torch device for the torch backend (cpu, cuda)", True),
+    "model.backgrounds": ("", "folder of stored backgrounds, <camera>.png per camera (e.g. the backgrounds/ of a "
+                              "training crop cache, or a shot of the empty scene); empty: learnt from the first frames",
+                          True),
     "smoothing.enabled": (False, "One Euro filter on the published 3D points (no added latency)", False),
     "smoothing.min_cutoff_hz": (1.0, "One Euro minimum cutoff frequency, Hz (> 0)", False),
     "smoothing.beta": (0.5, "One Euro speed coefficient (>= 0)", False),
@@ -234,10 +237,31 @@ class MultiCamNode(Node):
         path = self.p["model.path"]
         model = resolve_path(path, "parameter 'model.path'") if path else None
         est = MultiViewEstimator.load(
-            model, self.rig, backend=self.p["model.backend"], device=self.p["model.device"], smoothing=self._make_smoother()
+            model, self.rig, backend=self.p["model.backend"], device=self.p["model.device"],
+            smoothing=self._make_smoother(), backgrounds=self._load_backgrounds(),
         )
         self.estimator_desc = f"{model or 'shipped'} ({getattr(est, 'backend', self.p['model.backend'])})"
         return est
+
+    def _load_backgrounds(self) -> list | None:
+        """Stored per-camera backgrounds (H, W, 3) uint8 RGB from parameter 'model.backgrounds', or None."""
+        if not self.p["model.backgrounds"]:
+            return None
+        import cv2
+
+        folder = resolve_path(self.p["model.backgrounds"], "parameter 'model.backgrounds'")
+        images = []
+        for cam in self.cameras:
+            path = Path(folder) / f"{cam}.png"
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise FileNotFoundError(f"parameter 'model.backgrounds': no readable background {path} for camera '{cam}'")
+            want = (self.rig[cam].height, self.rig[cam].width)
+            if bgr.shape[:2] != want:
+                raise ValueError(f"parameter 'model.backgrounds': {path} is {bgr.shape[1]}x{bgr.shape[0]}, "
+                                 f"camera '{cam}' is {want[1]}x{want[0]}")
+            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return images
 
     def _make_smoother(self):
         """One Euro filter on the 3D keypoints (applied by the estimator before mapping), or None."""

@@ -86,7 +86,10 @@ def test_parameters_are_declared_with_descriptions_and_validated(tmp_path, ros_e
 
 
 def _eval_poses(checkpoint, studio, cache_root):
-    """The `kp3d eval` pipeline (kp3d_core.evaluate) per frame: {frame: (17, 3) pose}, metres."""
+    """The `kp3d eval` pipeline (kp3d_core.evaluate) per frame: ({frame: (17, 3) pose} metres, backgrounds dir).
+
+    The backgrounds dir holds the label-free backgrounds that evaluation estimated for its crops.
+    """
     from kp3d_core.checkpoint import load_checkpoint, model_config_of
     from kp3d_core.data.cache import CachedDataset
     from kp3d_core.data.studio import SampleParams
@@ -98,7 +101,7 @@ def _eval_poses(checkpoint, studio, cache_root):
                        progress=False)
     found = discover_keypoints(load_net(checkpoint), ds, progress=False)
     pred = np.asarray(apply_mapping(ckpt["mapping"], found["X"]), dtype=np.float64)
-    return {int(f): p for f, p in zip(found["frame"], pred) if np.isfinite(p).all()}
+    return {int(f): p for f, p in zip(found["frame"], pred) if np.isfinite(p).all()}, ds.dir / "backgrounds"
 
 
 def published_vs_eval(checkpoint, tmp_path, frames=36, rate=0.1):
@@ -113,14 +116,17 @@ def published_vs_eval(checkpoint, tmp_path, frames=36, rate=0.1):
     subprocess.run([sys.executable, "-m", "kp3d_ros.cli", "synth", "--out", str(studio), "--cameras", "4",
                     "--motion", "procedural", "--frames", str(frames), "--seed", "11", "--bag", "--no-progress"],
                    check=True, capture_output=True, timeout=300)
-    r = run_pipeline(studio, tmp_path / "run", model=str(checkpoint), backend="onnxruntime", rate=rate)
+    ev, backgrounds = _eval_poses(checkpoint, studio, tmp_path / "cache")
+    # The node is given the backgrounds evaluation estimated (both label-free), as a deployment is given the
+    # ones estimated from its training recording: then both crop alike from the first frame.
+    r = run_pipeline(studio, tmp_path / "run", model=str(checkpoint), backend="onnxruntime", rate=rate,
+                     extra_params={"model.backgrounds": str(backgrounds)})
     assert r["node_exit"] == 0, r["node_log"][-3000:]
     idx, pred, gt = pose_errors(r, studio)
     # the node holds no maths: its poses are the estimator's for the sets it processed
-    offline = estimator_poses(checkpoint, studio, stamps=set(r["poses"]))
+    offline = estimator_poses(checkpoint, studio, stamps=set(r["poses"]), backgrounds=backgrounds)
     stamps = np.load(studio / "gt.npz")["stamps_ns"]
     assert all(np.abs(p - offline[int(stamps[f])]).max() < 1e-5 for f, p in zip(idx, pred))
-    ev = _eval_poses(checkpoint, studio, tmp_path / "cache")
     common = [i for i, f in enumerate(idx) if int(f) in ev]
     node_mm = 1000 * mpjpe(pred[common], gt[common])
     eval_mm = 1000 * mpjpe(np.stack([ev[int(idx[i])] for i in common]), gt[common])
@@ -197,17 +203,23 @@ def test_overlays_and_markers_in_process(tmp_path, ros_env):
         rclpy.shutdown()
 
 
-def estimator_poses(checkpoint, studio, stamps=None):
+def estimator_poses(checkpoint, studio, stamps=None, backgrounds=None):
     """The same estimator run offline over the bag (kp3d_core.bagio frames): {stamp: (17, 3) pose}.
 
     ``stamps``: only these sets, e.g. the ones the node published (every set it processed is published,
     with an empty pose if none), so that the estimator's state (background, tracking) evolves the same.
+    ``backgrounds``: a folder of stored <camera>.png backgrounds, as the node's 'model.backgrounds'.
     """
+    import cv2
+
     from kp3d_core.bagio import read_camera_frames
     from kp3d_core.inference.estimator import MultiViewEstimator
     from kp3d_core.rig import load_rig
 
-    est = MultiViewEstimator.load(checkpoint, load_rig(studio / "rig.yaml"), backend="onnxruntime")
+    rig = load_rig(studio / "rig.yaml")
+    bgs = None if backgrounds is None else [
+        cv2.cvtColor(cv2.imread(str(Path(backgrounds) / f"{c.name}.png")), cv2.COLOR_BGR2RGB) for c in rig]
+    est = MultiViewEstimator.load(checkpoint, rig, backend="onnxruntime", backgrounds=bgs)
     out = {}
     for frame in read_camera_frames(studio / "bag", slop_ns=5_000_000, min_cameras=2):
         if stamps is not None and frame.stamp_ns not in stamps:
