@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 
 
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cameras", type=int, default=4, help="number of cameras (default 4)")
     parser.add_argument("--size", default="640x480", help="image size WxH (default 640x480)")

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     parser.add_argument("--frames", type=int, default=150, help="frames of the studio recording (default 150, 5 s)")
