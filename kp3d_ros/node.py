@@ -72,6 +72,8 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "model.backgrounds": ("", "folder of stored backgrounds, <camera>.png per camera (e.g. the backgrounds/ of a "
                               "training crop cache, or a shot of the empty scene); empty: learnt from the first frames",
                           True),
+    "model.background_rate": (0.01, "blend rate of the running background where no person is, in [0, 1); "
+                                    "0 keeps a stored background fixed (a static scene)", True),
     "smoothing.enabled": (False, "One Euro filter on the published 3D points (no added latency)", False),
     "smoothing.min_cutoff_hz": (1.0, "One Euro minimum cutoff frequency, Hz (> 0)", False),
     "smoothing.beta": (0.5, "One Euro speed coefficient (>= 0)", False),
@@ -107,6 +109,8 @@ def _validate(name: str, value) -> str | None:
     elif name in ("sync.slop_s", "smoothing.min_cutoff_hz", "publish.marker_lifetime_s",
                   "diagnostics.period_s", "diagnostics.camera_timeout_s") and not value > 0:
         return f"must be > 0, got {value}"
+    elif name == "model.background_rate" and not 0.0 <= value < 1.0:
+        return f"must be in [0, 1), got {value}"
     elif name == "smoothing.beta" and value < 0:
         return f"must be >= 0, got {value}"
     return None
@@ -233,12 +237,14 @@ class MultiCamNode(Node):
 
     def _build_estimator(self):
         from kp3d_core.inference.estimator import MultiViewEstimator
+        from kp3d_core.inference.predictor import PredictorConfig
 
         path = self.p["model.path"]
         model = resolve_path(path, "parameter 'model.path'") if path else None
         est = MultiViewEstimator.load(
             model, self.rig, backend=self.p["model.backend"], device=self.p["model.device"],
             smoothing=self._make_smoother(), backgrounds=self._load_backgrounds(),
+            predictor_config=PredictorConfig(background_rate=self.p["model.background_rate"]),
         )
         self.estimator_desc = f"{model or 'shipped'} ({getattr(est, 'backend', self.p['model.backend'])})"
         return est
@@ -338,6 +344,7 @@ class MultiCamNode(Node):
     def _use_camera_infos(self) -> None:
         """Worker thread: the estimator on the CameraInfo intrinsics (same network, mapping and settings)."""
         from kp3d_core.inference.estimator import MultiViewEstimator
+        from kp3d_core.inference.predictor import PredictorConfig
         from kp3d_core.inference.predictor import Predictor
 
         old = self.estimator
