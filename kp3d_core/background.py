@@ -129,3 +129,24 @@ class RunningBackground:
             fg = cv2.dilate((np.asarray(foreground) > 0).astype(np.uint8), np.ones((7, 7), np.uint8))
             weight[fg > 0] = 0.0
         self._model += weight[..., None] * (image.astype(np.float32) - self._model)
+
+
+def load_stored_backgrounds(folder, cameras) -> list[np.ndarray]:
+    """Stored backgrounds ``folder/<camera.name>.png`` -> one (H, W, 3) uint8 RGB image per camera.
+
+    The layout of a crop cache's ``backgrounds/`` folder (estimated without labels), or shots of the empty
+    scene. A missing or unreadable file, or a size that is not the camera's, raises naming the file.
+    """
+    from pathlib import Path
+
+    images = []
+    for cam in cameras:
+        path = Path(folder) / f"{cam.name}.png"
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f"no readable background {path} for camera '{cam.name}'")
+        if bgr.shape[:2] != (cam.height, cam.width):
+            raise ValueError(f"background {path} is {bgr.shape[1]}x{bgr.shape[0]}, camera '{cam.name}' is "
+                             f"{cam.width}x{cam.height}")
+        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return images

@@ -250,24 +250,16 @@ class MultiCamNode(Node):
         return est
 
     def _load_backgrounds(self) -> list | None:
-        """Stored per-camera backgrounds (H, W, 3) uint8 RGB from parameter 'model.backgrounds', or None."""
+        """Stored per-camera backgrounds from parameter 'model.backgrounds' (a folder), or None."""
         if not self.p["model.backgrounds"]:
             return None
-        import cv2
+        from kp3d_core.background import load_stored_backgrounds
 
         folder = resolve_path(self.p["model.backgrounds"], "parameter 'model.backgrounds'")
-        images = []
-        for cam in self.cameras:
-            path = Path(folder) / f"{cam}.png"
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise FileNotFoundError(f"parameter 'model.backgrounds': no readable background {path} for camera '{cam}'")
-            want = (self.rig[cam].height, self.rig[cam].width)
-            if bgr.shape[:2] != want:
-                raise ValueError(f"parameter 'model.backgrounds': {path} is {bgr.shape[1]}x{bgr.shape[0]}, "
-                                 f"camera '{cam}' is {want[1]}x{want[0]}")
-            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        return images
+        try:
+            return load_stored_backgrounds(folder, [self.rig[c] for c in self.cameras])
+        except (FileNotFoundError, ValueError) as exc:
+            raise type(exc)(f"parameter 'model.backgrounds': {exc}") from None
 
     def _make_smoother(self):
         """One Euro filter on the 3D keypoints (applied by the estimator before mapping), or None."""

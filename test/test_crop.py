@@ -148,3 +148,26 @@ def test_mode_background_survives_a_subject_standing_still_most_of_the_time():
     assert ghost > 40
     np.testing.assert_array_equal(mode_background(frames)[region], bg[region])
     np.testing.assert_array_equal(mode_background(frames, rows=7), mode_background(frames))  # chunking-independent
+
+
+def test_stored_backgrounds_load_and_name_bad_files(tmp_path):
+    """Stored backgrounds load per camera as RGB; a missing file or a wrong size names the file."""
+    import cv2
+    import numpy as np
+    import pytest
+
+    from kp3d_core.background import load_stored_backgrounds
+    from kp3d_core.rig import ring_rig
+
+    cams = ring_rig(2, width=64, height=48).cameras
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    cv2.imwrite(str(tmp_path / "cam0.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    with pytest.raises(FileNotFoundError, match="cam1.png"):
+        load_stored_backgrounds(tmp_path, cams)
+    cv2.imwrite(str(tmp_path / "cam1.png"), np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(ValueError, match="cam1.png.*10x10"):
+        load_stored_backgrounds(tmp_path, cams)
+    cv2.imwrite(str(tmp_path / "cam1.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    out = load_stored_backgrounds(tmp_path, cams)
+    assert len(out) == 2 and out[0].shape == (48, 64, 3) and out[0][0, 0].tolist() == [200, 0, 0]

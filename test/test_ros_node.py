@@ -221,17 +221,14 @@ def estimator_poses(checkpoint, studio, stamps=None, backgrounds=None, backgroun
     ``backgrounds``: a folder of stored <camera>.png backgrounds, as the node's 'model.backgrounds';
     ``background_rate``: as the node's 'model.background_rate' (None: the default).
     """
-    from kp3d_core.inference.predictor import PredictorConfig
-
-    import cv2
-
+    from kp3d_core.background import load_stored_backgrounds
     from kp3d_core.bagio import read_camera_frames
+    from kp3d_core.inference.predictor import PredictorConfig
     from kp3d_core.inference.estimator import MultiViewEstimator
     from kp3d_core.rig import load_rig
 
     rig = load_rig(studio / "rig.yaml")
-    bgs = None if backgrounds is None else [
-        cv2.cvtColor(cv2.imread(str(Path(backgrounds) / f"{c.name}.png")), cv2.COLOR_BGR2RGB) for c in rig]
+    bgs = None if backgrounds is None else load_stored_backgrounds(backgrounds, rig.cameras)
     cfg = PredictorConfig() if background_rate is None else PredictorConfig(background_rate=background_rate)
     est = MultiViewEstimator.load(checkpoint, rig, backend="onnxruntime", backgrounds=bgs, predictor_config=cfg)
     out = {}
