@@ -22,6 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from kp3d_core.bagio import stamp_to_ns  # one conversion for rclpy and rosbags messages alike
 from kp3d_core.camera import Camera
 from kp3d_core.image_encoding import SUPPORTED_ENCODINGS, image_msg_to_rgb, rgb_to_image_fields
 from kp3d_core.skeleton import BONES, JOINT_NAMES
@@ -37,11 +38,6 @@ OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
 
 # ------------------------------------------------------------------------------------------ stamps
-def stamp_to_ns(stamp) -> int:
-    """builtin_interfaces/Time (``sec``, ``nanosec``) -> integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def ns_to_stamp(ns: int) -> Time:
     """Integer nanoseconds (>= 0) -> builtin_interfaces/Time."""
     ns = int(ns)
