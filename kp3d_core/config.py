@@ -82,9 +82,16 @@ class DataConfig:
     """Where training samples come from."""
 
     source: str = "studio"
-    """'studio' (a studio dataset folder, kp3d_core.data) or 'synthetic' (random tensors, for tests)."""
+    """'studio' (a studio dataset folder, kp3d_core.data), 'bag' (a rosbag2 recording with Image + CameraInfo
+    topics, your own data; needs ``rig``) or 'synthetic' (random tensors, for tests)."""
     path: str = "../shared/data/studio/train"
-    """Studio dataset folder (relative paths are relative to the working directory)."""
+    """Studio dataset folder or rosbag2 directory (relative paths are relative to the working directory)."""
+    rig: str = ""
+    """Rig file with each camera's T_world_cam (source 'bag' only; intrinsics come from the bag's CameraInfo)."""
+    bag_stride: int = 1
+    """Keep every bag_stride-th synchronised frame of the bag (source 'bag')."""
+    bag_slop_ms: float = 5.0
+    """Largest header-stamp spread within one multi-camera frame of the bag, in ms (source 'bag')."""
     views: list[str] = field(default_factory=list)
     """Camera names to use (empty: all cameras of the rig)."""
     num_synthetic: int = 16
@@ -208,7 +215,12 @@ def _validate(cfg: Config, source: str) -> Config:
         v = getattr(cfg.loss, f.name)
         if isinstance(v, float):
             need(v >= 0, f"loss.{f.name}", f"must be >= 0, got {v}")
-    need(cfg.data.source in ("studio", "synthetic"), "data.source", f"must be 'studio' or 'synthetic', got {cfg.data.source!r}")
+    need(cfg.data.source in ("studio", "bag", "synthetic"), "data.source",
+         f"must be 'studio', 'bag' or 'synthetic', got {cfg.data.source!r}")
+    if cfg.data.source == "bag":
+        need(bool(cfg.data.rig), "data.rig", "a rig file with each camera's T_world_cam is needed for source 'bag'")
+        need(cfg.data.bag_stride >= 1, "data.bag_stride", f"must be >= 1, got {cfg.data.bag_stride}")
+        need(cfg.data.bag_slop_ms > 0, "data.bag_slop_ms", f"must be > 0, got {cfg.data.bag_slop_ms}")
     t = cfg.train
     need(t.steps >= 1, "train.steps", "must be >= 1")
     need(t.batch_size >= 1, "train.batch_size", "must be >= 1")

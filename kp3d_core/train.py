@@ -30,27 +30,31 @@ from .models.discovery import DiscoveryModel
 
 # --------------------------------------------------------------------------------------------- data
 def build_dataset(cfg: Config) -> torch.utils.data.Dataset:
-    """The training samples named by ``cfg.data`` (studio folder or synthetic tensors)."""
+    """The training samples named by ``cfg.data``: a studio folder, a rosbag2 bag (+ rig file) or synthetic tensors."""
     d = cfg.data
     if d.source == "synthetic":
         from .models.synthetic import SyntheticDataset
 
         return SyntheticDataset(d.num_synthetic, d.num_views, cfg.model.crop_size, seed=cfg.train.seed)
+    from .data.cache import DEFAULT_ROOT, CachedDataset
     from .data.studio import SampleParams
 
-    if not Path(d.path, "manifest.yaml").is_file():
-        raise FileNotFoundError(f"data.path: '{d.path}' is not a studio dataset folder (no manifest.yaml)")
     params = SampleParams(size=cfg.model.crop_size)
     cameras = list(d.views) or None
-    try:  # the memory-mapped cache is the fast path; the plain dataset decodes JPEGs every time
-        from .data.cache import CachedDataset
-    except ImportError:
-        from .data.studio import StudioDataset
+    root = d.cache_dir or DEFAULT_ROOT
+    if d.source == "bag":
+        from .data.bag import build_bag_cache
 
-        return StudioDataset(d.path, params, cameras)
-    if d.cache_dir:
-        return CachedDataset(d.path, params, cameras, root=d.cache_dir)
-    return CachedDataset(d.path, params, cameras)
+        if not Path(d.path, "metadata.yaml").is_file():
+            raise FileNotFoundError(f"data.path: '{d.path}' is not a rosbag2 bag directory (no metadata.yaml)")
+        if not Path(d.rig).is_file():
+            raise FileNotFoundError(f"data.rig: rig file '{d.rig}' not found")
+        cache = build_bag_cache(d.path, d.rig, params, cameras, slop_ns=int(d.bag_slop_ms * 1e6),
+                                stride=d.bag_stride, root=root)
+        return CachedDataset(cache, params, cameras)
+    if not Path(d.path, "manifest.yaml").is_file():
+        raise FileNotFoundError(f"data.path: '{d.path}' is not a studio dataset folder (no manifest.yaml)")
+    return CachedDataset(d.path, params, cameras, root=root)
 
 
 def infinite_batches(loader, sampler):
