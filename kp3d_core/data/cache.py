@@ -198,10 +198,6 @@ class CachedDataset(torch.utils.data.Dataset):
         state["_arrays"] = None
         return state
 
-    def backgrounds(self) -> list[np.ndarray]:
-        """The estimated full-size backgrounds (H, W, 3) uint8 RGB of the selected cameras."""
-        return [cv2.cvtColor(cv2.imread(str(self.dir / "backgrounds" / f"{c}.png")), cv2.COLOR_BGR2RGB) for c in self.cameras]
-
     def labels(self, key: str) -> np.ndarray:
         """A label array over the exposed frames: 'joints3d' (N, 17, 3), 'joints2d' (N, V, 17, 2) px, ..."""
         a = self.arrays[key][self.frames]
