@@ -103,10 +103,14 @@ def timed_train(cfg) -> tuple[Path, dict]:
 
 
 def seconds_per_step(base, out: Path, train_dir: Path, probe_steps: int) -> float:
-    """Wall seconds per step of the base config (a short probe run; includes start-up, so errs low on steps)."""
-    cfg = run_config(base, "probe", out, train_dir, probe_steps)
-    _, t = timed_train(cfg)
-    return 60.0 * t["train_minutes"] / probe_steps
+    """Wall seconds per training step of the base config, start-up excluded.
+
+    Two probe runs of ``probe_steps`` and ``3 * probe_steps`` steps; the difference of their times over the
+    difference of their steps is the steady rate (model building, data opening and the first slow steps cancel).
+    """
+    _, short = timed_train(run_config(base, "probe", out, train_dir, probe_steps))
+    _, long = timed_train(run_config(base, "probe", out, train_dir, 3 * probe_steps))
+    return max(60.0 * (long["train_minutes"] - short["train_minutes"]) / (2 * probe_steps), 1e-3)
 
 
 def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> float:
@@ -171,7 +175,7 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
 
 
 def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
-              probe_steps: int = 10, mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
+              probe_steps: int = 15, mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
               fixed_steps: tuple[int, int] | None = None) -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed). ``fixed_steps`` =
     (main, side) skips the timing probe (tests)."""
