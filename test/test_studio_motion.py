@@ -8,8 +8,9 @@ import pytest
 
 from kp3d_core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from kp3d_core.studio.bvh import load_bvh
-from kp3d_core.studio.motion import (ACTIONS, BodyProportions, Motion, fit_in_volume,
-                                     procedural_motion, sample_proportions)
+from kp3d_core.studio.motion import Motion, fit_in_volume
+from kp3d_core.studio.procedural import ACTIONS, procedural_motion
+from kp3d_core.studio.proportions import BodyProportions, sample_proportions
 from kp3d_core.studio.retarget import (JointMapError, detect_joint_map, list_motion_clips,
                                        load_joint_map, load_motion_dir, retarget)
 

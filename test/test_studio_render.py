@@ -178,7 +178,7 @@ def test_bad_joints_raise_naming_the_argument():
 
 
 def test_visible_joints_inside_mask_over_procedural_motion_with_distortion():
-    from kp3d_core.studio.motion import procedural_motion
+    from kp3d_core.studio.procedural import procedural_motion
 
     rig = ring_rig(3, radius=4.0, width=320, height=240, dist=DIST)
     r = _renderer(rig, seed=1)

@@ -86,7 +86,7 @@ def render_studio_sets(views: int, width: int, height: int, frames: int, seed: i
     """
     from ..rig import ring_rig
     from ..studio.body import sample_subject
-    from ..studio.motion import procedural_motion
+    from ..studio.procedural import procedural_motion
     from ..studio.render import StudioRenderer
     from ..studio.scene import sample_scene
 

@@ -36,7 +36,8 @@ def main(args: argparse.Namespace) -> int:
     from ..rig import ring_rig
     from ..studio.body import sample_subject
     from ..studio.dataset import Segment, render_dataset
-    from ..studio.motion import procedural_motion, sample_proportions
+    from ..studio.procedural import procedural_motion
+    from ..studio.proportions import sample_proportions
     from ..studio.render import StudioRenderer
     from ..studio.scene import sample_scene
 

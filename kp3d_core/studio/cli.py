@@ -90,7 +90,8 @@ def _custom(args: argparse.Namespace, bag: str | None, progress: bool) -> int:
     from ..rig import load_rig, ring_rig
     from .body import sample_subject
     from .dataset import Segment, render_dataset
-    from .motion import procedural_motion, sample_proportions
+    from .procedural import procedural_motion
+    from .proportions import sample_proportions
 
     if args.frames < 1:
         print(f"error: --frames must be >= 1, got {args.frames}", file=sys.stderr)

@@ -122,7 +122,8 @@ def plan_split(split: str, sources: list[str], motion_root: Path, progress: bool
     Returns:
         (segments, clips, subjects, subject_info, segment_info)
     """
-    from .motion import procedural_motion, sample_proportions
+    from .procedural import procedural_motion
+    from .proportions import sample_proportions
     from .bvh import load_bvh
     from .retarget import retarget
 

@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from ..skeleton import BONES, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from .bvh import BvhClip, BvhError, load_bvh
-from .motion import BodyProportions, Motion, build_from_bones, fit_in_volume
+from .motion import Motion, build_from_bones, fit_in_volume
+from .proportions import BodyProportions
 
 JOINT_MAP_DIR = Path(__file__).with_name("joint_maps")
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45}
