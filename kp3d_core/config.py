@@ -78,6 +78,19 @@ class LossConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Label-free training augmentation (kp3d_core.augment); every strength 0 = off."""
+
+    colour: float = 0.0
+    """Foreground re-colouring strength in [0, 1]: hue rotation up to +-colour*pi, saturation and brightness
+    factors in [1 - colour/2, 1 + colour/2]; one draw per frame, the same in every view."""
+    scale: float = 0.0
+    """Crop zoom jitter: factor in [1 - scale, 1 + scale], per view."""
+    shift: float = 0.0
+    """Crop shift jitter: up to +-shift * S pixels in x and y, per view."""
+
+
+@dataclass
 class DataConfig:
     """Where training samples come from."""
 
@@ -102,6 +115,8 @@ class DataConfig:
     """DataLoader worker processes."""
     cache_dir: str = ""
     """Root of the crop cache (empty: kp3d_core.data.cache's default, out/cache or $KP3D_CACHE)."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Label-free augmentation of the training batches."""
 
 
 @dataclass
@@ -221,6 +236,10 @@ def _validate(cfg: Config, source: str) -> Config:
         need(bool(cfg.data.rig), "data.rig", "a rig file with each camera's T_world_cam is needed for source 'bag'")
         need(cfg.data.bag_stride >= 1, "data.bag_stride", f"must be >= 1, got {cfg.data.bag_stride}")
         need(cfg.data.bag_slop_ms > 0, "data.bag_slop_ms", f"must be > 0, got {cfg.data.bag_slop_ms}")
+    a = cfg.data.augment
+    need(0 <= a.colour <= 1, "data.augment.colour", f"must be in [0, 1], got {a.colour}")
+    need(0 <= a.scale < 0.5, "data.augment.scale", f"must be in [0, 0.5), got {a.scale}")
+    need(0 <= a.shift <= 0.25, "data.augment.shift", f"must be in [0, 0.25], got {a.shift}")
     t = cfg.train
     need(t.steps >= 1, "train.steps", "must be >= 1")
     need(t.batch_size >= 1, "train.batch_size", "must be >= 1")

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from . import losses
+from .augment import Augmenter
 from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, save_checkpoint
 from .config import Config, config_to_dict, load_config
 from .models.discovery import DiscoveryModel
@@ -212,6 +213,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                   f"{'supervised' if cfg.train.supervised else 'unsupervised'}, device {device}, world {world}, "
                   f"from step {step}")
 
+        augment = Augmenter(cfg.data.augment, seed=cfg.train.seed + rank + step)  # a fresh stream after --resume
         # -- loop
         batches = infinite_batches(loader, sampler)
         bar = tqdm(total=cfg.train.steps, initial=step, disable=not master, desc=cfg.name, dynamic_ncols=True)
@@ -222,7 +224,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             lr = learning_rate(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = to_device(next(batches), device)
+            batch = augment(to_device(next(batches), device))
 
             total, terms, out = compute_losses(ddp_model, batch, cfg)
             if not torch.isfinite(total):
