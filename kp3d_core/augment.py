@@ -106,7 +106,7 @@ class Augmenter:
             A = similarity(self._uniform((B * V,), 1 - cfg.scale, 1 + cfg.scale),
                            self._uniform((B * V, 2), -cfg.shift * S, cfg.shift * S), S).to(dev)
             for key, pad in (("image", "border"), ("background", "border"), ("fg", "zeros")):
-                x = out[key] if key == "image" else batch[key]
+                x = out[key]  # the image as re-coloured above
                 out[key] = warp_crops(x.reshape(B * V, *x.shape[2:]), A, pad).reshape(x.shape)
             A = A.reshape(B, V, 3, 3)
             out["crop_to_image"] = batch["crop_to_image"].to(torch.float64) @ torch.linalg.inv(A)
