@@ -6,7 +6,7 @@ studio-bench: the default 4-camera ring rig (``rig.ring_rig()``: radius 4 m, hei
 =====  ======  ========  ==========================================================
 split  frames  subjects  motion
 =====  ======  ========  ==========================================================
-train  3000    8         70 % of the BVH clips of each source, procedural seeds 1xxx
+train  12000   32        70 % of the BVH clips of each source, procedural seeds 1xxx
 val    300     2         10 % of the BVH clips, procedural seeds 2xxx
 test   600     3         the remaining 20 % (whole clips held out), procedural 3xxx
 =====  ======  ========  ==========================================================
@@ -64,7 +64,7 @@ class SplitSpec:
 
 
 SPLITS: dict[str, SplitSpec] = {
-    "train": SplitSpec(3000, 101, 8),
+    "train": SplitSpec(12000, 101, 32),
     "val": SplitSpec(300, 202, 2),
     "test": SplitSpec(600, 303, 3),
 }

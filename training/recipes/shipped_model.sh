@@ -5,8 +5,14 @@
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 
-# 1. Render the licence-clean training split (3000 frames x 4 cameras, ~7 min on 2 cores).
-$PY -m kp3d_ros.cli synth --preset studio-bench-open --split train --out out/studio-bench-open
+# 1. Render the licence-clean training split as the preset rendered it when the shipped model was trained
+#    (commit f66b078: 3000 frames x 4 cameras, 8 subjects, ~2 min on 2 cores; the preset now renders 12000 / 32).
+ROOT=$PWD
+PYABS=$PY; [[ $PY == /* ]] || PYABS=$ROOT/$PY
+git worktree add -f /tmp/kp3d-f66b078 f66b078
+(cd /tmp/kp3d-f66b078 && "$PYABS" -m kp3d_ros.cli synth --preset studio-bench-open --split train \
+    --motion-root "$ROOT/../shared/data/motion" --out "$ROOT/out/studio-bench-open")
+git worktree remove --force /tmp/kp3d-f66b078
 
 # 2. Unsupervised training (no labels; crops and backgrounds estimated without labels).
 #    Stage 1: 1500 steps (~40 min on the shared 2-core CPU, 5.2 samples/s).
