@@ -1,9 +1,8 @@
 """Label-free training augmentation of multi-view crop batches: foreground colour and crop zoom/shift.
 
-Why: a network of this size learns its training subjects' clothes and fails on new people (on the
-3000-frame, 8-subject studio-bench train split of before, the supervised upper bound fitted its training
-crops to ~1 px and missed test crops by several). Both jitters
-need no labels and keep the multi-view geometry exact:
+Why: a network of this size learns its training subjects' clothes and fails on new people (on the former
+3000-frame, 8-subject studio-bench train split, the supervised upper bound fitted its training crops to
+~1 px and missed test crops by several). Both jitters need no labels and keep the multi-view geometry exact:
 
 - colour: the foreground only (soft |I - B| mask, so the background B of the composite stays valid) is
   re-coloured per frame, identically in every view (one subject, one outfit): a rotation of the chroma
