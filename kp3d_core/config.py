@@ -63,6 +63,10 @@ class LossConfig:
     """Mean of the reprojected keypoints near the crop (bounding-box) centre (Honari & Fua)."""
     fill: float = 2.0
     """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
+    thin_fill: float = 0.0
+    """Addition: fill restricted to the thin parts of the foreground (arms, shins: fg minus its opening)."""
+    thin_kernel: int = 5
+    """Side (crop pixels, odd) of the opening that defines the thin parts: parts narrower than it count."""
     separation: float = 1.0
     """Addition: Gaussian kernel prior pushing 3D keypoints apart."""
     separation_sigma_m: float = 0.08
@@ -226,6 +230,7 @@ def _validate(cfg: Config, source: str) -> Config:
     need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
     need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
     need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
+    need(cfg.loss.thin_kernel >= 3 and cfg.loss.thin_kernel % 2 == 1, "loss.thin_kernel", "must be an odd integer >= 3")
     for f in dataclasses.fields(LossConfig):
         v = getattr(cfg.loss, f.name)
         if isinstance(v, float):

@@ -3,7 +3,7 @@
 From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. Additions (REFERENCE
 section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse of all keypoints onto
 the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
-(which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg`` and
+(which dropped the arms); ``thin_fill`` fills the thin parts alone (arms, shins); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg`` and
 ``consistency`` are further additions. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
@@ -97,6 +97,22 @@ def fill_loss(rendered: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
     return (fg * (1.0 - rendered)).sum(dim=(2, 3, 4)) / fg.sum(dim=(2, 3, 4)).clamp_min(1e-3)
 
 
+def thin_parts(fg: torch.Tensor, kernel: int) -> torch.Tensor:
+    """(B, V, 1, S, S) the parts of the soft foreground narrower than ``kernel`` px: fg minus its opening.
+
+    A grey-level opening (erosion then dilation, both by max-pooling) keeps only what a kernel x kernel
+    square fits inside (torso, thighs, head); what it removes is the arms and shins. At 64 px crops an
+    arm is ~2 px wide, so the plain fill loss weighs it at a few percent of the body and keypoints stay
+    off it; filling these parts alone makes an uncovered arm cost as much as an uncovered torso.
+    """
+    B, V = fg.shape[:2]
+    x = fg.reshape(B * V, *fg.shape[2:])
+    pad = kernel // 2
+    eroded = -F.max_pool2d(-x, kernel, stride=1, padding=pad)
+    opened = F.max_pool2d(eroded, kernel, stride=1, padding=pad)
+    return (x - opened).clamp_min(0.0).reshape(fg.shape)
+
+
 def separation_loss(X: torch.Tensor, valid: torch.Tensor, sigma_m: float) -> torch.Tensor:
     """Scalar mean over keypoint pairs of exp(-|X_k - X_l|^2 / (2 sigma^2)) (addition; 3D prior).
 
@@ -143,7 +159,7 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
             terms["structure"] = _view_mean(gradient_loss(batch["image"], out["recon"], fg, cfg.foreground_weight), valid_view)
     h = out["probs"].shape[-1]
     fg_h = downsample(fg, h)
-    need_render = cfg.mask > 0 or cfg.mask_to_fg > 0 or cfg.fill > 0
+    need_render = cfg.mask > 0 or cfg.mask_to_fg > 0 or cfg.fill > 0 or cfg.thin_fill > 0
     if need_render:
         B, V, K = out["kp_hat"].shape[:3]
         pairs = None
@@ -157,6 +173,9 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
             terms["mask_to_fg"] = _view_mean(mask_loss(rendered, fg_h), valid_view)
         if cfg.fill > 0:
             terms["fill"] = _view_mean(fill_loss(rendered, fg_h), valid_view)
+        if cfg.thin_fill > 0:
+            thin_h = downsample(thin_parts(fg, cfg.thin_kernel), h)
+            terms["thin_fill"] = _view_mean(fill_loss(rendered, thin_h), valid_view)
     if cfg.coverage > 0:
         terms["coverage"] = _view_mean(coverage_loss(out["probs"], fg_h), valid_view)
     if cfg.centering > 0:

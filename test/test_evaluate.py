@@ -113,8 +113,11 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
     base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
-    loss = ablation_losses(LossConfig(), ABLATION[1][1])
-    assert loss.mask > 0 and loss.coverage == 0 and loss.fill == 0 and loss.reconstruction > 0
+    loss = ablation_losses(LossConfig(), ABLATION[2][1])
+    assert loss.mask > 0 and loss.coverage == 0 and loss.reconstruction > 0
+    assert loss.fill > 0 and loss.separation > 0 and loss.mask_to_fg == 0  # every row past the first: anti-collapse
+    first = ablation_losses(LossConfig(), ABLATION[0][1])
+    assert first.reconstruction > 0 and first.structure > 0 and first.fill == 0 and first.mask == 0
     log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1))
     runs = [l["run"] for l in log]
     assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION) and runs.count("views") == 3

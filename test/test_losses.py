@@ -65,6 +65,22 @@ def test_centering_fill_mask_consistency_values():
     assert losses.consistency_loss(kp, kp + torch.tensor([1.0, -2.0]), S).item() == pytest.approx(3.0 / S)
 
 
+def test_thin_parts_keep_limbs_and_drop_the_trunk():
+    fg = torch.zeros(1, 1, 1, 32, 32)
+    fg[..., 8:24, 10:20] = 1.0  # a 16 x 10 px trunk
+    fg[..., 10:12, 20:30] = 1.0  # a 2 px wide arm leaving it
+    thin = losses.thin_parts(fg, 5)
+    assert thin.shape == fg.shape
+    assert torch.all(thin[..., 10:12, 20:30] == 1.0)  # the arm is thin
+    assert thin[..., 8:24, 10:20].sum() == 0  # a 5 x 5 square fits everywhere in the trunk
+    assert thin.sum() == 2 * 10
+    # fill on the thin parts: keypoints on the trunk only leave the whole arm uncovered
+    trunk_only = torch.zeros_like(fg)
+    trunk_only[..., 8:24, 10:20] = 1.0
+    assert losses.fill_loss(trunk_only, thin).item() == pytest.approx(1.0)
+    assert losses.fill_loss(trunk_only, fg).item() == pytest.approx(20 / 180)
+
+
 def test_separation_kernel_values():
     X = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [10.0, 0.0, 0.0]]])
     valid = torch.ones(1, 3, dtype=torch.bool)
@@ -97,6 +113,7 @@ def test_switches_and_gradients_through_triangulation():
     every = losses.unsupervised_losses(out, b, LossConfig(), 32)
     assert set(every) == {"reconstruction", "structure", "mask", "mask_to_fg", "coverage", "centering", "fill",
                           "separation", "consistency"}
+    assert "thin_fill" in losses.unsupervised_losses(out, b, LossConfig(thin_fill=1.0), 32)
     assert all(torch.isfinite(v) for v in every.values())
     # the paper's ablation: reconstruction only
     only = LossConfig(structure=0, mask=0, mask_to_fg=0, coverage=0, centering=0, fill=0, separation=0,
@@ -107,11 +124,11 @@ def test_switches_and_gradients_through_triangulation():
     with pytest.raises(ValueError, match="switched off"):
         losses.total_loss(losses.unsupervised_losses(out, b, none, 32), none)
     # each geometric term reaches the keypoint net through triangulation and reprojection
-    for name in ("fill", "separation", "centering", "mask"):
+    for name in ("fill", "thin_fill", "separation", "centering", "mask"):
         model.zero_grad()
         out = model(b)
         cfg = LossConfig(**{k: (1.0 if k == name else 0.0) for k in ("reconstruction", "structure", "mask",
-                         "mask_to_fg", "coverage", "centering", "fill", "separation", "consistency")})
+                         "mask_to_fg", "coverage", "centering", "fill", "thin_fill", "separation", "consistency")})
         losses.total_loss(losses.unsupervised_losses(out, b, cfg, 32), cfg).backward()
         g = sum(p.grad.abs().sum() for p in model.keypoint_net.parameters() if p.grad is not None)
         assert torch.isfinite(g) and g > 0, name

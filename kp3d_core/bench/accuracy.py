@@ -8,8 +8,10 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
 - ``supervised``: the same network and frames with ground-truth 2D joints (K = 17, keypoint k = joint k,
   no mapping), the upper bound; each unsupervised figure carries its ratio to it.
 - ablation at an equal budget (``--side-minutes`` each, converted once to an equal step count):
-  reconstruction only; + mask; + coverage; + centering (the paper's four losses); + kp3d's additions
-  (mask_to_fg, fill, separation, consistency: the full base config), all with 4 views.
+  reconstruction only; + the anti-collapse prior (fill, separation: without it coverage pulls every
+  keypoint onto the trunk, REFERENCE section 5); then the paper's losses in its order, + mask,
+  + coverage, + centering; + kp3d's other additions (mask_to_fg, thin_fill, consistency: the full
+  base config), all with 4 views.
 - views: the full config with 2 and 3 views at the same side budget (4 views = the last ablation row).
 
 Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
@@ -33,13 +35,17 @@ DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 
 # Loss ablation: cumulative rows; every other loss weight is 0 (``structure`` belongs to reconstruction).
+# The paper's terms enter in the paper's order on top of the anti-collapse prior (fill + separation), which
+# the prototype needed before coverage could help rather than collapse the keypoints (REFERENCE section 5).
 PAPER_TERMS = ("reconstruction", "mask", "coverage", "centering")
-ADDITIONS = ("mask_to_fg", "fill", "separation", "consistency")
+ANTI_COLLAPSE = ("fill", "separation")
+ADDITIONS = ANTI_COLLAPSE + ("mask_to_fg", "thin_fill", "consistency")
 ABLATION = (
     ("recon", ("reconstruction",)),
-    ("recon+mask", ("reconstruction", "mask")),
-    ("recon+mask+coverage", ("reconstruction", "mask", "coverage")),
-    ("recon+mask+coverage+centering", PAPER_TERMS),
+    ("recon+fill+sep", ("reconstruction",) + ANTI_COLLAPSE),
+    ("recon+fill+sep+mask", ("reconstruction", "mask") + ANTI_COLLAPSE),
+    ("recon+fill+sep+mask+coverage", ("reconstruction", "mask", "coverage") + ANTI_COLLAPSE),
+    ("recon+fill+sep+mask+coverage+centering", PAPER_TERMS + ANTI_COLLAPSE),
     ("full", PAPER_TERMS + ADDITIONS),
 )
 
