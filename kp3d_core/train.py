@@ -213,7 +213,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
                   f"{'supervised' if cfg.train.supervised else 'unsupervised'}, device {device}, world {world}, "
                   f"from step {step}")
 
-        augment = Augmenter(cfg.data.augment, seed=cfg.train.seed + rank + step)  # a fresh stream after --resume
+        # A fresh stream per (seed, rank, resume step); mixed, since seed + rank + step would coincide across ranks.
+        aug_seed = int(np.random.SeedSequence([cfg.train.seed, rank, step]).generate_state(1)[0])
+        augment = Augmenter(cfg.data.augment, seed=aug_seed)
         # -- loop
         batches = infinite_batches(loader, sampler)
         bar = tqdm(total=cfg.train.steps, initial=step, disable=not master, desc=cfg.name, dynamic_ncols=True)

@@ -118,6 +118,11 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     assert loss.fill > 0 and loss.separation > 0 and loss.mask_to_fg == 0  # every row past the first: anti-collapse
     first = ablation_losses(LossConfig(), ABLATION[0][1])
     assert first.reconstruction > 0 and first.structure > 0 and first.fill == 0 and first.mask == 0
+    # a lean base (coverage, mask... off): rows that switch a term on take its default weight
+    lean = LossConfig(mask=0, mask_to_fg=0, coverage=0, centering=0, consistency=0, fill=3.0)
+    full = ablation_losses(lean, ABLATION[-1][1])
+    assert full.coverage == LossConfig().coverage and full.mask == LossConfig().mask and full.fill == 3.0
+    assert ablation_losses(lean, ABLATION[1][1]) == lean  # recon+fill+sep is the lean base itself
     log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1))
     runs = [l["run"] for l in log]
     assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION) and runs.count("views") == 3

@@ -10,9 +10,11 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
 - ablation at an equal budget (``--side-minutes`` each, converted once to an equal step count):
   reconstruction only; + the anti-collapse prior (fill, separation: without it coverage pulls every
   keypoint onto the trunk, REFERENCE section 5); then the paper's losses in its order, + mask,
-  + coverage, + centering; + kp3d's other additions (mask_to_fg, thin_fill, consistency: the full
-  base config), all with 4 views.
-- views: the full config with 2 and 3 views at the same side budget (4 views = the last ablation row).
+  + coverage, + centering; + kp3d's other additions (mask_to_fg, consistency: every term on), all with
+  4 views. A term on in a row takes the base config's weight, or the LossConfig default where the base
+  switches it off (so a lean ``--config`` still gets a full ablation).
+- views: the base config with 2 and 3 views at the same side budget (4 views = the ablation row with the
+  base config's loss set, when there is one).
 
 Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
 is the summary. Minutes are converted to steps with a short timing probe of the main config, so the
@@ -39,7 +41,7 @@ FRACTIONS = (0.01, 0.1, 1.0)
 # the prototype needed before coverage could help rather than collapse the keypoints (REFERENCE section 5).
 PAPER_TERMS = ("reconstruction", "mask", "coverage", "centering")
 ANTI_COLLAPSE = ("fill", "separation")
-ADDITIONS = ANTI_COLLAPSE + ("mask_to_fg", "thin_fill", "consistency")
+ADDITIONS = ANTI_COLLAPSE + ("mask_to_fg", "consistency")
 ABLATION = (
     ("recon", ("reconstruction",)),
     ("recon+fill+sep", ("reconstruction",) + ANTI_COLLAPSE),
@@ -51,11 +53,16 @@ ABLATION = (
 
 
 def ablation_losses(base, terms) -> object:
-    """A LossConfig with only ``terms`` (plus the structural part of reconstruction) at their base weights."""
-    loss = copy.deepcopy(base)
+    """A LossConfig with only ``terms`` (plus the structural part of reconstruction) on, at the base weights
+    (the LossConfig default weight for a term the base switches off)."""
+    from ..config import LossConfig
+
+    loss, default = copy.deepcopy(base), LossConfig()
     for name in PAPER_TERMS + ADDITIONS:
         if name not in terms:
             setattr(loss, name, 0.0)
+        elif getattr(loss, name) <= 0:
+            setattr(loss, name, getattr(default, name))
     if "reconstruction" not in terms:
         loss.structure = 0.0
     return loss
@@ -249,9 +256,11 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
                              False)[(0.1, "mlp")]
             results[("views", v)] = r
             emit({"run": "views", "views": v, "cameras": cams, "labels_pct": 10.0, **r, **t}, log)
-        if ("ablation", "full") in results:
+        same = next((name for name, terms in ABLATION if ("ablation", name) in results
+                     and ablation_losses(base.loss, terms) == base.loss), None)
+        if same is not None:
             emit({"run": "views", "views": len(names), "cameras": names, "labels_pct": 10.0,
-                  "same_as": "ablation full", **results[("ablation", "full")]}, log)
+                  "same_as": f"ablation {same}", **results[("ablation", same)]}, log)
 
     minutes = {l.get("run", "") + str(l.get("losses", "")) + str(l.get("views", "")): l["train_minutes"]
                for l in log if "train_minutes" in l}  # one entry per training run
