@@ -7,7 +7,7 @@ studio-bench: the default 4-camera ring rig (``rig.ring_rig()``: radius 4 m, hei
 split  frames  subjects  motion
 =====  ======  ========  ==========================================================
 train  12000   32        70 % of the BVH clips of each source, procedural seeds 1xxx
-val    300     2         10 % of the BVH clips, procedural seeds 2xxx
+val    1200    8         10 % of the BVH clips, procedural seeds 2xxx
 test   600     3         the remaining 20 % (whole clips held out), procedural 3xxx
 =====  ======  ========  ==========================================================
 
@@ -65,7 +65,7 @@ class SplitSpec:
 
 SPLITS: dict[str, SplitSpec] = {
     "train": SplitSpec(12000, 101, 32),
-    "val": SplitSpec(300, 202, 2),
+    "val": SplitSpec(1200, 202, 8),  # was 300 / 2: too few people to rank configs by
     "test": SplitSpec(600, 303, 3),
 }
 PRESETS: dict[str, tuple[str, ...]] = {
