@@ -65,9 +65,9 @@ class LossConfig:
     """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
     thin_fill: float = 0.0
     """Addition, off: fill restricted to the thin parts of the foreground (arms, shins: fg minus its opening).
-    Not yet a gain: 2.0 with thin_kernel 3, 1000 steps, studio-bench val: 125.8 mm (the full config scored
-    114.3 on the earlier, faster machine); at 64 px the soft |I - B| is patchy and arms along the trunk merge."""
-    thin_kernel: int = 5
+    Not yet a gain: 2.0 with thin_kernel 3, 1000 steps, the former 300-frame val: 125.8 mm (the full config
+    scored 114.3 on an earlier, faster machine); at 64 px the soft |I - B| is patchy and arms along the trunk merge."""
+    thin_kernel: int = 3
     """Side (crop pixels, odd) of the opening that defines the thin parts: parts narrower than it count."""
     separation: float = 1.0
     """Addition: Gaussian kernel prior pushing 3D keypoints apart."""

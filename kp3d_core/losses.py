@@ -3,8 +3,8 @@
 From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. Additions (REFERENCE
 section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse of all keypoints onto
 the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
-(which dropped the arms); ``thin_fill`` fills the thin parts alone (arms, shins); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg`` and
-``consistency`` are further additions. ``supervised_loss`` is the upper bound's loss (labels).
+(which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg``,
+``consistency`` and ``thin_fill`` (fill on the thin parts alone, off by default) are further additions. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -101,9 +101,9 @@ def thin_parts(fg: torch.Tensor, kernel: int) -> torch.Tensor:
     """(B, V, 1, S, S) the parts of the soft foreground narrower than ``kernel`` px: fg minus its opening.
 
     A grey-level opening (erosion then dilation, both by max-pooling) keeps only what a kernel x kernel
-    square fits inside (torso, thighs, head); what it removes is the arms and shins. At 64 px crops an
-    arm is ~2 px wide, so the plain fill loss weighs it at a few percent of the body and keypoints stay
-    off it; filling these parts alone makes an uncovered arm cost as much as an uncovered torso.
+    square fits inside. At 64 px crops an arm is ~2 px wide: kernel 3 removes the arms (and ragged bits of
+    the soft outline), kernel 5 the shins and much of the legs too. The plain fill loss weighs an arm at a
+    few percent of the body; filling these parts alone makes an uncovered arm cost as much as the trunk.
     """
     B, V = fg.shape[:2]
     x = fg.reshape(B * V, *fg.shape[2:])
