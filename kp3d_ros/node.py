@@ -534,7 +534,13 @@ def main(argv: list[str] | None = None) -> int:
             # one clear line naming the parameter, file or camera; no traceback for a user error
             print(f"multicam_node: configuration error: {exc}", file=sys.stderr)
             return 2
-        rclpy.spin(node)
+        try:
+            rclpy.spin(node)
+        except Exception:
+            # SIGINT can shut the context down while spin builds its wait set (RCLError "context is not
+            # valid"): that is the requested shutdown, not a failure. Anything else with the context up is.
+            if rclpy.ok():
+                raise
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
