@@ -112,6 +112,21 @@ def test_preset_without_motion_data_falls_back_to_procedural(tmp_path):
         resolve_sources("studio-bench", ["procedural", "bogus"], tmp_path)
 
 
+def test_motion_root_found_from_the_working_directory_or_the_environment(tmp_path, monkeypatch):
+    """The installed package lives under the venv: ../shared beside the repository (the working directory)
+    must still be found, and $KP3D_MOTION_ROOT wins over both."""
+    from kp3d_core.studio.presets import MOTION_ROOT_ENV, default_motion_root
+
+    repo, motion = tmp_path / "repo", tmp_path / "shared" / "data" / "motion"
+    repo.mkdir()
+    motion.mkdir(parents=True)
+    monkeypatch.delenv(MOTION_ROOT_ENV, raising=False)
+    monkeypatch.chdir(repo)
+    assert default_motion_root() == motion.resolve()
+    monkeypatch.setenv(MOTION_ROOT_ENV, str(tmp_path / "elsewhere"))
+    assert default_motion_root() == tmp_path / "elsewhere"
+
+
 def test_bag_written_with_jittered_header_stamps_equal_to_bag_times(tmp_path):
     bagio = pytest.importorskip("kp3d_core.bagio")
     rig = ring_rig(2, width=96, height=72)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .presets import DEFAULT_MOTION_ROOT, PRESETS, SOURCES, SPLITS
+from .presets import DEFAULT_MOTION_HELP, PRESETS, SOURCES, SPLITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--sources", default=None,
                    help=f"comma-separated motion sources for a preset, from {','.join(SOURCES)}")
     p.add_argument("--motion-root", type=Path, default=None,
-                   help=f"folder with the BVH datasets (default {DEFAULT_MOTION_ROOT})")
+                   help=f"folder with the BVH datasets (default {DEFAULT_MOTION_HELP})")
     p.add_argument("--frames-limit", type=int, default=None,
                    help="render only the first N frames of each split (a reproducible slice)")
     o = parser.add_argument_group("outputs")

@@ -22,11 +22,12 @@ Sources: ``procedural`` (the project's own generator), ``cmu`` (CMU mocap, free 
 commercial use) and ``bandai`` (Bandai-Namco Research Motiondataset, CC BY-NC 4.0: benchmarks
 only, never for the shipped model). ``studio-bench-open`` = procedural + cmu, the licence-clean
 variant the shipped model is trained on. The manifest lists the sources used and any that were
-missing. Motion clips are read from ``../shared/data/motion`` (relative to the repository root)
-when present; otherwise the preset falls back to procedural motion and says so.
+missing. Motion clips are read from ``--motion-root``, ``$KP3D_MOTION_ROOT`` or ``../shared/data/motion``
+(from the repository root) when present; otherwise the preset falls back to procedural motion and warns.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,9 @@ from .body import sample_subject
 from .dataset import Segment, Summary, render_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MOTION_ROOT = REPO_ROOT.parent / "shared" / "data" / "motion"
+MOTION_ROOT_ENV = "KP3D_MOTION_ROOT"
+SHARED_MOTION = Path("..") / "shared" / "data" / "motion"
+DEFAULT_MOTION_HELP = f"${MOTION_ROOT_ENV}, else ../shared/data/motion from the working directory or the source checkout"
 SOURCES = ("procedural", "cmu", "bandai")
 SOURCE_DIRS = {"cmu": "cmu_131", "bandai": "bandai_namco_1"}
 LICENCES = {
@@ -198,17 +201,31 @@ def plan_split(split: str, sources: list[str], motion_root: Path, progress: bool
     return segments, clips, [p[1] for p in people], subject_info, seg_info
 
 
+def default_motion_root() -> Path:
+    """Where the BVH datasets are looked for: ``$KP3D_MOTION_ROOT``, else ``../shared/data/motion`` beside the
+    working directory (the repository root, as for every other default path), else beside the source checkout.
+
+    The package's own location alone is not enough: the installed (non-editable) package lives under the venv,
+    where ``../shared`` does not exist, and the presets would silently fall back to procedural motion.
+    """
+    env = os.environ.get(MOTION_ROOT_ENV)
+    if env:
+        return Path(env).expanduser()
+    candidates = [Path.cwd() / SHARED_MOTION, REPO_ROOT / SHARED_MOTION]
+    return next((c.resolve() for c in candidates if c.is_dir()), candidates[0].resolve())
+
+
 def generate(preset: str, split: str, out: str | Path, *, sources: list[str] | None = None,
              motion_root: str | Path | None = None, frames_limit: int | None = None, bag_storage: str | None = None,
              jitter_ms: float = 0.0, preview: bool = False, overwrite: bool = False, progress: bool = True,
              log=print) -> list[Summary]:
     """Render the preset's split(s) into ``out/<split>/``; ``split='all'`` renders train, val and test."""
-    root = Path(motion_root) if motion_root is not None else DEFAULT_MOTION_ROOT
+    root = Path(motion_root) if motion_root is not None else default_motion_root()
     used, notes = resolve_sources(preset, sources, root)
     for n in notes:
-        log(f"note: {n}")
+        log(f"warning: {n}")
     if not root.is_dir():
-        log(f"note: {root} not found: {preset} uses procedural motion only")
+        log(f"warning: {root} not found: {preset} uses procedural motion only (set --motion-root or ${MOTION_ROOT_ENV})")
     splits = list(SPLITS) if split == "all" else [split]
     for s in splits:
         if s not in SPLITS:
