@@ -9,8 +9,9 @@ a flip-corrected MPJPE (an oracle) is printed beside the raw one, labelled as su
 Frames where no keypoint could be triangulated (a person found in fewer than 2 views) have no
 prediction: they are counted (``coverage_pct``) and left out of the error means.
 
-Outputs in ``--out`` (default ``out/eval``): metrics.json, metrics.md, views.png, skeleton3d.png,
-per_joint.png; the last stdout line is one JSON line of the figures.
+Outputs in ``--out`` (default ``out/eval``): metrics.json, metrics.md (with MPJPE per joint, per motion
+source and per subject), views.png, skeleton3d.png, per_joint.png; the last stdout line is one JSON line of
+the figures.
 """
 from __future__ import annotations
 
@@ -141,6 +142,27 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, pred2d: np.ndarray | None 
     return res
 
 
+def grouped_mpjpe(pred: np.ndarray, gt: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    """MPJPE (mm) per group of frames with a prediction: pred, gt (N, 17, 3) metres, groups (N,) labels."""
+    ok = np.isfinite(pred).all((-1, -2))
+    err = np.linalg.norm(pred - gt, axis=-1).mean(-1)
+    return {str(g): float(1000.0 * err[ok & (groups == g)].mean()) for g in sorted(set(groups[ok].tolist()))}
+
+
+def breakdowns(pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> dict:
+    """MPJPE by motion source (the clip's folder: procedural, cmu_131, bandai_namco_1, ...) and by subject,
+    from the dataset's own bookkeeping (manifest clip names, per-frame clip and subject ids)."""
+    res = {}
+    if "clip" in folder.gt and folder.manifest.get("motion"):
+        names = [str(m).split("/")[0] for m in folder.manifest["motion"]]
+        clip = folder.gt["clip"][frames]
+        if clip.min() >= 0 and clip.max() < len(names):
+            res["mpjpe_by_source_mm"] = grouped_mpjpe(pred, gt, np.asarray(names, dtype=object)[clip])
+    if "subject" in folder.gt:
+        res["mpjpe_by_subject_mm"] = grouped_mpjpe(pred, gt, folder.gt["subject"][frames])
+    return res
+
+
 def markdown_table(res: dict, title: str = "kp3d eval") -> str:
     rows = [
         ("MPJPE (mm, world)", "mpjpe_mm"), ("MPJPE (mm, pelvis-aligned)", "mpjpe_root_mm"),
@@ -154,6 +176,10 @@ def markdown_table(res: dict, title: str = "kp3d eval") -> str:
     if "per_joint_mm" in res:
         lines += ["", "| joint | error (mm) |", "|---|---|"]
         lines += [f"| {n} | {e:.1f} |" for n, e in zip(JOINT_NAMES, res["per_joint_mm"])]
+    for key, head in (("mpjpe_by_source_mm", "motion source"), ("mpjpe_by_subject_mm", "subject")):
+        if res.get(key):
+            lines += ["", f"| {head} | MPJPE (mm) |", "|---|---|"]
+            lines += [f"| {g} | {e:.1f} |" for g, e in res[key].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -205,6 +231,7 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     gt2d, visible = ds.labels("joints2d"), ds.labels("visible")
     image_size = np.array([[c.width, c.height] for c in folder.cameras])
     res = compute_metrics(pred, gt, pred2d, gt2d, visible, image_size)
+    res.update(breakdowns(pred, gt, folder, np.asarray(found["frame"])))
     res.update(
         data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
         mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),

@@ -48,6 +48,17 @@ def test_pelvis_aligned_and_world_mpjpe_differ_by_the_translation():
     assert compute_metrics(np.full_like(gt, np.nan), gt)["frames_evaluated"] == 0
 
 
+def test_grouped_mpjpe_averages_each_group_over_frames_with_a_prediction():
+    from kp3d_core.evaluate import grouped_mpjpe
+
+    gt = np.stack([TEMPLATE] * 4)
+    pred = gt + np.array([0.01, 0.02, 0.03, 0.04])[:, None, None] * [1.0, 0.0, 0.0]
+    pred[3] = np.nan  # no prediction: left out of its group
+    groups = np.array(["cmu", "bandai", "cmu", "bandai"], dtype=object)
+    assert grouped_mpjpe(pred, gt, groups) == {"bandai": pytest.approx(20.0), "cmu": pytest.approx(20.0)}
+    assert grouped_mpjpe(pred, gt, np.array([0, 0, 1, 1])) == {"0": pytest.approx(15.0), "1": pytest.approx(30.0)}
+
+
 @pytest.fixture(scope="module")
 def checkpoint_and_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
@@ -81,6 +92,9 @@ def test_map_then_eval_pipeline(checkpoint_and_data, monkeypatch, capsys):
     for name in ("views", "skeleton3d", "per_joint"):
         assert (root / "out" / f"{name}.png").stat().st_size > 1000
     assert (root / "out" / "metrics.md").read_text().startswith("## kp3d eval")
+    # One clip (procedural), one subject: each breakdown has a single group equal to the overall MPJPE.
+    assert res["mpjpe_by_source_mm"] == {"procedural": pytest.approx(res["mpjpe_mm"])}
+    assert res["mpjpe_by_subject_mm"] == {"0": pytest.approx(res["mpjpe_mm"])}
     # The CLI entry prints a JSON line last.
     import argparse
 

@@ -141,7 +141,7 @@ def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> floa
 
 
 KEYS = ("mpjpe_mm", "mpjpe_root_mm", "n_mpjpe_mm", "p_mpjpe_mm", "pck150_pct", "auc_pct", "error2d_pct",
-        "ambiguity_ratio", "coverage_pct", "flip_corrected_mpjpe_mm_oracle")
+        "ambiguity_ratio", "coverage_pct", "flip_corrected_mpjpe_mm_oracle", "mpjpe_by_source_mm")
 
 
 def emit(line: dict, log: list) -> None:
@@ -191,7 +191,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
               probe_steps: int = 15, mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
               fixed_steps: tuple[int, int] | None = None) -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed). ``fixed_steps`` =
-    (main, side) skips the timing probe (tests)."""
+    (main, side) skips the timing probe (``--steps``)."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
@@ -207,7 +207,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         sps = seconds_per_step(base, out, train_dir, probe_steps)
         main_steps, side_steps = max(1, int(main_minutes * 60 / sps)), max(1, int(side_minutes * 60 / sps))
     else:
-        sps, (main_steps, side_steps) = float("nan"), fixed_steps
+        sps, (main_steps, side_steps) = None, fixed_steps  # null in the JSON (NaN is not JSON)
     emit({"run": "plan", "seconds_per_step": sps, "main_steps": main_steps, "side_steps": side_steps,
           "device": device, "train": str(train_dir), "test": str(test_dir), "cameras": names}, log)
     results: dict = {}
@@ -294,6 +294,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training minutes of the main unsupervised run (default 60; 3 with --quick); the supervised run gets the same")
     parser.add_argument("--side-minutes", type=float, default=None,
                         help="training minutes of EACH ablation / views run (equal budget; default budget/4)")
+    parser.add_argument("--steps", type=int, nargs=2, default=None, metavar=("MAIN", "SIDE"),
+                        help="fixed step counts of the main/supervised runs and of each ablation/views run, instead "
+                             "of minutes (skips the timing probe, whose short runs can misjudge a loaded machine)")
     parser.add_argument("--config", type=Path, default=None, help=f"base training config (default {DEFAULT_CONFIG})")
     parser.add_argument("--train", type=Path, default=None, help="train split folder (default: studio-bench train)")
     parser.add_argument("--test", type=Path, default=None, help="test split folder (default: studio-bench test)")
@@ -313,5 +316,6 @@ def main(args: argparse.Namespace) -> int:
     base = base_config(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
     run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
-              mapping_steps=600 if args.quick else 3000, runs=tuple(args.runs))
+              mapping_steps=600 if args.quick else 3000, runs=tuple(args.runs),
+              fixed_steps=tuple(args.steps) if args.steps else None)
     return 0
