@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_CONFIG = Path("training/configs/studio64.yaml")
+DEFAULT_CONFIG = Path("training/configs/studio64_lean.yaml")
 DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 
