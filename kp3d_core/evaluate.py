@@ -145,7 +145,7 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, pred2d: np.ndarray | None 
 def grouped_mpjpe(pred: np.ndarray, gt: np.ndarray, groups: np.ndarray) -> dict[str, float]:
     """MPJPE (mm) per group of frames with a prediction: pred, gt (N, 17, 3) metres, groups (N,) labels."""
     ok = np.isfinite(pred).all((-1, -2))
-    err = np.linalg.norm(pred - gt, axis=-1).mean(-1)
+    err = metrics.joint_errors(pred, gt).mean(-1)
     return {str(g): float(1000.0 * err[ok & (groups == g)].mean()) for g in sorted(set(groups[ok].tolist()))}
 
 
@@ -242,7 +242,7 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     if figures and res.get("frames_evaluated", 0) > 0:
         from . import plots
 
-        errs = np.linalg.norm(pred - gt, axis=-1).mean(-1)
+        errs = metrics.joint_errors(pred, gt).mean(-1)
         i = int(np.nanargmin(np.abs(errs - np.nanmedian(errs))))  # a typical frame: the median error
         t = int(found["frame"][i])
         res["figures"] = {
