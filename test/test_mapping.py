@@ -1,4 +1,5 @@
 """Keypoints -> joints mapping: frame selection, recovery of known maps, yaw augmentation, storage."""
+import dataclasses
 import math
 
 import numpy as np
@@ -57,7 +58,8 @@ def test_yaw_augmented_fits_recover_an_equivariant_map():
     Y = np.einsum("jk,nkd->njd", A, X)
     Xt = random_keypoints(100, 4)
     Yt = np.einsum("jk,nkd->njd", A, Xt)
-    m = fit_mapping(X, Y, MappingConfig(steps=600, hidden=128, dropout=0.0, ridge_alpha=1e-8), kinds=("linear", "mlp"))
+    cfg = MappingConfig(steps=600, hidden=128, dropout=0.0, ridge_alpha=1e-8, yaw_max_deg=(180.0,))
+    m = fit_mapping(X, Y, cfg, kinds=("linear", "mlp"))
     lin_err = np.linalg.norm(apply_mapping(m, Xt, "linear") - Yt, axis=-1).mean()
     mlp_err = np.linalg.norm(apply_mapping(m, Xt, "mlp") - Yt, axis=-1).mean()
     assert lin_err < 1e-3  # exact up to the tiny ridge penalty
@@ -67,6 +69,35 @@ def test_yaw_augmented_fits_recover_an_equivariant_map():
     Xr = X @ R.T
     err_rot = np.linalg.norm(apply_mapping(m, Xr, "mlp") - Y @ R.T, axis=-1).mean()
     assert err_rot < 0.025
+
+
+def test_bounded_yaw_augmentation():
+    from kp3d_core.mapping import _yaw_grid
+
+    grid = _yaw_grid(MappingConfig(yaw_max_deg=(30.0,), ridge_copies=7)).numpy()
+    np.testing.assert_allclose(grid[[0, 3, 6]], np.radians([-30.0, 0.0, 30.0]), atol=1e-12)
+    full = np.sort(np.mod(_yaw_grid(MappingConfig(yaw_max_deg=(0.0, 180.0), ridge_copies=4)).numpy(), 2 * math.pi))
+    np.testing.assert_allclose(full, [0, math.pi / 2, math.pi, 3 * math.pi / 2], atol=1e-12)  # the ridge takes the largest
+    # A zero range is no augmentation: the ridge fit equals the unaugmented fit.
+    X = random_keypoints(80, 5)
+    Y = np.einsum("jk,nkd->njd", equivariant_map(), X) + np.random.default_rng(6).normal(0, 0.01, (80, 17, 3))
+    zero = fit_linear(X, Y, MappingConfig(yaw_max_deg=(0.0,)))
+    plain = fit_linear(X, Y, MappingConfig(yaw_augment=False))
+    torch.testing.assert_close(zero["weight"], plain["weight"])
+
+
+def test_mlp_map_is_the_mean_of_a_heading_aware_and_a_turned_member():
+    A = equivariant_map()
+    X = random_keypoints(120, 8)
+    Y = np.einsum("jk,nkd->njd", A, X)
+    Xt = random_keypoints(30, 9)
+    m = fit_mapping(X, Y, MappingConfig(steps=100, hidden=32), kinds=("mlp",))
+    entry = m["models"]["mlp"]
+    assert [mb["yaw_max_deg"] for mb in entry["members"]] == [0.0, 180.0]
+    single = [{"default": "mlp", "models": {"mlp": {**{k: v for k, v in entry.items() if k != "members"}, **mb}}}
+              for mb in entry["members"]]  # the one-MLP entry format of checkpoints before 2026-12-02
+    np.testing.assert_allclose(apply_mapping(m, Xt), np.mean([apply_mapping(s, Xt) for s in single], 0), atol=1e-6)
+    assert np.linalg.norm(apply_mapping(m, Xt) - np.einsum("jk,nkd->njd", A, Xt), axis=-1).mean() < 0.03
 
 
 def test_yaw_rotation_is_about_the_up_axis():
@@ -122,7 +153,8 @@ def test_identity_mapping_passes_joints_through():
 
 
 def test_validated_mlp_does_not_overfit_few_labels():
-    """20 noisy frames of a linear relation: the hold-out picks an early stop, so the MLP stays near ridge."""
+    """20 noisy frames of a linear relation: the hold-out mostly picks an early stop, so the MLP stays near
+    ridge. A 4-frame hold-out is noisy, hence the mean over seeds."""
     A = equivariant_map()
     rng = np.random.default_rng(11)
     X = random_keypoints(20, 12)
@@ -130,11 +162,19 @@ def test_validated_mlp_does_not_overfit_few_labels():
     Xn = X + rng.normal(0, 0.03, X.shape)
     Xt = random_keypoints(200, 13)
     Yt = np.einsum("jk,nkd->njd", A, Xt)
-    m = fit_mapping(Xn, Y, MappingConfig(steps=300, hidden=64))
-    err = {k: np.linalg.norm(apply_mapping(m, Xt, k) - Yt, axis=-1).mean() for k in ("linear", "mlp")}
-    entry = m["models"]["mlp"]
-    assert entry["holdout_frames"] == 4 and 0 <= entry["validated_steps"] <= 300
-    assert err["mlp"] < 1.15 * err["linear"]
-    # The hold-out choice uses labelled frames only: without validation the full step count is used.
-    m2 = fit_mapping(Xn, Y, MappingConfig(steps=300, hidden=64, validate=False), kinds=("mlp",))
-    assert m2["models"]["mlp"]["steps"] == 300 and "validated_steps" not in m2["models"]["mlp"]
+    err = {"linear": [], "mlp": [], "mlp_unvalidated": []}
+    for seed in range(4):
+        cfg = MappingConfig(steps=300, hidden=64, yaw_max_deg=(180.0,), seed=seed)
+        m = fit_mapping(Xn, Y, cfg)
+        for k in ("linear", "mlp"):
+            err[k].append(np.linalg.norm(apply_mapping(m, Xt, k) - Yt, axis=-1).mean())
+        entry = m["models"]["mlp"]["members"][0]
+        assert entry["holdout_frames"] == 4 and 0 <= entry["validated_steps"] <= 300
+        # The hold-out choice uses labelled frames only: without validation the full step count is used.
+        m2 = fit_mapping(Xn, Y, dataclasses.replace(cfg, validate=False), kinds=("mlp",))
+        member = m2["models"]["mlp"]["members"][0]
+        assert member["steps"] == 300 and "validated_steps" not in member
+        err["mlp_unvalidated"].append(np.linalg.norm(apply_mapping(m2, Xt) - Yt, axis=-1).mean())
+    mean = {k: float(np.mean(v)) for k, v in err.items()}
+    assert mean["mlp"] < 1.15 * mean["linear"]
+    assert mean["mlp"] < mean["mlp_unvalidated"]
