@@ -1,4 +1,5 @@
 """Evaluation: metric values on a hand-made case, and the full map + eval pipeline on a tiny studio."""
+import dataclasses
 import json
 
 import numpy as np
@@ -137,6 +138,9 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     full = ablation_losses(lean, ABLATION[-1][1])
     assert full.coverage == LossConfig().coverage and full.mask == LossConfig().mask and full.fill == 3.0
     assert ablation_losses(lean, ABLATION[1][1]) == lean  # recon+fill+sep is the lean base itself
+    thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
+    assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]) == thin
+    assert ablation_losses(LossConfig(), ABLATION[-1][1]).thin_fill == 0  # off in the base: stays off
     log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1))
     runs = [l["run"] for l in log]
     assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION) and runs.count("views") == 3

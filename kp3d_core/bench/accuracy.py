@@ -8,8 +8,9 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
 - ``supervised``: the same network and frames with ground-truth 2D joints (K = 17, keypoint k = joint k,
   no mapping), the upper bound; each unsupervised figure carries its ratio to it.
 - ablation at an equal budget (``--side-minutes`` each, converted once to an equal step count):
-  reconstruction only; + the anti-collapse prior (fill, separation: without it coverage pulls every
-  keypoint onto the trunk, REFERENCE section 5); then the paper's losses in its order, + mask,
+  reconstruction only; + the anti-collapse prior (fill, separation, and thin_fill where the base config
+  has it: without the prior coverage pulls every keypoint onto the trunk, REFERENCE section 5); then the
+  paper's losses in its order, + mask,
   + coverage, + centering; + kp3d's other additions (mask_to_fg, consistency: every term on), all with
   4 views. A term on in a row takes the base config's weight, or the LossConfig default where the base
   switches it off (so a lean ``--config`` still gets a full ablation).
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_CONFIG = Path("training/configs/studio64_lean.yaml")
+DEFAULT_CONFIG = Path("training/configs/studio64_thin.yaml")
 DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 
@@ -40,7 +41,7 @@ FRACTIONS = (0.01, 0.1, 1.0)
 # The paper's terms enter in the paper's order on top of the anti-collapse prior (fill + separation), which
 # the prototype needed before coverage could help rather than collapse the keypoints (REFERENCE section 5).
 PAPER_TERMS = ("reconstruction", "mask", "coverage", "centering")
-ANTI_COLLAPSE = ("fill", "separation")
+ANTI_COLLAPSE = ("fill", "thin_fill", "separation")  # thin_fill: on only where the base config has it (default 0)
 ADDITIONS = ANTI_COLLAPSE + ("mask_to_fg", "consistency")
 ABLATION = (
     ("recon", ("reconstruction",)),
