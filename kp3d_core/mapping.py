@@ -117,7 +117,8 @@ def _yaw_limit(cfg: MappingConfig) -> float:
 
 
 def _with_yaw(cfg: MappingConfig, limit_deg: float) -> MappingConfig:
-    return replace(cfg, yaw_augment=limit_deg > 0, yaw_max_deg=(float(limit_deg),))
+    """``cfg`` with the single yaw limit ``limit_deg`` (one member of the MLP map)."""
+    return replace(cfg, yaw_max_deg=(float(limit_deg),))
 
 
 def _yaw_grid(cfg: MappingConfig) -> torch.Tensor:
