@@ -402,7 +402,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-yaw-augment", action="store_true", help="fit without yaw augmentation")
     parser.add_argument("--yaw-max-deg", type=float, nargs="+", default=list(MappingConfig.yaw_max_deg),
                         help="largest yaw angle of the augmentation, degrees (180: any heading, 0: none); several: "
-                             "the MLP takes the one best on a hold-out of the labelled frames (default: 0 180)")
+                             "one MLP per angle, their outputs averaged; ridge takes the largest (default: 0 180)")
     parser.add_argument("--up", type=float, nargs=3, default=(0.0, 0.0, 1.0), metavar=("X", "Y", "Z"),
                         help="world vertical axis for the yaw augmentation (default 0 0 1: z up, as in the studio)")
     parser.add_argument("--steps", type=int, default=MappingConfig.steps, help="MLP optimiser steps")
