@@ -86,14 +86,15 @@ def test_bounded_yaw_augmentation():
     torch.testing.assert_close(zero["weight"], plain["weight"])
 
 
-def test_mlp_map_is_the_mean_of_a_heading_aware_and_a_turned_member():
+def test_mlp_map_is_the_mean_of_heading_aware_and_turned_members():
     A = equivariant_map()
     X = random_keypoints(120, 8)
     Y = np.einsum("jk,nkd->njd", A, X)
     Xt = random_keypoints(30, 9)
-    m = fit_mapping(X, Y, MappingConfig(steps=100, hidden=32), kinds=("mlp",))
+    m = fit_mapping(X, Y, MappingConfig(steps=100, hidden=32, seed=3), kinds=("mlp",))
     entry = m["models"]["mlp"]
-    assert [mb["yaw_max_deg"] for mb in entry["members"]] == [0.0, 180.0]
+    assert [(mb["yaw_max_deg"], mb["seed"]) for mb in entry["members"]] == [(0.0, 3), (0.0, 4), (180.0, 3), (180.0, 4)]
+    assert not torch.equal(entry["members"][0]["state"]["net.0.weight"], entry["members"][1]["state"]["net.0.weight"])
     single = [{"default": "mlp", "models": {"mlp": {**{k: v for k, v in entry.items() if k != "members"}, **mb}}}
               for mb in entry["members"]]  # the one-MLP entry format of checkpoints before 2026-12-02
     np.testing.assert_allclose(apply_mapping(m, Xt), np.mean([apply_mapping(s, Xt) for s in single], 0), atol=1e-6)
