@@ -46,10 +46,9 @@ class MappingConfig:
     """Origin of the centring: -1 = mean of the valid keypoints, k >= 0 = keypoint k."""
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
     """World vertical axis (yaw augmentation rotates about it); the studio world is z-up."""
-    yaw_augment: bool = True
-    """Rotate keypoints and joints together by random yaw angles while fitting."""
     yaw_max_deg: tuple[float, ...] = (0.0, 180.0)
-    """Largest yaw of the augmentation, degrees (angles drawn from [-a, a]; 180: any heading, 0: none).
+    """Largest yaw of the augmentation, degrees: keypoints and joints are rotated together by random angles
+    from [-a, a] while fitting (180: any heading; ``(0,)``: no augmentation).
     The MLP map averages one MLP per value; the ridge map takes the largest. Why both: a fully
     yaw-augmented map cannot see the body's heading relative to the rig, on which the discovered
     keypoints' identity can depend, while an unaugmented one overfits few labels; their mean beat either
@@ -116,8 +115,8 @@ def yaw_rotations(angles: torch.Tensor, up) -> torch.Tensor:
 
 
 def _yaw_limit(cfg: MappingConfig) -> float:
-    """The augmentation's largest yaw in degrees: the largest of ``yaw_max_deg`` (0 without ``yaw_augment``)."""
-    return float(max(cfg.yaw_max_deg, default=0.0)) if cfg.yaw_augment else 0.0
+    """The augmentation's largest yaw in degrees: the largest of ``yaw_max_deg`` (0 if it is empty)."""
+    return float(max(cfg.yaw_max_deg, default=0.0))
 
 
 def _member_config(cfg: MappingConfig, limit_deg: float, seed: int) -> MappingConfig:
@@ -201,7 +200,7 @@ def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: b
 
     keypoints = np.asarray(keypoints, dtype=np.float64)
     joints = np.asarray(joints, dtype=np.float64)
-    limits = sorted(set(cfg.yaw_max_deg)) if cfg.yaw_augment and cfg.yaw_max_deg else [0.0]
+    limits = sorted(set(cfg.yaw_max_deg)) or [0.0]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a small MLP: one thread is fastest, more only contend
     try:
@@ -405,7 +404,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="write the checkpoint with its mapping here (default: in place)")
     parser.add_argument("--default", choices=("mlp", "linear"), default="mlp", help="mapping used by default at inference")
     parser.add_argument("--cameras", nargs="*", default=None, help="camera names to use (default: all)")
-    parser.add_argument("--no-yaw-augment", action="store_true", help="fit without yaw augmentation")
     parser.add_argument("--yaw-max-deg", type=float, nargs="+", default=list(MappingConfig.yaw_max_deg),
                         help="largest yaw angle of the augmentation, degrees (180: any heading, 0: none); several: "
                              "one MLP per angle, their outputs averaged; ridge takes the largest (default: 0 180)")
@@ -467,7 +465,7 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"--yaw-max-deg: expected angles from 0 to 180 degrees, got {args.yaw_max_deg}")
     if args.seeds_per_limit < 1:
         raise ValueError(f"--seeds-per-limit: expected at least 1, got {args.seeds_per_limit}")
-    cfg = MappingConfig(yaw_augment=not args.no_yaw_augment, yaw_max_deg=tuple(args.yaw_max_deg), steps=args.steps,
+    cfg = MappingConfig(yaw_max_deg=tuple(args.yaw_max_deg), steps=args.steps,
                         seeds_per_limit=args.seeds_per_limit, up=tuple(args.up))
     summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
                              args.batch_size)

@@ -116,7 +116,7 @@ def test_pose_from_a_fitted_mapping_is_never_nan(rig, bgs):
     rng = np.random.default_rng(0)
     kps = np.stack([balls(t) for t in range(40)]) + rng.normal(0, 0.01, (40, 2, 3))
     joints = np.repeat(kps.mean(1, keepdims=True), 17, axis=1) + np.linspace(-0.5, 0.5, 17)[None, :, None]
-    mapping = fit_mapping(kps, joints, MappingConfig(yaw_augment=False), kinds=("linear",), default="linear")
+    mapping = fit_mapping(kps, joints, MappingConfig(yaw_max_deg=(0.0,)), kinds=("linear",), default="linear")
     est = estimator(rig, bgs, mapping=mapping)
     out = est.process(frame(rig, bgs, 2), 0)
     assert out.pose is not None and out.pose.shape == (17, 3) and np.isfinite(out.pose).all()
@@ -148,7 +148,7 @@ def test_rejects_inconsistent_construction(rig, bgs):
     with pytest.raises(ValueError, match="min_views"):
         MultiViewEstimator(pred, rig.cameras, min_views=1)
     three = fit_mapping(np.random.default_rng(0).normal(size=(10, 3, 3)), np.zeros((10, 17, 3)),
-                        MappingConfig(yaw_augment=False), kinds=("linear",), default="linear")
+                        MappingConfig(yaw_max_deg=(0.0,)), kinds=("linear",), default="linear")
     with pytest.raises(ValueError, match="fitted for \\[3\\] keypoints but the network gives 2"):
         MultiViewEstimator(pred, rig.cameras, mapping=three)
     with pytest.raises(ValueError, match="not a kp3d mapping"):
@@ -226,7 +226,7 @@ def test_load_from_checkpoint_or_onnx(rig, bgs, tmp_path, monkeypatch):
     cfg = Config(model=ModelConfig(crop_size=S, num_keypoints=2, width=8))
     net = KeypointNet(cfg.model)
     mapping = fit_mapping(np.stack([balls(t) for t in range(20)]), np.zeros((20, 17, 3)),
-                          MappingConfig(yaw_augment=False), kinds=("linear",), default="linear")
+                          MappingConfig(yaw_max_deg=(0.0,)), kinds=("linear",), default="linear")
     ckpt = save_checkpoint(tmp_path / "m.pt", {"config": config_to_dict(cfg), "mapping": mapping,
                                                "model": {f"keypoint_net.{k}": v for k, v in net.state_dict().items()}})
     imgs = frame(rig, bgs, 0)

@@ -47,7 +47,7 @@ def test_linear_fit_recovers_a_known_linear_map():
         return o + ((X - o).reshape(len(X), -1) @ W + b).reshape(len(X), 17, 3)
 
     X = random_keypoints(200, 1)
-    m = fit_mapping(X, truth(X), MappingConfig(yaw_augment=False, ridge_alpha=1e-9), kinds=("linear",), default="linear")
+    m = fit_mapping(X, truth(X), MappingConfig(yaw_max_deg=(0.0,), ridge_alpha=1e-9), kinds=("linear",), default="linear")
     Xt = random_keypoints(50, 2)
     np.testing.assert_allclose(apply_mapping(m, Xt), truth(Xt), atol=1e-4)
 
@@ -82,7 +82,7 @@ def test_bounded_yaw_augmentation():
     X = random_keypoints(80, 5)
     Y = np.einsum("jk,nkd->njd", equivariant_map(), X) + np.random.default_rng(6).normal(0, 0.01, (80, 17, 3))
     zero = fit_linear(X, Y, MappingConfig(yaw_max_deg=(0.0,)))
-    plain = fit_linear(X, Y, MappingConfig(yaw_augment=False))
+    plain = fit_linear(X, Y, MappingConfig(yaw_max_deg=(0.0,)))
     torch.testing.assert_close(zero["weight"], plain["weight"])
 
 
