@@ -163,6 +163,24 @@ def breakdowns(pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> 
     return res
 
 
+def write_per_frame(path: Path, pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> Path:
+    """``per_frame.csv``: one row per evaluated frame (frame index, clip, motion source, subject, MPJPE mm;
+    empty MPJPE where no prediction), so errors can be traced to clips and subjects."""
+    import csv
+
+    err = 1000.0 * metrics.joint_errors(pred, gt).mean(-1)
+    names = [str(m) for m in folder.manifest.get("motion") or []]
+    clip = folder.gt["clip"][frames] if "clip" in folder.gt else np.full(len(frames), -1)
+    subject = folder.gt["subject"][frames] if "subject" in folder.gt else np.full(len(frames), -1)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["frame", "clip", "source", "subject", "mpjpe_mm"])
+        for t, c, s, e in zip(frames, clip, subject, err):
+            name = names[c] if 0 <= c < len(names) else ""
+            w.writerow([int(t), name, name.split("/")[0], int(s), f"{e:.2f}" if np.isfinite(e) else ""])
+    return path
+
+
 def markdown_table(res: dict, title: str = "kp3d eval") -> str:
     rows = [
         ("MPJPE (mm, world)", "mpjpe_mm"), ("MPJPE (mm, pelvis-aligned)", "mpjpe_root_mm"),
@@ -239,6 +257,7 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_per_frame(out / "per_frame.csv", pred, gt, folder, np.asarray(found["frame"]))
     if figures and res.get("frames_evaluated", 0) > 0:
         from . import plots
 

@@ -1,4 +1,5 @@
 """Evaluation: metric values on a hand-made case, and the full map + eval pipeline on a tiny studio."""
+import csv
 import dataclasses
 import json
 
@@ -96,6 +97,10 @@ def test_map_then_eval_pipeline(checkpoint_and_data, monkeypatch, capsys):
     # One clip (procedural), one subject: each breakdown has a single group equal to the overall MPJPE.
     assert res["mpjpe_by_source_mm"] == {"procedural": pytest.approx(res["mpjpe_mm"])}
     assert res["mpjpe_by_subject_mm"] == {"0": pytest.approx(res["mpjpe_mm"])}
+    rows = list(csv.DictReader(open(root / "out" / "per_frame.csv")))
+    assert len(rows) == res["frames"] and {r["source"] for r in rows} == {"procedural"}
+    errs = [float(r["mpjpe_mm"]) for r in rows if r["mpjpe_mm"]]
+    assert len(errs) == res["frames_evaluated"] and np.mean(errs) == pytest.approx(res["mpjpe_mm"], abs=0.01)
     # The CLI entry prints a JSON line last.
     import argparse
 
