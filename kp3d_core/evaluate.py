@@ -149,35 +149,45 @@ def grouped_mpjpe(pred: np.ndarray, gt: np.ndarray, groups: np.ndarray) -> dict[
     return {str(g): float(1000.0 * err[ok & (groups == g)].mean()) for g in sorted(set(groups[ok].tolist()))}
 
 
-def breakdowns(pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> dict:
-    """MPJPE by motion source (the clip's folder: procedural, cmu_131, bandai_namco_1, ...) and by subject,
-    from the dataset's own bookkeeping (manifest clip names, per-frame clip and subject ids)."""
-    res = {}
-    if "clip" in folder.gt and folder.manifest.get("motion"):
-        names = [str(m).split("/")[0] for m in folder.manifest["motion"]]
+def frame_labels(folder, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each frame's clip name (manifest motion entry, e.g. ``cmu_131/131_02.bvh``) and subject id, from the
+    dataset's own bookkeeping; None where the folder does not record it (or a clip id is out of range)."""
+    clips = subjects = None
+    names = [str(m) for m in folder.manifest.get("motion") or []]
+    if "clip" in folder.gt and names:
         clip = folder.gt["clip"][frames]
-        if clip.min() >= 0 and clip.max() < len(names):
-            res["mpjpe_by_source_mm"] = grouped_mpjpe(pred, gt, np.asarray(names, dtype=object)[clip])
+        if len(clip) and clip.min() >= 0 and clip.max() < len(names):
+            clips = np.asarray(names, dtype=object)[clip]
     if "subject" in folder.gt:
-        res["mpjpe_by_subject_mm"] = grouped_mpjpe(pred, gt, folder.gt["subject"][frames])
+        subjects = folder.gt["subject"][frames]
+    return clips, subjects
+
+
+def breakdowns(pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> dict:
+    """MPJPE by motion source (the clip's folder: procedural, cmu_131, bandai_namco_1, ...) and by subject."""
+    clips, subjects = frame_labels(folder, frames)
+    res = {}
+    if clips is not None:
+        res["mpjpe_by_source_mm"] = grouped_mpjpe(pred, gt, np.array([c.split("/")[0] for c in clips], dtype=object))
+    if subjects is not None:
+        res["mpjpe_by_subject_mm"] = grouped_mpjpe(pred, gt, subjects)
     return res
 
 
 def write_per_frame(path: Path, pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> Path:
     """``per_frame.csv``: one row per evaluated frame (frame index, clip, motion source, subject, MPJPE mm;
-    empty MPJPE where no prediction), so errors can be traced to clips and subjects."""
+    empty where unknown or where there is no prediction), so errors can be traced to clips and subjects."""
     import csv
 
     err = 1000.0 * metrics.joint_errors(pred, gt).mean(-1)
-    names = [str(m) for m in folder.manifest.get("motion") or []]
-    clip = folder.gt["clip"][frames] if "clip" in folder.gt else np.full(len(frames), -1)
-    subject = folder.gt["subject"][frames] if "subject" in folder.gt else np.full(len(frames), -1)
+    clips, subjects = frame_labels(folder, frames)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["frame", "clip", "source", "subject", "mpjpe_mm"])
-        for t, c, s, e in zip(frames, clip, subject, err):
-            name = names[c] if 0 <= c < len(names) else ""
-            w.writerow([int(t), name, name.split("/")[0], int(s), f"{e:.2f}" if np.isfinite(e) else ""])
+        for i, (t, e) in enumerate(zip(frames, err)):
+            clip = clips[i] if clips is not None else ""
+            w.writerow([int(t), clip, clip.split("/")[0], int(subjects[i]) if subjects is not None else "",
+                        f"{e:.2f}" if np.isfinite(e) else ""])
     return path
 
 
