@@ -41,6 +41,10 @@ class ModelConfig:
     """Channels of the decoder (training only; not part of the exported keypoint net)."""
     decoder_sigma: float = 0.04
     """Std of the keypoint Gaussians fed to the decoder, as a fraction of the crop side."""
+    decoder_links: bool = False
+    """Also feed the decoder a map of learnt links between keypoints (the strongest weighted segment at each
+    S/4 cell, every pair of keypoints a candidate): limbs can be drawn as lines between two keypoints instead
+    of being tiled with blobs, so keypoints are free to sit at joints such as the wrists."""
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Differentiable drawing of keypoints into maps: Gaussian blobs, limb segments, and their soft union.
+"""Differentiable drawing of keypoints into maps: Gaussian blobs, limb segments, their soft union, and
+the decoder's learnt link map.
 
 Pixel convention: a map of side ``size`` covers a crop of side ``crop_size`` pixels; map cell ``c``
 has its centre at crop pixel ``(c + 0.5) * crop_size / size - 0.5`` (pixel centres at integers,
@@ -106,3 +107,45 @@ def render_mask(
     if pairs is None:
         return soft_union(gaussian_maps(points, size, crop_size, sigma))
     return soft_union(segment_maps(points, pairs, size, crop_size, sigma))
+
+
+def link_map(points: torch.Tensor, pairs: torch.Tensor, weights: torch.Tensor, size: int, crop_size: int,
+             sigma: float) -> torch.Tensor:
+    """The strongest weighted limb at each cell: max over links l of ``weights[l] * segment map of l``.
+
+    Args:
+        points: (N, K, 2) keypoints in crop pixels.
+        pairs: (L, 2) long indices into K: the candidate links (e.g. every pair of keypoints).
+        weights: (L,) link strengths in [0, 1] (learnt: the decoder's skeleton graph).
+        size, crop_size, sigma: as in :func:`gaussian_maps`.
+    Returns:
+        (N, 1, size, size) in [0, 1].
+
+    Same values and gradient as ``(segment_maps(...) * weights).amax(1)``, whose gradient flows only
+    through each cell's winning link; the winner is found without autograd and only its map is
+    recomputed with it, so memory and time stay far below the per-link graph (L = 496 for K = 32).
+    """
+    _check_points(points)
+    if pairs.dim() != 2 or pairs.shape[-1] != 2 or weights.shape != (pairs.shape[0],):
+        raise ValueError(f"pairs (L, 2) and weights (L,) expected, got {tuple(pairs.shape)} and {tuple(weights.shape)}")
+    n = points.shape[0]
+    c = cell_centres(size, crop_size, points.device, points.dtype)
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    px, py = xx.reshape(1, 1, -1), yy.reshape(1, 1, -1)  # (1, 1, HW)
+
+    def weighted_segment(ax, ay, bx, by, w, px, py):
+        abx, aby = bx - ax, by - ay
+        apx, apy = px - ax, py - ay
+        t = ((apx * abx + apy * aby) / (abx * abx + aby * aby + 1e-6)).clamp(0.0, 1.0)
+        dx, dy = apx - t * abx, apy - t * aby
+        return w * torch.exp(-(dx * dx + dy * dy) / (2 * sigma**2))
+
+    a, b = points[:, pairs[:, 0]], points[:, pairs[:, 1]]  # (N, L, 2)
+    with torch.no_grad():  # one crop at a time: its (L, HW) maps stay in cache (4x faster than all at once)
+        w = weights.view(1, -1, 1)
+        win = torch.cat([weighted_segment(a[i:i + 1, :, 0:1], a[i:i + 1, :, 1:2], b[i:i + 1, :, 0:1],
+                                          b[i:i + 1, :, 1:2], w, px, py).argmax(1) for i in range(n)])  # (N, HW)
+    idx = win.unsqueeze(-1).expand(-1, -1, 2)
+    wa, wb = torch.gather(a, 1, idx), torch.gather(b, 1, idx)  # (N, HW, 2): the winning link's end points
+    out = weighted_segment(wa[..., 0], wa[..., 1], wb[..., 0], wb[..., 1], weights[win], px[0], py[0])
+    return out.view(n, 1, size, size)

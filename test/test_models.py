@@ -1,6 +1,8 @@
 """Keypoint net, soft-argmax, keypoint rendering, decoder and the multi-view chain (tiny sizes, CPU)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from kp3d_core.models.decoder import Decoder
 from kp3d_core.models.discovery import DiscoveryModel, crop_to_ideal, ideal_to_crop
 from kp3d_core.models.synthetic import SyntheticDataset
 from kp3d_core.render_keypoints import (
-    cell_centres, gaussian_maps, nearest_neighbour_pairs, render_mask, segment_maps, soft_union,
+    cell_centres, gaussian_maps, link_map, nearest_neighbour_pairs, render_mask, segment_maps, soft_union,
 )
 
 TINY = ModelConfig(crop_size=32, num_keypoints=6, width=8, decoder_width=16)
@@ -117,6 +119,39 @@ def test_decoder_outputs_in_range_and_follow_keypoints():
     assert (mask > 0).all() and (mask < 1).all() and (fg >= 0).all() and (fg <= 1).all()
     mask2, _ = dec(kp + 8.0)
     assert not torch.allclose(mask, mask2)  # the output depends on where the keypoints are
+
+
+def test_link_map_is_the_max_of_weighted_segments_with_its_gradient():
+    torch.manual_seed(0)
+    pairs = torch.triu_indices(5, 5, 1).T
+    w = torch.rand(len(pairs), dtype=torch.float64, requires_grad=True)
+    pts = (torch.rand(3, 5, 2, dtype=torch.float64) * 32).requires_grad_()
+    g = torch.rand(3, 1, 16, 16, dtype=torch.float64)
+    ref = (segment_maps(pts, pairs, 16, 32, 2.0) * w.view(1, -1, 1, 1)).amax(1, keepdim=True)
+    grads_ref = torch.autograd.grad((ref * g).sum(), (pts, w))
+    out = link_map(pts, pairs, w, 16, 32, 2.0)
+    grads = torch.autograd.grad((out * g).sum(), (pts, w))
+    assert out.shape == (3, 1, 16, 16)
+    assert torch.allclose(out, ref, atol=1e-12)
+    assert all(torch.allclose(a, b, atol=1e-9) for a, b in zip(grads, grads_ref))
+    # a link of strength 0 draws nothing: two keypoints with only that link leave an empty map
+    two = torch.tensor([[[4.0, 4.0], [28.0, 4.0]]])
+    assert link_map(two, torch.tensor([[0, 1]]), torch.zeros(1), 16, 32, 2.0).max() == 0
+    assert link_map(two, torch.tensor([[0, 1]]), torch.ones(1), 16, 32, 2.0)[0, 0, 2, 8] > 0.9  # on the line
+    with pytest.raises(ValueError, match="weights"):
+        link_map(two, torch.tensor([[0, 1]]), torch.ones(2), 16, 32, 2.0)
+
+
+def test_decoder_with_links_learns_its_link_strengths():
+    dec = Decoder(replace(TINY, decoder_links=True))
+    assert dec.link_logits.shape == (15,)  # every pair of 6 keypoints
+    assert "link_pairs" not in dec.state_dict()  # derived from K, not stored
+    kp = (torch.rand(2, 6, 2) * 32).requires_grad_()
+    mask, fg = dec(kp)
+    assert mask.shape == (2, 1, 32, 32) and fg.shape == (2, 3, 32, 32)
+    (mask.mean() + fg.mean()).backward()
+    assert dec.link_logits.grad is not None and dec.link_logits.grad.abs().sum() > 0
+    assert kp.grad.abs().sum() > 0
 
 
 def test_crop_ideal_round_trip_and_triangulation_of_true_joints():
