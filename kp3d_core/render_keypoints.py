@@ -62,14 +62,25 @@ def segment_maps(points: torch.Tensor, pairs: torch.Tensor, size: int, crop_size
     idx_b = pairs[..., 1:2].expand(-1, -1, 2)
     a = torch.gather(points, 1, idx_a)  # (N, L, 2)
     b = torch.gather(points, 1, idx_b)
-    c = cell_centres(size, crop_size, points.device, points.dtype)
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
-    p = torch.stack([xx, yy], dim=-1).view(1, 1, size * size, 2)  # (1, 1, HW, 2)
-    ab = (b - a).unsqueeze(2)  # (N, L, 1, 2)
-    ap = p - a.unsqueeze(2)  # (N, L, HW, 2)
-    t = ((ap * ab).sum(-1) / (ab.pow(2).sum(-1) + 1e-6)).clamp(0.0, 1.0)  # projection onto the segment
-    d2 = (ap - t.unsqueeze(-1) * ab).pow(2).sum(-1)
+    px, py = _cell_grid(size, crop_size, points)
+    d2 = _segment_sq_distance(a[..., 0:1], a[..., 1:2], b[..., 0:1], b[..., 1:2], px, py)  # (N, L, HW)
     return torch.exp(-d2 / (2 * sigma**2)).view(n, -1, size, size)
+
+
+def _cell_grid(size: int, crop_size: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop-pixel x and y of every map cell, row-major: two (HW,) tensors on ``like``'s device and dtype."""
+    c = cell_centres(size, crop_size, like.device, like.dtype)
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    return xx.reshape(-1), yy.reshape(-1)
+
+
+def _segment_sq_distance(ax, ay, bx, by, px, py) -> torch.Tensor:
+    """Squared distance (crop px^2) from points (px, py) to the segments a-b; the arguments broadcast."""
+    abx, aby = bx - ax, by - ay
+    apx, apy = px - ax, py - ay
+    t = ((apx * abx + apy * aby) / (abx * abx + aby * aby + 1e-6)).clamp(0.0, 1.0)  # projection onto the segment
+    dx, dy = apx - t * abx, apy - t * aby
+    return dx * dx + dy * dy
 
 
 def soft_union(maps: torch.Tensor) -> torch.Tensor:
@@ -129,23 +140,15 @@ def link_map(points: torch.Tensor, pairs: torch.Tensor, weights: torch.Tensor, s
     if pairs.dim() != 2 or pairs.shape[-1] != 2 or weights.shape != (pairs.shape[0],):
         raise ValueError(f"pairs (L, 2) and weights (L,) expected, got {tuple(pairs.shape)} and {tuple(weights.shape)}")
     n = points.shape[0]
-    c = cell_centres(size, crop_size, points.device, points.dtype)
-    yy, xx = torch.meshgrid(c, c, indexing="ij")
-    px, py = xx.reshape(1, 1, -1), yy.reshape(1, 1, -1)  # (1, 1, HW)
+    px, py = _cell_grid(size, crop_size, points)  # (HW,)
 
-    def weighted_segment(ax, ay, bx, by, w, px, py):
-        abx, aby = bx - ax, by - ay
-        apx, apy = px - ax, py - ay
-        t = ((apx * abx + apy * aby) / (abx * abx + aby * aby + 1e-6)).clamp(0.0, 1.0)
-        dx, dy = apx - t * abx, apy - t * aby
-        return w * torch.exp(-(dx * dx + dy * dy) / (2 * sigma**2))
+    def weighted_segment(a, b, w):  # end points (..., 2) -> w * segment map at every cell
+        return w * torch.exp(-_segment_sq_distance(a[..., 0], a[..., 1], b[..., 0], b[..., 1], px, py) / (2 * sigma**2))
 
     a, b = points[:, pairs[:, 0]], points[:, pairs[:, 1]]  # (N, L, 2)
     with torch.no_grad():  # one crop at a time: its (L, HW) maps stay in cache (4x faster than all at once)
-        w = weights.view(1, -1, 1)
-        win = torch.cat([weighted_segment(a[i:i + 1, :, 0:1], a[i:i + 1, :, 1:2], b[i:i + 1, :, 0:1],
-                                          b[i:i + 1, :, 1:2], w, px, py).argmax(1) for i in range(n)])  # (N, HW)
+        w = weights.view(-1, 1)
+        win = torch.stack([weighted_segment(a[i, :, None], b[i, :, None], w).argmax(0) for i in range(n)])  # (N, HW)
     idx = win.unsqueeze(-1).expand(-1, -1, 2)
     wa, wb = torch.gather(a, 1, idx), torch.gather(b, 1, idx)  # (N, HW, 2): the winning link's end points
-    out = weighted_segment(wa[..., 0], wa[..., 1], wb[..., 0], wb[..., 1], weights[win], px[0], py[0])
-    return out.view(n, 1, size, size)
+    return weighted_segment(wa, wb, weights[win]).view(n, 1, size, size)
