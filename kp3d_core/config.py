@@ -77,6 +77,20 @@ class LossConfig:
     """Addition: Gaussian kernel prior pushing 3D keypoints apart."""
     separation_sigma_m: float = 0.08
     """Kernel width of the separation prior, metres."""
+    photo: float = 0.0
+    """Addition, off by default: cross-view photo-consistency of the reprojected 3D keypoints. A keypoint on the
+    body surface shows the same colour in every view that sees it; one floating in the visual hull (inside
+    every silhouette but on no body part) shows a different part in each, and this term moves it."""
+    photo_blur: int = 5
+    """Side (crop pixels, odd) of the box blur applied to the crops before sampling colours (widens the basin)."""
+    photo_tau: float = 0.15
+    """Scale of the robust (Geman-McClure) colour penalty: differences well above it (a view where the
+    keypoint is occluded) saturate instead of dragging the keypoint."""
+    inside: float = 0.0
+    """Addition, off by default: each reprojected keypoint should lie on the soft |I - B| foreground in every view
+    (its distance outside it, see losses.outside_distance)."""
+    inside_reach: int = 8
+    """Crop pixels over which the ``inside`` penalty rises from 0 (on the body) to 1."""
     consistency: float = 0.1
     """L1 between detected 2D keypoints and their reprojected 3D keypoints (fraction of crop side)."""
     render_sigma: float = 0.06
@@ -236,6 +250,9 @@ def _validate(cfg: Config, source: str) -> Config:
     need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
     need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
     need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
+    need(cfg.loss.photo_blur >= 1 and cfg.loss.photo_blur % 2 == 1, "loss.photo_blur", "must be an odd integer >= 1")
+    need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")
+    need(cfg.loss.photo_tau > 0, "loss.photo_tau", "must be > 0")
     need(cfg.loss.thin_kernel >= 3 and cfg.loss.thin_kernel % 2 == 1, "loss.thin_kernel", "must be an odd integer >= 3")
     for f in dataclasses.fields(LossConfig):
         v = getattr(cfg.loss, f.name)

@@ -4,7 +4,8 @@ From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. Ad
 section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse of all keypoints onto
 the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
 (which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg``,
-``consistency`` and ``thin_fill`` (fill on the thin parts alone, off by default) are further additions. ``supervised_loss`` is the upper bound's loss (labels).
+``consistency``, ``thin_fill`` (fill on the thin parts alone), ``photo`` (cross-view photo-consistency of the
+reprojected keypoints) and ``inside`` (keypoints on the foreground) are further additions, the last three off by default. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -131,6 +132,52 @@ def consistency_loss(kp: torch.Tensor, kp_hat: torch.Tensor, crop_size: int) -> 
     return (kp - kp_hat).abs().sum(-1).mean(-1) / crop_size
 
 
+def sample_at(maps: torch.Tensor, kp: torch.Tensor, crop_size: int, blur: int = 1) -> torch.Tensor:
+    """(B, V, K, C) bilinear samples of ``maps`` (B, V, C, S, S) at ``kp`` (B, V, K, 2) crop px (pixel centres
+    at integers), after a ``blur`` x ``blur`` box blur; differentiable in ``kp``. Outside the crop: border values."""
+    B, V, C, S, _ = maps.shape
+    x = maps.reshape(B * V, C, S, S)
+    if blur > 1:
+        x = F.avg_pool2d(x, blur, stride=1, padding=blur // 2, count_include_pad=False)
+    grid = (2.0 * (kp.reshape(B * V, 1, -1, 2) + 0.5) / crop_size - 1.0).to(x.dtype)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)  # (BV, C, 1, K)
+    return out.reshape(B, V, C, -1).permute(0, 1, 3, 2)
+
+
+def photo_consistency_loss(colours: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor, tau: float) -> torch.Tensor:
+    """Scalar mean over keypoints and pairs of valid views of rho(|c_u - c_v|), rho(d) = d^2 / (d^2 + tau^2).
+
+    Args: colours (B, V, K, 3) in [0, 1], each keypoint's colour in each view; valid_view (B, V); valid (B, K).
+    Lambertian shading does not depend on the viewpoint, so a point on the body surface has one colour in
+    every view that sees it. The bounded penalty lets a view where the point is occluded disagree at a fixed cost.
+    """
+    d2 = (colours.unsqueeze(2) - colours.unsqueeze(1)).pow(2).mean(-1)  # (B, V, V, K) mean over channels
+    rho = d2 / (d2 + tau**2)
+    V = colours.shape[1]
+    pair = valid_view.unsqueeze(2) & valid_view.unsqueeze(1) & ~torch.eye(V, dtype=torch.bool, device=colours.device)
+    w = (pair.unsqueeze(-1) & valid.unsqueeze(1).unsqueeze(1)).to(rho.dtype)
+    return (rho * w).sum() / w.sum().clamp_min(1.0)
+
+
+def outside_distance(fg: torch.Tensor, reach: int) -> torch.Tensor:
+    """(B, V, 1, S, S) distance outside the soft foreground, in [0, 1]: the fraction of the dilations of ``fg`` by
+    1..``reach`` px (3x3 max-pool steps) that do not yet cover a pixel. 0 on the body, thin limbs included;
+    it rises linearly to 1 at ``reach`` px away, so a keypoint off the body is pulled to the nearest part of it."""
+    B, V = fg.shape[:2]
+    x = fg.reshape(B * V, 1, *fg.shape[-2:])
+    total = torch.zeros_like(x)
+    for _ in range(reach):
+        x = F.max_pool2d(x, 3, stride=1, padding=1)
+        total = total + (1.0 - x)
+    return (total / reach).reshape(fg.shape)
+
+
+def inside_loss(outside_at: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Scalar mean over valid keypoints and views of ``outside_at`` (B, V, K, 1), :func:`outside_distance` sampled there."""
+    w = (valid_view.unsqueeze(-1) & valid.unsqueeze(1)).to(outside_at.dtype)
+    return (outside_at[..., 0] * w).sum() / w.sum().clamp_min(1.0)
+
+
 def supervised_loss(kp: torch.Tensor, joints2d_crop: torch.Tensor, visible: torch.Tensor, crop_size: int) -> torch.Tensor:
     """Scalar L1 (fraction of S) between 2D keypoints and true 2D joints over visible joints (labels).
 
@@ -182,6 +229,17 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
         terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size), valid_view)
     if cfg.separation > 0:
         terms["separation"] = separation_loss(out["X"], out["valid"], cfg.separation_sigma_m)
+    valid_kp = out["valid"].to(torch.bool)
+    if cfg.photo > 0:
+        # Normalised convolution: the blurred colour of the foreground alone, so a keypoint on a thin limb is
+        # not mixed with each view's different background.
+        image = batch["image"].to(fg.dtype)
+        s = sample_at(torch.cat([image * fg, fg], dim=2), out["kp_hat"], crop_size, cfg.photo_blur)
+        colours = s[..., :3] / s[..., 3:].clamp_min(1e-3)
+        terms["photo"] = photo_consistency_loss(colours, valid_view, valid_kp, cfg.photo_tau)
+    if cfg.inside > 0:
+        outside = outside_distance(fg, cfg.inside_reach)
+        terms["inside"] = inside_loss(sample_at(outside, out["kp_hat"], crop_size), valid_view, valid_kp)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
     return terms

@@ -81,6 +81,55 @@ def test_thin_parts_keep_limbs_and_drop_the_trunk():
     assert losses.fill_loss(trunk_only, fg).item() == pytest.approx(20 / 180)
 
 
+def test_sample_at_reads_pixel_centres_and_is_differentiable():
+    maps = torch.arange(16.0).reshape(1, 1, 1, 4, 4)  # value = 4 * row + column
+    kp = torch.tensor([[[[0.0, 0.0], [3.0, 2.0], [1.5, 1.0]]]], requires_grad=True)  # (x, y) crop px
+    got = losses.sample_at(maps, kp, 4)
+    assert got.shape == (1, 1, 3, 1)
+    assert got[0, 0, :, 0].tolist() == pytest.approx([0.0, 11.0, 5.5])
+    got.sum().backward()
+    assert kp.grad[0, 0, 2].tolist() == pytest.approx([1.0, 4.0])  # d/dx = 1, d/dy = 4 between centres
+    # a 3x3 box blur of a single bright pixel spreads it to its neighbours
+    spot = torch.zeros(1, 1, 1, 5, 5)
+    spot[..., 2, 2] = 9.0
+    assert losses.sample_at(spot, torch.tensor([[[[1.0, 1.0]]]]), 5, blur=3).item() == pytest.approx(1.0)
+
+
+def test_photo_consistency_rewards_one_colour_in_every_view_and_bounds_occlusion():
+    valid_view = torch.ones(1, 3, dtype=torch.bool)
+    valid = torch.ones(1, 2, dtype=torch.bool)
+    same = torch.full((1, 3, 2, 3), 0.4)
+    assert losses.photo_consistency_loss(same, valid_view, valid, 0.15).item() == pytest.approx(0.0)
+    occluded = same.clone()
+    occluded[0, 2] = torch.tensor([0.9, 0.1, 0.1])  # one view sees another part
+    floating = torch.rand(1, 3, 2, 3, generator=torch.Generator().manual_seed(0))
+    one = losses.photo_consistency_loss(occluded, valid_view, valid, 0.15).item()
+    assert 0 < one < 4 / 6 + 1e-6  # 4 of 6 ordered view pairs disagree, each at most 1
+    # a huge difference costs at most 1 per pair (Geman-McClure), a small one about d^2 / tau^2
+    d = torch.zeros(1, 2, 1, 3)
+    d[0, 1] = 0.015
+    assert losses.photo_consistency_loss(d, torch.ones(1, 2, dtype=torch.bool), valid[:, :1], 0.15).item() == \
+        pytest.approx(0.01 / 1.01, rel=1e-4)
+    assert losses.photo_consistency_loss(floating, valid_view, valid, 0.15).item() > 0.3
+    # invalid views and keypoints do not count
+    assert losses.photo_consistency_loss(occluded, torch.tensor([[True, True, False]]), valid, 0.15).item() == \
+        pytest.approx(0.0)
+
+
+def test_inside_is_zero_on_thin_limbs_and_grows_off_the_body():
+    fg = torch.zeros(1, 1, 1, 32, 32)
+    fg[..., 8:24, 10:20] = 1.0  # trunk
+    fg[..., 10:11, 20:30] = 1.0  # a 1 px wide arm
+    out = losses.outside_distance(fg, 8)
+    assert torch.all(out[fg > 0] == 0)  # the thin arm counts as body
+    assert out[0, 0, 0, 16, 22].item() == pytest.approx(2 / 8)  # 3 px right of the trunk: 2 dilations miss it
+    assert out[0, 0, 0, 31, 31].item() == pytest.approx(1.0)  # beyond the reach
+    kp = torch.tensor([[[[25.0, 10.0], [22.0, 16.0]]]])  # on the arm; 3 px off the trunk
+    at = losses.sample_at(out, kp, 32)
+    valid = torch.ones(1, 2, dtype=torch.bool)
+    assert losses.inside_loss(at, torch.ones(1, 1, dtype=torch.bool), valid).item() == pytest.approx(0.5 * 2 / 8)
+
+
 def test_separation_kernel_values():
     X = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [10.0, 0.0, 0.0]]])
     valid = torch.ones(1, 3, dtype=torch.bool)
@@ -114,6 +163,7 @@ def test_switches_and_gradients_through_triangulation():
     assert set(every) == {"reconstruction", "structure", "mask", "mask_to_fg", "coverage", "centering", "fill",
                           "separation", "consistency"}
     assert "thin_fill" in losses.unsupervised_losses(out, b, LossConfig(thin_fill=1.0), 32)
+    assert {"photo", "inside"} <= set(losses.unsupervised_losses(out, b, LossConfig(photo=1.0, inside=1.0), 32))
     assert all(torch.isfinite(v) for v in every.values())
     # the paper's ablation: reconstruction only
     only = LossConfig(structure=0, mask=0, mask_to_fg=0, coverage=0, centering=0, fill=0, separation=0,
@@ -124,11 +174,12 @@ def test_switches_and_gradients_through_triangulation():
     with pytest.raises(ValueError, match="switched off"):
         losses.total_loss(losses.unsupervised_losses(out, b, none, 32), none)
     # each geometric term reaches the keypoint net through triangulation and reprojection
-    for name in ("fill", "thin_fill", "separation", "centering", "mask"):
+    for name in ("fill", "thin_fill", "separation", "centering", "mask", "photo", "inside"):
         model.zero_grad()
         out = model(b)
         cfg = LossConfig(**{k: (1.0 if k == name else 0.0) for k in ("reconstruction", "structure", "mask",
-                         "mask_to_fg", "coverage", "centering", "fill", "thin_fill", "separation", "consistency")})
+                         "mask_to_fg", "coverage", "centering", "fill", "thin_fill", "separation", "consistency",
+                         "photo", "inside")})
         losses.total_loss(losses.unsupervised_losses(out, b, cfg, 32), cfg).backward()
         g = sum(p.grad.abs().sum() for p in model.keypoint_net.parameters() if p.grad is not None)
         assert torch.isfinite(g) and g > 0, name

@@ -37,6 +37,9 @@ def test_config_rejects_unknown_keys_and_wrong_types(tmp_path):
     p.write_text("data:\n  source: webcam\n")
     with pytest.raises(ConfigError, match=r"data\.source"):
         load_config(p)
+    p.write_text("loss:\n  photo_blur: 4\n")
+    with pytest.raises(ConfigError, match=r"loss\.photo_blur"):
+        load_config(p)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="num_keypoints"):
