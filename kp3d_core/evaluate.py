@@ -142,11 +142,15 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, pred2d: np.ndarray | None 
     return res
 
 
-def grouped_mpjpe(pred: np.ndarray, gt: np.ndarray, groups: np.ndarray) -> dict[str, float]:
-    """MPJPE (mm) per group of frames with a prediction: pred, gt (N, 17, 3) metres, groups (N,) labels."""
-    ok = np.isfinite(pred).all((-1, -2))
-    err = metrics.joint_errors(pred, gt).mean(-1)
-    return {str(g): float(1000.0 * err[ok & (groups == g)].mean()) for g in sorted(set(groups[ok].tolist()))}
+def grouped_mpjpe(frame_err: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+    """MPJPE (mm) per group of frames with a prediction: frame_err (N,) metres (NaN: no prediction), groups (N,) labels."""
+    ok = np.isfinite(frame_err)
+    return {str(g): float(1000.0 * frame_err[ok & (groups == g)].mean()) for g in sorted(set(groups[ok].tolist()))}
+
+
+def clip_source(clip: str) -> str:
+    """The motion source of a manifest clip name: its folder (procedural, cmu_131, bandai_namco_1, ...)."""
+    return clip.split("/")[0]
 
 
 def frame_labels(folder, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -163,31 +167,29 @@ def frame_labels(folder, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndar
     return clips, subjects
 
 
-def breakdowns(pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> dict:
-    """MPJPE by motion source (the clip's folder: procedural, cmu_131, bandai_namco_1, ...) and by subject."""
-    clips, subjects = frame_labels(folder, frames)
+def breakdowns(frame_err: np.ndarray, clips: np.ndarray | None, subjects: np.ndarray | None) -> dict:
+    """MPJPE by motion source and by subject; frame_err (N,) metres, clips / subjects (N,) from :func:`frame_labels`."""
     res = {}
     if clips is not None:
-        res["mpjpe_by_source_mm"] = grouped_mpjpe(pred, gt, np.array([c.split("/")[0] for c in clips], dtype=object))
+        res["mpjpe_by_source_mm"] = grouped_mpjpe(frame_err, np.array([clip_source(c) for c in clips], dtype=object))
     if subjects is not None:
-        res["mpjpe_by_subject_mm"] = grouped_mpjpe(pred, gt, subjects)
+        res["mpjpe_by_subject_mm"] = grouped_mpjpe(frame_err, subjects)
     return res
 
 
-def write_per_frame(path: Path, pred: np.ndarray, gt: np.ndarray, folder, frames: np.ndarray) -> Path:
+def write_per_frame(path: Path, frame_err: np.ndarray, frames: np.ndarray, clips: np.ndarray | None,
+                    subjects: np.ndarray | None) -> Path:
     """``per_frame.csv``: one row per evaluated frame (frame index, clip, motion source, subject, MPJPE mm;
     empty where unknown or where there is no prediction), so errors can be traced to clips and subjects."""
     import csv
 
-    err = 1000.0 * metrics.joint_errors(pred, gt).mean(-1)
-    clips, subjects = frame_labels(folder, frames)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["frame", "clip", "source", "subject", "mpjpe_mm"])
-        for i, (t, e) in enumerate(zip(frames, err)):
+        for i, (t, e) in enumerate(zip(frames, frame_err)):
             clip = clips[i] if clips is not None else ""
-            w.writerow([int(t), clip, clip.split("/")[0], int(subjects[i]) if subjects is not None else "",
-                        f"{e:.2f}" if np.isfinite(e) else ""])
+            w.writerow([int(t), clip, clip_source(clip), int(subjects[i]) if subjects is not None else "",
+                        f"{1000.0 * e:.2f}" if np.isfinite(e) else ""])
     return path
 
 
@@ -259,7 +261,10 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     gt2d, visible = ds.labels("joints2d"), ds.labels("visible")
     image_size = np.array([[c.width, c.height] for c in folder.cameras])
     res = compute_metrics(pred, gt, pred2d, gt2d, visible, image_size)
-    res.update(breakdowns(pred, gt, folder, np.asarray(found["frame"])))
+    frames = np.asarray(found["frame"])
+    frame_err = metrics.joint_errors(pred, gt).mean(-1)  # (N,) metres, NaN where no prediction
+    clips, subjects = frame_labels(folder, frames)
+    res.update(breakdowns(frame_err, clips, subjects))
     res.update(
         data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
         mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),
@@ -267,12 +272,11 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_per_frame(out / "per_frame.csv", pred, gt, folder, np.asarray(found["frame"]))
+    write_per_frame(out / "per_frame.csv", frame_err, frames, clips, subjects)
     if figures and res.get("frames_evaluated", 0) > 0:
         from . import plots
 
-        errs = metrics.joint_errors(pred, gt).mean(-1)
-        i = int(np.nanargmin(np.abs(errs - np.nanmedian(errs))))  # a typical frame: the median error
+        i = int(np.nanargmin(np.abs(frame_err - np.nanmedian(frame_err))))  # a typical frame: the median error
         t = int(found["frame"][i])
         res["figures"] = {
             "views": str(plots.plot_views(folder.read_images(t), pred2d[i], gt2d[i], found["kp_image"][i],

@@ -51,14 +51,20 @@ def test_pelvis_aligned_and_world_mpjpe_differ_by_the_translation():
 
 
 def test_grouped_mpjpe_averages_each_group_over_frames_with_a_prediction():
-    from kp3d_core.evaluate import grouped_mpjpe
+    from kp3d_core import metrics
+    from kp3d_core.evaluate import breakdowns, clip_source, grouped_mpjpe
 
     gt = np.stack([TEMPLATE] * 4)
     pred = gt + np.array([0.01, 0.02, 0.03, 0.04])[:, None, None] * [1.0, 0.0, 0.0]
     pred[3] = np.nan  # no prediction: left out of its group
+    err = metrics.joint_errors(pred, gt).mean(-1)
     groups = np.array(["cmu", "bandai", "cmu", "bandai"], dtype=object)
-    assert grouped_mpjpe(pred, gt, groups) == {"bandai": pytest.approx(20.0), "cmu": pytest.approx(20.0)}
-    assert grouped_mpjpe(pred, gt, np.array([0, 0, 1, 1])) == {"0": pytest.approx(15.0), "1": pytest.approx(30.0)}
+    assert grouped_mpjpe(err, groups) == {"bandai": pytest.approx(20.0), "cmu": pytest.approx(20.0)}
+    assert grouped_mpjpe(err, np.array([0, 0, 1, 1])) == {"0": pytest.approx(15.0), "1": pytest.approx(30.0)}
+    clips = np.array(["cmu_131/a.bvh", "procedural/x", "cmu_131/b.bvh", "procedural/y"], dtype=object)
+    assert clip_source(clips[0]) == "cmu_131"
+    assert breakdowns(err, clips, None) == {"mpjpe_by_source_mm": {"cmu_131": pytest.approx(20.0),
+                                                                   "procedural": pytest.approx(20.0)}}
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ class Decoder(nn.Module):
         k, w = cfg.num_keypoints, cfg.decoder_width
         self.crop_size = cfg.crop_size
         self.sigma = cfg.decoder_sigma * cfg.crop_size
-        links = int(cfg.decoder_links)
-        if links:
+        self.links = cfg.decoder_links
+        links = int(self.links)
+        if self.links:
             self.register_buffer("link_pairs", torch.triu_indices(k, k, 1).T.contiguous(), persistent=False)
             self.link_logits = nn.Parameter(torch.zeros(k * (k - 1) // 2))  # every link half on at the start
         self.inp = nn.Sequential(conv_block(k + links, 2 * w), ResBlock(2 * w))  # S/4
@@ -39,7 +40,7 @@ class Decoder(nn.Module):
         s = self.crop_size
         g4 = gaussian_maps(keypoints, s // 4, s, self.sigma)
         g2 = gaussian_maps(keypoints, s // 2, s, self.sigma)
-        if hasattr(self, "link_logits"):
+        if self.links:
             links = link_map(keypoints, self.link_pairs, torch.sigmoid(self.link_logits), s // 4, s, self.sigma)
             g4 = torch.cat([g4, links], 1)
         x = self.inp(g4)
