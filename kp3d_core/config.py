@@ -80,7 +80,8 @@ class LossConfig:
     photo: float = 0.0
     """Addition, off by default: cross-view photo-consistency of the reprojected 3D keypoints. A keypoint on the
     body surface shows the same colour in every view that sees it; one floating in the visual hull (inside
-    every silhouette but on no body part) shows a different part in each, and this term moves it."""
+    every silhouette but on no body part) shows a different part in each, and this term moves it. With ``inside``,
+    both at 1.0 on top of studio64_thin (studio64_photo.yaml), 10000 steps: 90.9 mm at 10 % labels against 63.3."""
     photo_blur: int = 5
     """Side (crop pixels, odd) of the box blur applied to the crops before sampling colours (widens the basin)."""
     photo_tau: float = 0.15
