@@ -152,6 +152,10 @@ class TrainConfig:
     """Run folder: checkpoints (ckpt.pt), TensorBoard events, previews."""
     steps: int = 2000
     """Optimiser steps in total (a resumed run continues up to this)."""
+    max_minutes: float = 0.0
+    """Training-time budget in wall minutes (0: none). Training stops at ``steps`` or when the budget is spent,
+    whichever comes first, and the learning-rate decay follows whichever is further along, so a time-budgeted
+    run ends fully decayed. The time spent is kept in the checkpoint, so a resumed run spends only the rest."""
     batch_size: int = 8
     """Multi-view samples per step per process."""
     lr: float = 1e-3
@@ -271,6 +275,7 @@ def _validate(cfg: Config, source: str) -> Config:
     need(0 <= a.shift <= 0.25, "data.augment.shift", f"must be in [0, 0.25], got {a.shift}")
     t = cfg.train
     need(t.steps >= 1, "train.steps", "must be >= 1")
+    need(t.max_minutes >= 0, "train.max_minutes", f"must be >= 0, got {t.max_minutes}")
     need(t.batch_size >= 1, "train.batch_size", "must be >= 1")
     need(t.lr > 0, "train.lr", "must be > 0")
     need(t.device in ("auto", "cpu", "cuda"), "train.device", "must be 'auto', 'cpu' or 'cuda'")

@@ -74,12 +74,15 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 # -------------------------------------------------------------------------------------- schedule
-def learning_rate(step: int, cfg: Config) -> float:
-    """Linear warm-up, then cosine decay from lr to lr/10 at the last step."""
+def learning_rate(step: int, cfg: Config, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay from lr to lr/10 at the last step, or at the end of the time budget
+    (``train.max_minutes``, ``elapsed_s`` training seconds spent) if that comes first."""
     t = cfg.train
     if step < t.warmup_steps:
         return t.lr * (step + 1) / t.warmup_steps
     progress = (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps)
+    if t.max_minutes > 0:
+        progress = max(progress, elapsed_s / (60.0 * t.max_minutes))
     return t.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -177,7 +180,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         # channels_last: the oneDNN (CPU) and cuDNN convolutions run faster in NHWC (-15 % step time measured on CPU).
         model = DiscoveryModel(cfg.model).to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        step, samples = 0, 0
+        step, samples, elapsed_before = 0, 0, 0.0
         if resume and ckpt_path.is_file():
             ckpt = load_checkpoint(ckpt_path, map_location=device)
             if ckpt["config"].get("model") != config_to_dict(cfg)["model"]:
@@ -186,6 +189,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             if "optimizer" in ckpt:
                 optimizer.load_state_dict(ckpt["optimizer"])
             step, samples = int(ckpt.get("step", 0)), int(ckpt.get("samples", 0))
+            elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         ddp_model = (
             torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[local_rank] if want_cuda else None,
@@ -198,7 +202,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             if master:
                 save_checkpoint(ckpt_path, {
                     "config": config_to_dict(cfg), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "step": step, "samples": samples,
+                    "optimizer": optimizer.state_dict(), "step": step, "samples": samples, "elapsed_s": elapsed,
                 })
 
         writer = None
@@ -218,12 +222,25 @@ def train(cfg: Config, resume: bool = False) -> Path:
         augment = Augmenter(cfg.data.augment, seed=aug_seed)
         # -- loop
         batches = infinite_batches(loader, sampler)
-        bar = tqdm(total=cfg.train.steps, initial=step, disable=not master, desc=cfg.name, dynamic_ncols=True)
+        budget_s = 60.0 * cfg.train.max_minutes  # 0: no time budget; the bar then counts seconds, not steps
+        bar = tqdm(total=round(budget_s) if budget_s else cfg.train.steps,
+                   initial=min(round(elapsed_before), round(budget_s)) if budget_s else step,
+                   unit="s" if budget_s else "it", disable=not master, desc=cfg.name, dynamic_ncols=True)
         model.train()
         t_start, samples_start, first_step = time.perf_counter(), samples, True
-        sps = 0.0
-        while step < cfg.train.steps:
-            lr = learning_rate(step, cfg)
+        t_loop, elapsed, sps = time.perf_counter(), elapsed_before, 0.0
+
+        def spent() -> float:
+            """Training seconds so far, resumed runs included; under DDP the largest over the ranks."""
+            e = elapsed_before + time.perf_counter() - t_loop
+            if world > 1 and budget_s:  # all ranks must stop at the same step
+                x = torch.tensor([e], dtype=torch.float64, device=device)
+                dist.all_reduce(x, op=dist.ReduceOp.MAX)
+                e = float(x)
+            return e
+
+        while step < cfg.train.steps and not (budget_s and elapsed >= budget_s):
+            lr = learning_rate(step, cfg, elapsed)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = augment(to_device(next(batches), device))
@@ -244,8 +261,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 t_start, samples_start, first_step = time.perf_counter(), samples, False
             elif time.perf_counter() > t_start:
                 sps = (samples - samples_start) / (time.perf_counter() - t_start)
-            bar.update(1)
-            bar.set_postfix(loss=f"{float(total):.4f}", sps=f"{sps:.1f}")
+            elapsed = spent()
+            if budget_s:
+                bar.update(min(round(elapsed), round(budget_s)) - bar.n)
+                bar.set_postfix(loss=f"{float(total):.4f}", sps=f"{sps:.1f}", step=step)
+            else:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(total):.4f}", sps=f"{sps:.1f}")
             if writer is not None and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                 writer.add_scalar("loss/total", float(total), step)
                 for name, value in terms.items():
@@ -270,7 +292,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         if writer is not None:
             writer.close()
         if master:
-            print(f"[train] done: step {step}, {samples} samples, {sps:.1f} samples/s, checkpoint {ckpt_path}")
+            why = f", time budget of {cfg.train.max_minutes:g} min spent" if budget_s and step < cfg.train.steps else ""
+            print(f"[train] done: step {step}, {samples} samples, {sps:.1f} samples/s{why}, checkpoint {ckpt_path}")
     finally:
         if world > 1 and dist.is_initialized():
             dist.barrier()

@@ -161,3 +161,9 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     assert summary["run"] == "summary" and summary["total_train_minutes"] > 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"] == "summary"
     assert (tmp_path / "bench" / "results.jsonl").read_text().count("\n") == len(log)
+    # minutes instead of steps: each run trains on a time budget and reports the steps it reached
+    log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping_steps=10, runs=("main", "views"))
+    assert log[0]["run"] == "plan" and log[0]["main_minutes"] == 0.005 and log[0]["main_steps"] is None
+    main = next(l for l in log if l["run"] == "unsupervised")
+    assert main["train_steps"] >= 1 and main["train_minutes"] >= 0.005
+    assert log[-1]["main_steps"] == main["train_steps"]

@@ -63,6 +63,22 @@ def test_learning_rate_schedule():
     assert learning_rate(0, cfg) == pytest.approx(1e-4)
     assert learning_rate(9, cfg) == pytest.approx(1e-3)
     assert learning_rate(100, cfg) == pytest.approx(1e-4)
+    # a time budget: the decay follows whichever of steps and minutes is further along
+    timed = config_from_dict({"train": {"steps": 10**6, "warmup_steps": 10, "lr": 1e-3, "max_minutes": 1.0}})
+    assert learning_rate(20, timed, 30.0) == pytest.approx(0.55e-3)  # half the budget: half-way down the cosine
+    assert learning_rate(20, timed, 60.0) == pytest.approx(1e-4)
+    assert learning_rate(20, cfg, 1e9) == learning_rate(20, cfg)  # no budget: time plays no part
+
+
+def test_time_budget_stops_training_and_resumes_with_the_rest(tmp_path):
+    cfg = tiny_cfg(tmp_path, steps=10**6, max_minutes=0.01, preview_every=0, checkpoint_every=10**6)
+    ck = load_checkpoint(train(cfg))
+    assert 0.6 <= ck["elapsed_s"] < 30 and 1 <= ck["step"] < 10**6
+    cfg.train.max_minutes = 0.02
+    ck2 = load_checkpoint(train(cfg, resume=True))
+    assert ck2["step"] > ck["step"] and 1.2 <= ck2["elapsed_s"] < 30
+    steps = ck2["step"]
+    assert load_checkpoint(train(cfg, resume=True))["step"] == steps  # budget already spent: nothing more
 
 
 # ------------------------------------------------------------------------------------ checkpoints
@@ -156,6 +172,11 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert ck["step"] == 3
     assert ck["samples"] == 3 * cfg.train.batch_size * 2  # both processes' samples counted
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    # a time budget: the ranks agree on the step to stop at (a rank that stopped alone would hang the other)
+    cfg.train.steps, cfg.train.max_minutes, cfg.train.out_dir = 10**6, 0.01, str(tmp_path / "timed")
+    mp.spawn(_ddp_worker, args=(2, _free_port(), config_to_dict(cfg)), nprocs=2, join=True)
+    ck = load_checkpoint(tmp_path / "timed" / "ckpt.pt")
+    assert 1 <= ck["step"] < 10**6 and ck["elapsed_s"] >= 0.6
 
 
 def test_train_on_a_rendered_studio_folder(tmp_path):

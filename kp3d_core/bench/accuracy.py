@@ -7,7 +7,7 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
   the MLP at 1 %, 10 % and 100 % labels (and ridge at 10 %), beside a mean-pose baseline.
 - ``supervised``: the same network and frames with ground-truth 2D joints (K = 17, keypoint k = joint k,
   no mapping), the upper bound; each unsupervised figure carries its ratio to it.
-- ablation at an equal budget (``--side-minutes`` each, converted once to an equal step count):
+- ablation at an equal budget (``--side-minutes`` of training each, or ``--steps``):
   reconstruction only; + the anti-collapse prior (fill, separation, and thin_fill where the base config
   has it: without the prior coverage pulls every keypoint onto the trunk, REFERENCE section 5); then the
   paper's losses in its order, + mask,
@@ -18,8 +18,9 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
   base config's loss set, when there is one).
 
 Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
-is the summary. Minutes are converted to steps with a short timing probe of the main config, so the
-budget is approximate (training minutes and samples/s are reported as measured).
+is the summary. A run given minutes trains on a time budget (``train.max_minutes``: it stops when the budget
+is spent, its learning-rate decay timed to end there) and reports the steps it reached; ``--steps`` fixes the
+step counts instead, for runs comparable across machines. Training minutes and samples/s are as measured.
 """
 from __future__ import annotations
 
@@ -77,9 +78,12 @@ def base_config(path: Path | None):
     return load_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else Config()
 
 
-def run_config(base, name: str, out: Path, train_dir: Path, steps: int, cameras: list[str] | None = None,
-               losses=None, supervised: bool = False):
-    """A validated copy of ``base`` for one bench run."""
+STEP_CAP = 10**9  # the step limit of a time-budgeted run: the budget ends it
+
+
+def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, cameras: list[str] | None = None,
+               losses=None, supervised: bool = False, minutes: float | None = None):
+    """A validated copy of ``base`` for one bench run of ``steps`` steps, or of ``minutes`` of training."""
     from ..config import config_from_dict
 
     cfg = copy.deepcopy(base)
@@ -88,9 +92,14 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int, cameras:
     cfg.data.path = str(train_dir)
     cfg.data.views = list(cameras or [])
     cfg.train.out_dir = str(out / name / "train")
-    cfg.train.steps = int(steps)
-    cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(1, steps // 10))
-    cfg.train.checkpoint_every = max(int(steps), 1)
+    if (steps is None) == (minutes is None):
+        raise ValueError("run_config: give steps or minutes, not both")
+    if minutes is not None:
+        cfg.train.steps, cfg.train.max_minutes = STEP_CAP, float(minutes)
+    else:
+        cfg.train.steps, cfg.train.max_minutes = int(steps), 0.0
+        cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(1, steps // 10))
+    cfg.train.checkpoint_every = cfg.train.steps
     cfg.train.preview_every = 0
     cfg.train.tensorboard = False
     if losses is not None:
@@ -102,29 +111,19 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int, cameras:
 
 
 def timed_train(cfg) -> tuple[Path, dict]:
-    """Train (fresh run folder); returns the checkpoint and minutes / samples per second as measured."""
+    """Train (fresh run folder); returns the checkpoint and the minutes, steps and samples per second reached."""
     import shutil
 
+    from ..checkpoint import load_checkpoint
     from ..train import train
 
     shutil.rmtree(cfg.train.out_dir, ignore_errors=True)
     t0 = time.perf_counter()
     ckpt = train(cfg)
     minutes = (time.perf_counter() - t0) / 60.0
-    samples = cfg.train.steps * cfg.train.batch_size
-    return ckpt, {"train_minutes": minutes, "train_steps": cfg.train.steps, "samples_per_s": samples / (60 * minutes),
+    steps = int(load_checkpoint(ckpt)["step"])
+    return ckpt, {"train_minutes": minutes, "train_steps": steps, "samples_per_s": steps * cfg.train.batch_size / (60 * minutes),
                   "batch_size": cfg.train.batch_size}
-
-
-def seconds_per_step(base, out: Path, train_dir: Path, probe_steps: int) -> float:
-    """Wall seconds per training step of the base config, start-up excluded.
-
-    Two probe runs of ``probe_steps`` and ``3 * probe_steps`` steps; the difference of their times over the
-    difference of their steps is the steady rate (model building, data opening and the first slow steps cancel).
-    """
-    _, short = timed_train(run_config(base, "probe", out, train_dir, probe_steps))
-    _, long = timed_train(run_config(base, "probe", out, train_dir, 3 * probe_steps))
-    return max(60.0 * (long["train_minutes"] - short["train_minutes"]) / (2 * probe_steps), 1e-3)
 
 
 def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> float:
@@ -189,10 +188,10 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
 
 
 def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
-              probe_steps: int = 15, mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
+              mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
               fixed_steps: tuple[int, int] | None = None) -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed). ``fixed_steps`` =
-    (main, side) skips the timing probe (``--steps``)."""
+    (main, side) step counts instead of the minutes (``--steps``)."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
@@ -204,17 +203,18 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     for d in (train_dir, test_dir):  # build the crop caches up front: not part of any training time
         CachedDataset(d, SampleParams(size=base.model.crop_size))
     device = "cuda" if (base.train.device != "cpu" and torch.cuda.is_available()) else "cpu"
-    if fixed_steps is None:
-        sps = seconds_per_step(base, out, train_dir, probe_steps)
-        main_steps, side_steps = max(1, int(main_minutes * 60 / sps)), max(1, int(side_minutes * 60 / sps))
+    if fixed_steps is None:  # time budgets; null steps in the JSON
+        (main_steps, side_steps), budget = (None, None), {"main": {"minutes": main_minutes}, "side": {"minutes": side_minutes}}
     else:
-        sps, (main_steps, side_steps) = None, fixed_steps  # null in the JSON (NaN is not JSON)
-    emit({"run": "plan", "seconds_per_step": sps, "main_steps": main_steps, "side_steps": side_steps,
-          "device": device, "train": str(train_dir), "test": str(test_dir), "cameras": names}, log)
+        (main_steps, side_steps), main_minutes, side_minutes = fixed_steps, None, None
+        budget = {"main": {}, "side": {}}
+    emit({"run": "plan", "main_steps": main_steps, "side_steps": side_steps, "main_minutes": main_minutes,
+          "side_minutes": side_minutes, "device": device, "train": str(train_dir), "test": str(test_dir),
+          "cameras": names}, log)
     results: dict = {}
 
     if "main" in runs:
-        ckpt, t = timed_train(run_config(base, "main", out, train_dir, main_steps))
+        ckpt, t = timed_train(run_config(base, "main", out, train_dir, main_steps, **budget["main"]))
         baseline = mean_pose_baseline(train_dir, test_dir, 0.1)
         plan = {f: (("mlp", "linear") if f == 0.1 else ("mlp",)) for f in FRACTIONS}
         rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", plan, None, mapping_steps, figures=True)
@@ -225,7 +225,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
                       **rs[(fraction, kind)], **t, "mean_pose_baseline_root_mm": baseline}, log)
 
     if "supervised" in runs:
-        cfg = run_config(base, "supervised", out, train_dir, main_steps, supervised=True)
+        cfg = run_config(base, "supervised", out, train_dir, main_steps, supervised=True, **budget["main"])
         ckpt, t = timed_train(cfg)
         c = load_checkpoint(ckpt)
         c["mapping"] = identity_mapping(info={"note": "supervised: keypoint k is joint k"})
@@ -241,7 +241,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
     if "ablation" in runs:
         for name, terms in ABLATION:
-            cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps, losses=ablation_losses(base.loss, terms))
+            cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps, losses=ablation_losses(base.loss, terms),
+                             **budget["side"])
             ckpt, t = timed_train(cfg)
             r = map_and_eval(ckpt, train_dir, test_dir, out / f"ablation_{name}", {0.1: ("mlp",)}, None,
                              mapping_steps, False)[(0.1, "mlp")]
@@ -251,7 +252,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     if "views" in runs:
         for v in (2, 3):
             cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
-            cfg = run_config(base, f"views{v}", out, train_dir, side_steps, cameras=cams)
+            cfg = run_config(base, f"views{v}", out, train_dir, side_steps, cameras=cams, **budget["side"])
             ckpt, t = timed_train(cfg)
             r = map_and_eval(ckpt, train_dir, test_dir, out / f"views{v}", {0.1: ("mlp",)}, cams, mapping_steps,
                              False)[(0.1, "mlp")]
@@ -265,7 +266,9 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
     minutes = {l.get("run", "") + str(l.get("losses", "")) + str(l.get("views", "")): l["train_minutes"]
                for l in log if "train_minutes" in l}  # one entry per training run
-    summary = {"run": "summary", "device": device, "main_steps": main_steps, "side_steps": side_steps,
+    main_line = next((l for l in log if l.get("run") == "unsupervised"), {})
+    summary = {"run": "summary", "device": device, "main_steps": main_line.get("train_steps", main_steps),
+               "side_steps": side_steps, "main_minutes": main_minutes, "side_minutes": side_minutes,
                "total_train_minutes": float(sum(minutes.values()))}
     for fraction in FRACTIONS:
         if ("main", fraction) in results:
@@ -297,7 +300,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training minutes of EACH ablation / views run (equal budget; default budget/4)")
     parser.add_argument("--steps", type=int, nargs=2, default=None, metavar=("MAIN", "SIDE"),
                         help="fixed step counts of the main/supervised runs and of each ablation/views run, instead "
-                             "of minutes (skips the timing probe, whose short runs can misjudge a loaded machine)")
+                             "of minutes, for figures comparable across machines (a time budget reaches more steps "
+                             "on a faster one)")
     parser.add_argument("--config", type=Path, default=None, help=f"base training config (default {DEFAULT_CONFIG})")
     parser.add_argument("--train", type=Path, default=None, help="train split folder (default: studio-bench train)")
     parser.add_argument("--test", type=Path, default=None, help="test split folder (default: studio-bench test)")
