@@ -83,7 +83,7 @@ class LossConfig:
     every silhouette but on no body part) shows a different part in each, and this term moves it. With ``inside``,
     both at 1.0 on top of studio64_thin (studio64_photo.yaml), 10000 steps: 90.9 mm at 10 % labels against 63.3."""
     photo_blur: int = 5
-    """Side (crop pixels, odd) of the box blur applied to the crops before sampling colours (widens the basin)."""
+    """Side (crop pixels, odd) of the box blur of the foreground colours before sampling (widens the basin)."""
     photo_tau: float = 0.15
     """Scale of the robust (Geman-McClure) colour penalty: differences well above it (a view where the
     keypoint is occluded) saturate instead of dragging the keypoint."""

@@ -143,7 +143,7 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, pred2d: np.ndarray | None 
 
 
 def grouped_mpjpe(frame_err: np.ndarray, groups: np.ndarray) -> dict[str, float]:
-    """MPJPE (mm) per group of frames with a prediction: frame_err (N,) metres (NaN: no prediction), groups (N,) labels."""
+    """MPJPE (mm) per group of frames with a prediction: frame_err (N,) metres (NaN: no prediction), groups (N,)."""
     ok = np.isfinite(frame_err)
     return {str(g): float(1000.0 * frame_err[ok & (groups == g)].mean()) for g in sorted(set(groups[ok].tolist()))}
 

@@ -5,7 +5,8 @@ section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse 
 the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
 (which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg``,
 ``consistency``, ``thin_fill`` (fill on the thin parts alone), ``photo`` (cross-view photo-consistency of the
-reprojected keypoints) and ``inside`` (keypoints on the foreground) are further additions, the last three off by default. ``supervised_loss`` is the upper bound's loss (labels).
+reprojected keypoints) and ``inside`` (keypoints on the foreground) are further additions, the last three off
+by default. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -144,7 +145,8 @@ def sample_at(maps: torch.Tensor, kp: torch.Tensor, crop_size: int, blur: int = 
     return out.reshape(B, V, C, -1).permute(0, 1, 3, 2)
 
 
-def photo_consistency_loss(colours: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor, tau: float) -> torch.Tensor:
+def photo_consistency_loss(colours: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor,
+                           tau: float) -> torch.Tensor:
     """Scalar mean over keypoints and pairs of valid views of rho(|c_u - c_v|), rho(d) = d^2 / (d^2 + tau^2).
 
     Args: colours (B, V, K, 3) in [0, 1], each keypoint's colour in each view; valid_view (B, V); valid (B, K).
@@ -154,14 +156,15 @@ def photo_consistency_loss(colours: torch.Tensor, valid_view: torch.Tensor, vali
     d2 = (colours.unsqueeze(2) - colours.unsqueeze(1)).pow(2).mean(-1)  # (B, V, V, K) mean over channels
     rho = d2 / (d2 + tau**2)
     V = colours.shape[1]
-    pair = valid_view.unsqueeze(2) & valid_view.unsqueeze(1) & ~torch.eye(V, dtype=torch.bool, device=colours.device)
+    others = ~torch.eye(V, dtype=torch.bool, device=colours.device)
+    pair = valid_view.unsqueeze(2) & valid_view.unsqueeze(1) & others
     w = (pair.unsqueeze(-1) & valid.unsqueeze(1).unsqueeze(1)).to(rho.dtype)
     return (rho * w).sum() / w.sum().clamp_min(1.0)
 
 
 def outside_distance(fg: torch.Tensor, reach: int) -> torch.Tensor:
-    """(B, V, 1, S, S) distance outside the soft foreground, in [0, 1]: the fraction of the dilations of ``fg`` by
-    1..``reach`` px (3x3 max-pool steps) that do not yet cover a pixel. 0 on the body, thin limbs included;
+    """(B, V, 1, S, S) distance outside the soft foreground, in [0, 1]: the fraction of the dilations of ``fg``
+    by 1..``reach`` px (3x3 max-pool steps) that do not yet cover a pixel. 0 on the body, thin limbs included;
     it rises linearly to 1 at ``reach`` px away, so a keypoint off the body is pulled to the nearest part of it."""
     B, V = fg.shape[:2]
     x = fg.reshape(B * V, 1, *fg.shape[-2:])
@@ -173,7 +176,8 @@ def outside_distance(fg: torch.Tensor, reach: int) -> torch.Tensor:
 
 
 def inside_loss(outside_at: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Scalar mean over valid keypoints and views of ``outside_at`` (B, V, K, 1), :func:`outside_distance` sampled there."""
+    """Scalar mean over valid keypoints and views of ``outside_at`` (B, V, K, 1): :func:`outside_distance`
+    sampled at each keypoint."""
     w = (valid_view.unsqueeze(-1) & valid.unsqueeze(1)).to(outside_at.dtype)
     return (outside_at[..., 0] * w).sum() / w.sum().clamp_min(1.0)
 

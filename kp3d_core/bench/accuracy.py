@@ -93,7 +93,7 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, c
     cfg.data.views = list(cameras or [])
     cfg.train.out_dir = str(out / name / "train")
     if (steps is None) == (minutes is None):
-        raise ValueError("run_config: give steps or minutes, not both")
+        raise ValueError("run_config: give exactly one of steps and minutes")
     if minutes is not None:
         cfg.train.steps, cfg.train.max_minutes = STEP_CAP, float(minutes)
     else:
@@ -122,8 +122,8 @@ def timed_train(cfg) -> tuple[Path, dict]:
     ckpt = train(cfg)
     minutes = (time.perf_counter() - t0) / 60.0
     steps = int(load_checkpoint(ckpt)["step"])
-    return ckpt, {"train_minutes": minutes, "train_steps": steps, "samples_per_s": steps * cfg.train.batch_size / (60 * minutes),
-                  "batch_size": cfg.train.batch_size}
+    return ckpt, {"train_minutes": minutes, "train_steps": steps, "batch_size": cfg.train.batch_size,
+                  "samples_per_s": steps * cfg.train.batch_size / (60 * minutes)}
 
 
 def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> float:
@@ -204,7 +204,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         CachedDataset(d, SampleParams(size=base.model.crop_size))
     device = "cuda" if (base.train.device != "cpu" and torch.cuda.is_available()) else "cpu"
     if fixed_steps is None:  # time budgets; null steps in the JSON
-        (main_steps, side_steps), budget = (None, None), {"main": {"minutes": main_minutes}, "side": {"minutes": side_minutes}}
+        main_steps = side_steps = None
+        budget = {"main": {"minutes": main_minutes}, "side": {"minutes": side_minutes}}
     else:
         (main_steps, side_steps), main_minutes, side_minutes = fixed_steps, None, None
         budget = {"main": {}, "side": {}}
@@ -241,8 +242,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
     if "ablation" in runs:
         for name, terms in ABLATION:
-            cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps, losses=ablation_losses(base.loss, terms),
-                             **budget["side"])
+            cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps,
+                             losses=ablation_losses(base.loss, terms), **budget["side"])
             ckpt, t = timed_train(cfg)
             r = map_and_eval(ckpt, train_dir, test_dir, out / f"ablation_{name}", {0.1: ("mlp",)}, None,
                              mapping_steps, False)[(0.1, "mlp")]
