@@ -262,12 +262,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
             elif time.perf_counter() > t_start:
                 sps = (samples - samples_start) / (time.perf_counter() - t_start)
             elapsed = spent()
-            if budget_s:
-                bar.update(min(round(elapsed), round(budget_s)) - bar.n)
-                bar.set_postfix(loss=f"{float(total):.4f}", sps=f"{sps:.1f}", step=step)
-            else:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(total):.4f}", sps=f"{sps:.1f}")
+            bar.update(min(round(elapsed), round(budget_s)) - bar.n if budget_s else 1)
+            bar.set_postfix(loss=f"{float(total):.4f}", sps=f"{sps:.1f}", **({"step": step} if budget_s else {}))
             if writer is not None and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                 writer.add_scalar("loss/total", float(total), step)
                 for name, value in terms.items():
