@@ -199,6 +199,9 @@ def markdown_table(res: dict, title: str = "kp3d eval") -> str:
         ("N-MPJPE (mm)", "n_mpjpe_mm"), ("P-MPJPE (mm)", "p_mpjpe_mm"), ("3D-PCK@150mm (%)", "pck150_pct"),
         ("AUC 0-150mm (%)", "auc_pct"), ("2D error (% of image)", "error2d_pct"),
         ("Ambiguity ratio", "ambiguity_ratio"), ("Coverage (% frames)", "coverage_pct"),
+        ("Keypoints: distance to the true skeleton, median (mm)", "keypoint_to_skeleton_median_mm"),
+        ("Keypoints: distance to the true skeleton, 90th percentile (mm)", "keypoint_to_skeleton_p90_mm"),
+        ("Keypoints: distance to the nearest keypoint, median (mm)", "keypoint_spacing_median_mm"),
         ("MPJPE flip-corrected (mm, ORACLE, not a result)", "flip_corrected_mpjpe_mm_oracle"),
     ]
     lines = [f"## {title}", "", "| metric | value |", "|---|---|"]
@@ -265,6 +268,7 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     frame_err = metrics.joint_errors(pred, gt).mean(-1)  # (N,) metres, NaN where no prediction
     clips, subjects = frame_labels(folder, frames)
     res.update(breakdowns(frame_err, clips, subjects))
+    res.update(metrics.keypoint_placement(found["X"], found["valid"], gt))
     res.update(
         data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
         mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),

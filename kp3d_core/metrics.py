@@ -14,6 +14,10 @@ Definitions (``pred``, ``gt``: (N, J, 3), N poses of J joints; reported in milli
   samples in which the predicted pair is flipped (its left joint nearer the true right joint and vice
   versa, summed distances); ``r = sum_i min(f_i, N - f_i) / (N * pairs)``. A labelling that is
   consistently swapped counts 0; a coin flip per sample gives 0.5.
+- Keypoint placement (a diagnosis of the discovered keypoints, not of the pose): each valid 3D keypoint's
+  distance to the nearest bone segment of the true skeleton, and to its nearest fellow keypoint. A keypoint
+  can reproject onto the body in every view yet float in the visual hull's phantom volumes, off the body;
+  only the first figure shows it.
 
 No metric chooses anything by its error against ground truth on behalf of the prediction: the left/right
 test of the ambiguity ratio only measures, it never changes the prediction.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeleton import LEFT_RIGHT_PAIRS, ROOT
+from .skeleton import BONES, LEFT_RIGHT_PAIRS, ROOT
 
 PCK_THRESHOLD_M = 0.150
 AUC_THRESHOLDS_M = np.linspace(0.0, 0.150, 31)
@@ -112,6 +116,35 @@ def ambiguity_ratio(pred, gt, pairs=LEFT_RIGHT_PAIRS) -> float:
     n = f.shape[0]
     counts = f.sum(axis=0)
     return float(np.minimum(counts, n - counts).sum() / (n * len(pairs)))
+
+
+def distance_to_skeleton(points, joints, bones=BONES) -> np.ndarray:
+    """(N, P) distance from each of the points (N, P, 3) to the nearest bone segment of the poses (N, J, 3)."""
+    p = np.asarray(points, dtype=np.float64)[:, :, None]  # (N, P, 1, 3)
+    j = np.asarray(joints, dtype=np.float64)
+    a = j[:, [i for i, _ in bones]][:, None]  # (N, 1, L, 3) segment starts
+    ab = j[:, [i for _, i in bones]][:, None] - a
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[..., None] * ab), axis=-1).min(-1)
+
+
+def keypoint_placement(X, valid, joints) -> dict[str, float]:
+    """Where discovered 3D keypoints X (N, K, 3) m (``valid`` (N, K) bool) sit against true poses (N, J, 3), mm:
+    the median and 90th percentile of their distance to the skeleton, and the median distance to the
+    nearest other valid keypoint of the same frame."""
+    X, valid = np.asarray(X, dtype=np.float64), np.asarray(valid, dtype=bool)
+    if not valid.any():
+        return {}
+    to_bone = distance_to_skeleton(X, joints)[valid]
+    d = np.linalg.norm(X[:, :, None] - X[:, None], axis=-1)
+    pair = valid[:, :, None] & valid[:, None] & ~np.eye(X.shape[1], dtype=bool)
+    nearest = np.where(pair, d, np.inf).min(-1)[valid]
+    nearest = nearest[np.isfinite(nearest)]
+    return {
+        "keypoint_to_skeleton_median_mm": 1000.0 * float(np.median(to_bone)),
+        "keypoint_to_skeleton_p90_mm": 1000.0 * float(np.percentile(to_bone, 90)),
+        "keypoint_spacing_median_mm": 1000.0 * float(np.median(nearest)) if nearest.size else float("nan"),
+    }
 
 
 def summarise(pred, gt, root: int = ROOT) -> dict[str, float]:

@@ -100,6 +100,8 @@ def test_map_then_eval_pipeline(checkpoint_and_data, monkeypatch, capsys):
     for name in ("views", "skeleton3d", "per_joint"):
         assert (root / "out" / f"{name}.png").stat().st_size > 1000
     assert (root / "out" / "metrics.md").read_text().startswith("## kp3d eval")
+    assert 0 <= res["keypoint_to_skeleton_median_mm"] <= res["keypoint_to_skeleton_p90_mm"]
+    assert "distance to the true skeleton" in (root / "out" / "metrics.md").read_text()
     # One clip (procedural), one subject: each breakdown has a single group equal to the overall MPJPE.
     assert res["mpjpe_by_source_mm"] == {"procedural": pytest.approx(res["mpjpe_mm"])}
     assert res["mpjpe_by_subject_mm"] == {"0": pytest.approx(res["mpjpe_mm"])}

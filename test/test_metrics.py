@@ -81,3 +81,22 @@ def test_summary_units(poses):
     s = M.summarise(gt + 0.01, gt)
     assert s["mpjpe_mm"] == pytest.approx(1000 * np.sqrt(3) * 0.01)
     assert s["pck150_pct"] == 100.0
+
+
+def test_distance_to_skeleton_hand_computed():
+    # One bone from the origin to (0, 0, 1): a point beside its middle, one beyond its end, one on it.
+    joints = np.array([[[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    points = np.array([[[0.3, 0.4, 0.5], [0.0, 0.0, 3.0], [0.0, 0.0, 0.2]]])
+    d = M.distance_to_skeleton(points, joints, bones=((0, 1),))
+    np.testing.assert_allclose(d, [[0.5, 2.0, 0.0]], atol=1e-12)
+
+
+def test_keypoint_placement_ignores_invalid_keypoints(poses):
+    gt, _ = poses
+    X = np.stack([gt[:, 1], gt[:, 1] + [0.0, 0.0, 0.02], gt[:, 1] + [5.0, 0.0, 0.0]], axis=1)  # (N, 3, 3)
+    valid = np.ones(X.shape[:2], bool)
+    valid[:, 2] = False  # far off, but invalid: must not count
+    res = M.keypoint_placement(X, valid, gt)
+    assert res["keypoint_to_skeleton_median_mm"] < 20.0 + 1e-9  # on a joint, or 2 cm from it
+    assert res["keypoint_spacing_median_mm"] == pytest.approx(20.0)
+    assert M.keypoint_placement(X, np.zeros_like(valid), gt) == {}
