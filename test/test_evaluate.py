@@ -169,3 +169,43 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     main = next(l for l in log if l["run"] == "unsupervised")
     assert main["train_steps"] >= 1 and main["train_minutes"] >= 0.005
     assert log[-1]["main_steps"] == main["train_steps"]
+
+
+def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoint_and_data, tmp_path, monkeypatch):
+    """--resume reuses the runs whose digest matches, retrains a changed one, and continues a cut-off run."""
+    import kp3d_core.bench.accuracy as acc
+    import kp3d_core.data.cache as cache
+    from kp3d_core.config import TrainConfig
+
+    _, data, root = checkpoint_and_data
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
+    base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
+                  train=TrainConfig(batch_size=2, device="cpu", threads=1))
+    out = tmp_path / "bench"
+    first = acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("main", "views"), fixed_steps=(2, 1))
+    # Cut the file short inside the last run's line, as an interruption would: that run alone is redone.
+    text = (out / "results.jsonl").read_text().splitlines()
+    views3 = next(l for l in first if l["run"] == "views" and l["views"] == 3)
+    kept = [t for t in text if json.loads(t).get("part") != views3["part"] and json.loads(t)["run"] != "summary"]
+    (out / "results.jsonl").write_text("\n".join(kept) + "\n" + text[-2][:40])
+    trained = []
+    real = acc.timed_train
+    monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
+    again = acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("main", "views"), fixed_steps=(2, 1),
+                          resume=True)
+    assert trained == ["views3"]
+    same = lambda log, run: [{k: v for k, v in l.items() if k != "resumed"} for l in log if l["run"] == run]
+    assert same(again, "unsupervised") == same(first, "unsupervised")
+    assert all(l["resumed"] for l in again if l["run"] == "unsupervised") and again[-1]["runs_resumed"] == 2
+    assert (out / "results.jsonl").read_text().count("\n") == len(again)
+    # A changed setting (more side steps) changes the digest: nothing stale is reused.
+    trained.clear()
+    acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("views",), fixed_steps=(2, 2), resume=True)
+    assert trained == ["views2", "views3"]
+    # Training cut off after its first checkpoint continues from it, and says so.
+    cfg = acc.run_config(base, "cut", out, data, 2)
+    cfg.train.checkpoint_every = 1
+    acc.timed_train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1)))
+    ckpt, t = real(cfg, resume=True)
+    assert t["train_resumed_from_step"] == 1 and t["train_steps"] == 2 and t["train_minutes"] > 0
+    assert load_checkpoint(ckpt)["step"] == 2

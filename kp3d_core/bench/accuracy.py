@@ -20,13 +20,21 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
 Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
 is the summary. A run given minutes trains on a time budget (``train.max_minutes``: it stops when the budget
 is spent, its learning-rate decay timed to end there) and reports the steps it reached; ``--steps`` fixes the
-step counts instead, for runs comparable across machines. Training minutes and samples/s are as measured.
+step counts instead, for runs comparable across machines. Training minutes (the training loop's own
+seconds, kept in the checkpoint) and samples/s are as measured.
+
+``results.jsonl`` grows one line at a time, and every line of a run carries ``part``, a digest of that run's
+full training config, data folders and mapping settings. ``--resume`` reuses the parts of an earlier,
+interrupted invocation whose digest matches (their lines come back with ``"resumed": true``) and continues
+a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than one
+sitting completes as one run, while a changed setting can never reuse a stale figure.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -79,6 +87,7 @@ def base_config(path: Path | None):
 
 
 STEP_CAP = 10**9  # the step limit of a time-budgeted run: the budget ends it
+CHECKPOINT_EVERY = 500  # steps between checkpoints of a bench run: how much an interruption can cost
 
 
 def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, cameras: list[str] | None = None,
@@ -99,7 +108,7 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, c
     else:
         cfg.train.steps, cfg.train.max_minutes = int(steps), 0.0
         cfg.train.warmup_steps = min(cfg.train.warmup_steps, max(1, steps // 10))
-    cfg.train.checkpoint_every = cfg.train.steps
+    cfg.train.checkpoint_every = min(cfg.train.steps, CHECKPOINT_EVERY)
     cfg.train.preview_every = 0
     cfg.train.tensorboard = False
     if losses is not None:
@@ -110,20 +119,25 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, c
     return config_from_dict(dataclasses.asdict(cfg), f"bench run '{name}'")
 
 
-def timed_train(cfg) -> tuple[Path, dict]:
-    """Train (fresh run folder); returns the checkpoint and the minutes, steps and samples per second reached."""
+def timed_train(cfg, resume: bool = False) -> tuple[Path, dict]:
+    """Train in a fresh run folder, or with ``resume`` continue from the checkpoint already there; returns the
+    checkpoint and the training minutes (loop time, resumed runs included), steps and samples per second."""
     import shutil
 
     from ..checkpoint import load_checkpoint
     from ..train import train
 
-    shutil.rmtree(cfg.train.out_dir, ignore_errors=True)
-    t0 = time.perf_counter()
-    ckpt = train(cfg)
-    minutes = (time.perf_counter() - t0) / 60.0
-    steps = int(load_checkpoint(ckpt)["step"])
-    return ckpt, {"train_minutes": minutes, "train_steps": steps, "batch_size": cfg.train.batch_size,
-                  "samples_per_s": steps * cfg.train.batch_size / (60 * minutes)}
+    ckpt_path = Path(cfg.train.out_dir) / "ckpt.pt"
+    start = int(load_checkpoint(ckpt_path)["step"]) if resume and ckpt_path.is_file() else 0
+    if not start:
+        shutil.rmtree(cfg.train.out_dir, ignore_errors=True)
+    ckpt = load_checkpoint(train(cfg, resume=bool(start)))
+    steps, minutes = int(ckpt["step"]), float(ckpt["elapsed_s"]) / 60.0
+    t = {"train_minutes": minutes, "train_steps": steps, "batch_size": cfg.train.batch_size,
+         "samples_per_s": steps * cfg.train.batch_size / (60 * minutes) if minutes > 0 else float("nan")}
+    if start:
+        t["train_resumed_from_step"] = start
+    return ckpt_path, t
 
 
 def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> float:
@@ -145,10 +159,33 @@ KEYS = ("mpjpe_mm", "mpjpe_root_mm", "n_mpjpe_mm", "p_mpjpe_mm", "pck150_pct", "
         "keypoint_to_skeleton_median_mm", "keypoint_to_skeleton_p90_mm", "keypoint_spacing_median_mm")
 
 
-def emit(line: dict, log: list) -> None:
+def emit(line: dict, log: list, results_file: Path | None = None) -> None:
     line = {"bench": "accuracy", **line}
     log.append(line)
     print(json.dumps(line), flush=True)
+    if results_file is not None:
+        with open(results_file, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+def part_id(cfg, **settings) -> str:
+    """Digest of one bench run: its whole training config plus the ``settings`` its figures depend on."""
+    blob = json.dumps({"config": dataclasses.asdict(cfg), **settings}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def finished_parts(results_file: Path) -> dict[str, list[dict]]:
+    """The lines of each part of an earlier invocation's ``results.jsonl``, by part digest (none if no file)."""
+    parts: dict[str, list[dict]] = {}
+    if results_file.is_file():
+        for text in results_file.read_text().splitlines():
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:  # a line cut short by the interruption
+                continue
+            if line.get("part"):
+                parts.setdefault(line["part"], []).append(line)
+    return parts
 
 
 def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: dict, cameras,
@@ -190,9 +227,10 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
 
 def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
               mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
-              fixed_steps: tuple[int, int] | None = None) -> list[dict]:
-    """Everything in the module docstring; returns the JSON lines (also printed). ``fixed_steps`` =
-    (main, side) step counts instead of the minutes (``--steps``)."""
+              fixed_steps: tuple[int, int] | None = None, resume: bool = False) -> list[dict]:
+    """Everything in the module docstring; returns the JSON lines (also printed, and written to
+    ``out/results.jsonl`` as they come). ``fixed_steps`` = (main, side) step counts instead of the minutes
+    (``--steps``); ``resume``: reuse the finished parts of ``out/results.jsonl`` and continue an interrupted run."""
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
@@ -200,6 +238,10 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     from ..mapping import identity_mapping
 
     log: list[dict] = []
+    out.mkdir(parents=True, exist_ok=True)
+    results_file = out / "results.jsonl"
+    done = finished_parts(results_file) if resume else {}
+    results_file.write_text("")  # rewritten as the lines come: reused parts first appear again, marked resumed
     names = StudioFolder(train_dir).rig.names
     for d in (train_dir, test_dir):  # build the crop caches up front: not part of any training time
         CachedDataset(d, SampleParams(size=base.model.crop_size))
@@ -212,66 +254,88 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         budget = {"main": {}, "side": {}}
     emit({"run": "plan", "main_steps": main_steps, "side_steps": side_steps, "main_minutes": main_minutes,
           "side_minutes": side_minutes, "device": device, "train": str(train_dir), "test": str(test_dir),
-          "cameras": names}, log)
+          "cameras": names, "resume": resume, "parts_found": len(done)}, log, results_file)
     results: dict = {}
 
+    def part(cfg, compute, finish=lambda line: line) -> list[dict]:
+        """The lines of one training run: reused from ``done`` when its digest matches, else ``compute(cfg)``
+        (run, map, evaluate); each passes through ``finish`` and is emitted (and written) tagged with the digest."""
+        pid = part_id(cfg, train=str(train_dir), test=str(test_dir), mapping_steps=mapping_steps)
+        lines = [{**l, "resumed": True} for l in done[pid]] if pid in done else compute(cfg)
+        for line in map(finish, lines):
+            emit({k: v for k, v in line.items() if k != "bench"} | {"part": pid}, log, results_file)
+        return log[-len(lines):]
+
     if "main" in runs:
-        ckpt, t = timed_train(run_config(base, "main", out, train_dir, main_steps, **budget["main"]))
-        baseline = mean_pose_baseline(train_dir, test_dir, 0.1)
         plan = {f: (("mlp", "linear") if f == 0.1 else ("mlp",)) for f in FRACTIONS}
-        rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", plan, None, mapping_steps, figures=True)
-        for fraction, kinds in plan.items():
-            results[("main", fraction)] = rs[(fraction, "mlp")]
-            for kind in kinds:
-                emit({"run": "unsupervised", "mapping": kind, "labels_pct": 100 * fraction, "views": len(names),
-                      **rs[(fraction, kind)], **t, "mean_pose_baseline_root_mm": baseline}, log)
+
+        def main_run(cfg) -> list[dict]:
+            ckpt, t = timed_train(cfg, resume)
+            baseline = mean_pose_baseline(train_dir, test_dir, 0.1)
+            rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", plan, None, mapping_steps, figures=True)
+            return [{"run": "unsupervised", "mapping": kind, "labels_pct": 100 * fraction, "views": len(names),
+                     **rs[(fraction, kind)], **t, "mean_pose_baseline_root_mm": baseline}
+                    for fraction, kinds in plan.items() for kind in kinds]
+
+        for line in part(run_config(base, "main", out, train_dir, main_steps, **budget["main"]), main_run):
+            if line["mapping"] == "mlp":
+                results[("main", line["labels_pct"] / 100)] = line
 
     if "supervised" in runs:
+        def supervised_run(cfg) -> list[dict]:
+            ckpt, t = timed_train(cfg, resume)
+            c = load_checkpoint(ckpt)
+            c["mapping"] = identity_mapping(info={"note": "supervised: keypoint k is joint k"})
+            save_checkpoint(ckpt, {k: v for k, v in c.items() if k not in ("format", "version")})
+            res = evaluate(ckpt, test_dir, out / "supervised" / "eval", figures=True, progress=False)
+            return [{"run": "supervised_upper_bound", "labels_pct": 100.0, "views": len(names),
+                     **{k: res[k] for k in KEYS if k in res}, **t}]
+
+        def with_ratios(line: dict) -> dict:  # against this invocation's main figures, even for a reused line
+            line = {k: v for k, v in line.items() if not k.startswith("ratio_")}
+            for fraction in FRACTIONS:
+                if ("main", fraction) in results and line.get("mpjpe_mm"):
+                    line[f"ratio_unsupervised_mlp_{100 * fraction:g}pct"] = (
+                        results[("main", fraction)]["mpjpe_mm"] / line["mpjpe_mm"])
+            return line
+
         cfg = run_config(base, "supervised", out, train_dir, main_steps, supervised=True, **budget["main"])
-        ckpt, t = timed_train(cfg)
-        c = load_checkpoint(ckpt)
-        c["mapping"] = identity_mapping(info={"note": "supervised: keypoint k is joint k"})
-        save_checkpoint(ckpt, {k: v for k, v in c.items() if k not in ("format", "version")})
-        res = evaluate(ckpt, test_dir, out / "supervised" / "eval", figures=True, progress=False)
-        r = {k: res[k] for k in KEYS if k in res}
-        results["supervised"] = r
-        line = {"run": "supervised_upper_bound", "labels_pct": 100.0, "views": len(names), **r, **t}
-        for fraction in FRACTIONS:
-            if ("main", fraction) in results and r.get("mpjpe_mm"):
-                line[f"ratio_unsupervised_mlp_{100 * fraction:g}pct"] = results[("main", fraction)]["mpjpe_mm"] / r["mpjpe_mm"]
-        emit(line, log)
+        results["supervised"] = part(cfg, supervised_run, with_ratios)[0]
+
+    def side_run(folder: str, cameras, fields: dict):
+        def run(cfg) -> list[dict]:
+            ckpt, t = timed_train(cfg, resume)
+            r = map_and_eval(ckpt, train_dir, test_dir, out / folder, {0.1: ("mlp",)}, cameras, mapping_steps,
+                             False)[(0.1, "mlp")]
+            return [{**fields, "labels_pct": 10.0, **r, **t}]
+        return run
 
     if "ablation" in runs:
         for name, terms in ABLATION:
             cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps,
                              losses=ablation_losses(base.loss, terms), **budget["side"])
-            ckpt, t = timed_train(cfg)
-            r = map_and_eval(ckpt, train_dir, test_dir, out / f"ablation_{name}", {0.1: ("mlp",)}, None,
-                             mapping_steps, False)[(0.1, "mlp")]
-            results[("ablation", name)] = r
-            emit({"run": "ablation", "losses": name, "labels_pct": 10.0, "views": len(names), **r, **t}, log)
+            fields = {"run": "ablation", "losses": name, "views": len(names)}
+            results[("ablation", name)] = part(cfg, side_run(f"ablation_{name}", None, fields))[0]
 
     if "views" in runs:
         for v in (2, 3):
             cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
             cfg = run_config(base, f"views{v}", out, train_dir, side_steps, cameras=cams, **budget["side"])
-            ckpt, t = timed_train(cfg)
-            r = map_and_eval(ckpt, train_dir, test_dir, out / f"views{v}", {0.1: ("mlp",)}, cams, mapping_steps,
-                             False)[(0.1, "mlp")]
-            results[("views", v)] = r
-            emit({"run": "views", "views": v, "cameras": cams, "labels_pct": 10.0, **r, **t}, log)
+            fields = {"run": "views", "views": v, "cameras": cams}
+            results[("views", v)] = part(cfg, side_run(f"views{v}", cams, fields))[0]
         same = next((name for name, terms in ABLATION if ("ablation", name) in results
                      and ablation_losses(base.loss, terms) == base.loss), None)
         if same is not None:
-            emit({"run": "views", "views": len(names), "cameras": names, "labels_pct": 10.0,
-                  "same_as": f"ablation {same}", **results[("ablation", same)]}, log)
+            r = {k: results[("ablation", same)][k] for k in KEYS if k in results[("ablation", same)]}
+            emit({**r, "run": "views", "views": len(names), "cameras": names, "labels_pct": 10.0,
+                  "same_as": f"ablation {same}"}, log, results_file)
 
-    minutes = {l.get("run", "") + str(l.get("losses", "")) + str(l.get("views", "")): l["train_minutes"]
-               for l in log if "train_minutes" in l}  # one entry per training run
+    minutes = {l["part"]: l["train_minutes"] for l in log if "part" in l}  # one entry per training run
     main_line = next((l for l in log if l.get("run") == "unsupervised"), {})
     summary = {"run": "summary", "device": device, "main_steps": main_line.get("train_steps", main_steps),
                "side_steps": side_steps, "main_minutes": main_minutes, "side_minutes": side_minutes,
-               "total_train_minutes": float(sum(minutes.values()))}
+               "total_train_minutes": float(sum(minutes.values())),
+               "runs_resumed": len({l["part"] for l in log if l.get("resumed")})}
     for fraction in FRACTIONS:
         if ("main", fraction) in results:
             summary[f"unsupervised_mlp_{100 * fraction:g}pct_mpjpe_mm"] = results[("main", fraction)].get("mpjpe_mm")
@@ -287,8 +351,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     for v in (2, 3):
         if ("views", v) in results:
             summary[f"views{v}_mpjpe_mm"] = results[("views", v)].get("mpjpe_mm")
-    emit(summary, log)
-    (out / "results.jsonl").write_text("".join(json.dumps(l) + "\n" for l in log))
+    emit(summary, log, results_file)
     return log
 
 
@@ -310,6 +373,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"run folders and results.jsonl (default {DEFAULT_OUT})")
     parser.add_argument("--runs", nargs="*", default=["main", "supervised", "ablation", "views"],
                         choices=["main", "supervised", "ablation", "views"], help="which parts to run (default all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the runs already in OUT/results.jsonl whose config, data and mapping settings "
+                             "match, and continue an interrupted training run from its last checkpoint")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -321,8 +387,7 @@ def main(args: argparse.Namespace) -> int:
     train_dir = args.train or default_split("train")
     test_dir = args.test or default_split("test")
     base = base_config(args.config)
-    args.out.mkdir(parents=True, exist_ok=True)
     run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
               mapping_steps=600 if args.quick else 3000, runs=tuple(args.runs),
-              fixed_steps=tuple(args.steps) if args.steps else None)
+              fixed_steps=tuple(args.steps) if args.steps else None, resume=args.resume)
     return 0
