@@ -205,7 +205,24 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     # Training cut off after its first checkpoint continues from it, and says so.
     cfg = acc.run_config(base, "cut", out, data, 2)
     cfg.train.checkpoint_every = 1
-    acc.timed_train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=1)))
+    import kp3d_core.train as train_module
+
+    calls, losses = [], train_module.compute_losses
+
+    def cut_at_second_step(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # after step 1's checkpoint
+        return losses(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(train_module, "compute_losses", cut_at_second_step)
+        with pytest.raises(KeyboardInterrupt):
+            real(cfg)
+    assert load_checkpoint(out / "cut" / "train" / "ckpt.pt")["step"] == 1
     ckpt, t = real(cfg, resume=True)
     assert t["train_resumed_from_step"] == 1 and t["train_steps"] == 2 and t["train_minutes"] > 0
     assert load_checkpoint(ckpt)["step"] == 2
+    # A checkpoint left by a run of other settings is not continued.
+    other = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, fill=cfg.loss.fill + 1.0))
+    assert "train_resumed_from_step" not in real(other, resume=True)[1]

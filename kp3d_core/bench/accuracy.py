@@ -125,10 +125,14 @@ def timed_train(cfg, resume: bool = False) -> tuple[Path, dict]:
     import shutil
 
     from ..checkpoint import load_checkpoint
+    from ..config import config_to_dict
     from ..train import train
 
     ckpt_path = Path(cfg.train.out_dir) / "ckpt.pt"
-    start = int(load_checkpoint(ckpt_path)["step"]) if resume and ckpt_path.is_file() else 0
+    start = 0
+    if resume and ckpt_path.is_file():
+        old = load_checkpoint(ckpt_path)
+        start = int(old["step"]) if old.get("config") == config_to_dict(cfg) else 0  # another run's: start afresh
     if not start:
         shutil.rmtree(cfg.train.out_dir, ignore_errors=True)
     ckpt = load_checkpoint(train(cfg, resume=bool(start)))
