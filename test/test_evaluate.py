@@ -223,6 +223,9 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     ckpt, t = real(cfg, resume=True)
     assert t["train_resumed_from_step"] == 1 and t["train_steps"] == 2 and t["train_minutes"] > 0
     assert load_checkpoint(ckpt)["step"] == 2
+    # Bookkeeping (checkpoint cadence, threads) may differ; a checkpoint left by other settings is not continued.
+    assert acc.same_run(load_checkpoint(ckpt)["config"], dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, checkpoint_every=7, threads=2)))
     # A checkpoint left by a run of other settings is not continued.
     other = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, fill=cfg.loss.fill + 1.0))
     assert "train_resumed_from_step" not in real(other, resume=True)[1]

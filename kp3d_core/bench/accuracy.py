@@ -88,6 +88,18 @@ def base_config(path: Path | None):
 
 STEP_CAP = 10**9  # the step limit of a time-budgeted run: the budget ends it
 CHECKPOINT_EVERY = 500  # steps between checkpoints of a bench run: how much an interruption can cost
+# Train settings that do not change the weights a run ends with: a checkpoint written under other values of
+# these still belongs to the same run and may be continued.
+BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "tensorboard")
+
+
+def same_run(stored: dict, cfg) -> bool:
+    """Whether a checkpoint's stored config (a ``config_to_dict``) describes the training run of ``cfg``."""
+    from ..config import config_to_dict
+
+    def essential(d: dict) -> dict:
+        return {**d, "train": {k: v for k, v in d.get("train", {}).items() if k not in BOOKKEEPING}}
+    return essential(stored) == essential(config_to_dict(cfg))
 
 
 def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, cameras: list[str] | None = None,
@@ -125,14 +137,13 @@ def timed_train(cfg, resume: bool = False) -> tuple[Path, dict]:
     import shutil
 
     from ..checkpoint import load_checkpoint
-    from ..config import config_to_dict
     from ..train import train
 
     ckpt_path = Path(cfg.train.out_dir) / "ckpt.pt"
     start = 0
     if resume and ckpt_path.is_file():
         old = load_checkpoint(ckpt_path)
-        start = int(old["step"]) if old.get("config") == config_to_dict(cfg) else 0  # another run's: start afresh
+        start = int(old["step"]) if same_run(old.get("config", {}), cfg) else 0  # another run's: start afresh
     if not start:
         shutil.rmtree(cfg.train.out_dir, ignore_errors=True)
     ckpt = load_checkpoint(train(cfg, resume=bool(start)))
