@@ -36,7 +36,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
