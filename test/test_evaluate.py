@@ -198,7 +198,9 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     assert same(again, "unsupervised") == same(first, "unsupervised")
     assert all(l["resumed"] for l in again if l["run"] == "unsupervised") and again[-1]["runs_resumed"] == 2
     assert (out / "results.jsonl").read_text().count("\n") == len(again)
-    # A changed setting (more side steps) changes the digest: nothing stale is reused.
+    # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
+    cfg = acc.run_config(base, "main", out, data, 2)
+    assert acc.part_id(cfg) == acc.part_id(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=2)))
     trained.clear()
     acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("views",), fixed_steps=(2, 2), resume=True)
     assert trained == ["views2", "views3"]

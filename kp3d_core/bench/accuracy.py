@@ -24,7 +24,7 @@ step counts instead, for runs comparable across machines. Training minutes (the 
 seconds, kept in the checkpoint) and samples/s are as measured.
 
 ``results.jsonl`` grows one line at a time, and every line of a run carries ``part``, a digest of that run's
-full training config, data folders and mapping settings. ``--resume`` reuses the parts of an earlier,
+training config (all but bookkeeping such as checkpoint cadence and threads), data folders and mapping settings. ``--resume`` reuses the parts of an earlier,
 interrupted invocation whose digest matches (their lines come back with ``"resumed": true``) and continues
 a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than one
 sitting completes as one run, while a changed setting can never reuse a stale figure.
@@ -92,13 +92,16 @@ CHECKPOINT_EVERY = 500  # steps between checkpoints of a bench run: how much an 
 BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "tensorboard")
 
 
+def run_identity(config: dict) -> dict:
+    """A ``config_to_dict`` without its bookkeeping: equal for two configs that train the same weights."""
+    return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k not in BOOKKEEPING}}
+
+
 def same_run(stored: dict, cfg) -> bool:
     """Whether a checkpoint's stored config (a ``config_to_dict``) describes the training run of ``cfg``."""
     from ..config import config_to_dict
 
-    def essential(d: dict) -> dict:
-        return {**d, "train": {k: v for k, v in d.get("train", {}).items() if k not in BOOKKEEPING}}
-    return essential(stored) == essential(config_to_dict(cfg))
+    return run_identity(stored) == run_identity(config_to_dict(cfg))
 
 
 def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, cameras: list[str] | None = None,
@@ -183,8 +186,11 @@ def emit(line: dict, log: list, results_file: Path | None = None) -> None:
 
 
 def part_id(cfg, **settings) -> str:
-    """Digest of one bench run: its whole training config plus the ``settings`` its figures depend on."""
-    blob = json.dumps({"config": dataclasses.asdict(cfg), **settings}, sort_keys=True, default=str)
+    """Digest of one bench run: its training config (:func:`run_identity`) plus the ``settings`` its figures
+    depend on."""
+    from ..config import config_to_dict
+
+    blob = json.dumps({"config": run_identity(config_to_dict(cfg)), **settings}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
