@@ -1,4 +1,4 @@
-"""Label-free training augmentation of multi-view crop batches: foreground colour and crop zoom/shift.
+"""Label-free training augmentation of multi-view crop batches: foreground colour, crop zoom/shift, background swap.
 
 Why: a network of this size learns its training subjects' clothes and fails on new people (on the former
 3000-frame, 8-subject studio-bench train split, the supervised upper bound fitted its training crops to
@@ -7,6 +7,8 @@ Why: a network of this size learns its training subjects' clothes and fails on n
 - colour: the foreground only (soft |I - B| mask, so the background B of the composite stays valid) is
   re-coloured per frame, identically in every view (one subject, one outfit): a rotation of the chroma
   about the grey axis, a saturation and a brightness factor. New clothes, same silhouette.
+- background swap: the keypoint net (only) sees each foreground on another crop's background, so the room
+  cannot tell it which camera it looks through (``encoder_image``; the reconstruction keeps the true one).
 - zoom/shift: each view's crop is resampled by a similarity A (crop px -> new crop px) and its
   ``crop_to_image`` becomes ``crop_to_image @ inv(A)``, so triangulation sees the same image points;
   the label-free crop box jitters at run time, and this teaches the net not to rely on where it falls.
@@ -78,6 +80,25 @@ def warp_crops(x: torch.Tensor, A: torch.Tensor, padding: str) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
 
+def swap_backgrounds(image: torch.Tensor, fg: torch.Tensor, background: torch.Tensor, other: torch.Tensor,
+                     swap: torch.Tensor) -> torch.Tensor:
+    """The encoder's input with foregrounds laid on other crops' backgrounds.
+
+    Args:
+        image, background: (B, V, 3, S, S) in [0, 1]; fg: (B, V, 1, S, S) soft foreground in [0, 1].
+        other: (B*V,) index of the crop (flattened over B and V) whose background each crop receives.
+        swap: (B*V,) bool, which crops are swapped (the others are returned unchanged).
+    Returns:
+        (B, V, 3, S, S): ``fg * image + (1 - fg) * background[other]`` where ``swap``, else ``image``.
+    """
+    shape = image.shape
+    flat = image.reshape(-1, *shape[2:])
+    f = fg.reshape(-1, *fg.shape[2:])
+    b = background.reshape(-1, *shape[2:])[other]
+    swapped = f * flat + (1.0 - f) * b
+    return torch.where(swap.reshape(-1, 1, 1, 1), swapped, flat).reshape(shape)
+
+
 class Augmenter:
     """Callable that augments a training batch (dict of the training-sample contract, batched) in place of it."""
 
@@ -90,7 +111,7 @@ class Augmenter:
 
     def __call__(self, batch: dict) -> dict:
         cfg = self.cfg
-        if cfg.colour <= 0 and cfg.scale <= 0 and cfg.shift <= 0:
+        if cfg.colour <= 0 and cfg.scale <= 0 and cfg.shift <= 0 and cfg.background_swap <= 0:
             return batch
         out = dict(batch)
         image, fg = batch["image"], batch["fg"]
@@ -113,4 +134,8 @@ class Augmenter:
             if "joints2d_crop" in batch:
                 j = batch["joints2d_crop"].to(torch.float64)
                 out["joints2d_crop"] = (j @ A[..., :2, :2].transpose(-1, -2) + A[..., None, :2, 2]).to(batch["joints2d_crop"].dtype)
+        if cfg.background_swap > 0:
+            swap = torch.rand((B * V,), generator=self.generator) < cfg.background_swap
+            other = torch.randperm(B * V, generator=self.generator)
+            out["encoder_image"] = swap_backgrounds(out["image"], out["fg"], out["background"], other.to(dev), swap.to(dev))
         return out

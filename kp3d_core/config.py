@@ -113,6 +113,11 @@ class AugmentConfig:
     """Crop zoom jitter: factor in [1 - scale, 1 + scale], per view."""
     shift: float = 0.0
     """Crop shift jitter: up to +-shift * S pixels in x and y, per view."""
+    background_swap: float = 0.0
+    """Probability, per view crop, that the keypoint net sees the crop's foreground (soft |I - B| mask) laid on the
+    background crop of another sample of the batch (often another camera) instead of its own. Why: the room behind
+    the subject tells the net which camera it looks through, so it can label the left/right limbs by a direction in
+    the world rather than on the body; the reconstruction target and its composite keep the true background."""
 
 
 @dataclass
@@ -273,6 +278,7 @@ def _validate(cfg: Config, source: str) -> Config:
     need(0 <= a.colour <= 1, "data.augment.colour", f"must be in [0, 1], got {a.colour}")
     need(0 <= a.scale < 0.5, "data.augment.scale", f"must be in [0, 0.5), got {a.scale}")
     need(0 <= a.shift <= 0.25, "data.augment.shift", f"must be in [0, 0.25], got {a.shift}")
+    need(0 <= a.background_swap <= 1, "data.augment.background_swap", f"must be in [0, 1], got {a.background_swap}")
     t = cfg.train
     need(t.steps >= 1, "train.steps", "must be >= 1")
     need(t.max_minutes >= 0, "train.max_minutes", f"must be >= 0, got {t.max_minutes}")

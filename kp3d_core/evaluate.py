@@ -202,6 +202,8 @@ def markdown_table(res: dict, title: str = "kp3d eval") -> str:
         ("Keypoints: distance to the true skeleton, median (mm)", "keypoint_to_skeleton_median_mm"),
         ("Keypoints: distance to the true skeleton, 90th percentile (mm)", "keypoint_to_skeleton_p90_mm"),
         ("Keypoints: distance to the nearest keypoint, median (mm)", "keypoint_spacing_median_mm"),
+        ("Lateral keypoints on their body side, body facing its usual way (%)", "body_side_kept_facing_pct"),
+        ("Lateral keypoints on their body side, body turned (%)", "body_side_kept_turned_pct"),
         ("MPJPE flip-corrected (mm, ORACLE, not a result)", "flip_corrected_mpjpe_mm_oracle"),
     ]
     lines = [f"## {title}", "", "| metric | value |", "|---|---|"]
@@ -269,6 +271,7 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     clips, subjects = frame_labels(folder, frames)
     res.update(breakdowns(frame_err, clips, subjects))
     res.update(metrics.keypoint_placement(found["X"], found["valid"], gt))
+    res.update(metrics.body_side_keeping(found["X"], found["valid"], gt, up=mapping.get("up", (0.0, 0.0, 1.0))))
     res.update(
         data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
         mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),

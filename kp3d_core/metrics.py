@@ -18,6 +18,13 @@ Definitions (``pred``, ``gt``: (N, J, 3), N poses of J joints; reported in milli
   distance to the nearest bone segment of the true skeleton, and to its nearest fellow keypoint. A keypoint
   can reproject onto the body in every view yet float in the visual hull's phantom volumes, off the body;
   only the first figure shows it.
+- Body-side keeping (a diagnosis of the discovered keypoints' left/right identity): the true body's left axis
+  (left minus right hip plus left minus right shoulder, horizontal) gives each frame a heading and each 3D
+  keypoint a lateral coordinate. Frames whose heading points against the circular mean heading are "turned".
+  For each lateral keypoint (median lateral offset over 8 cm) its body side is the sign of its median lateral
+  coordinate in the other frames; the figures are the percentages of frames in which it is on that side, with
+  the body facing its usual way and turned. A keypoint labelled on the body keeps its side either way; one
+  labelled by a direction in the room (e.g. "the limb nearer the door") changes side whenever the body turns.
 
 No metric chooses anything by its error against ground truth on behalf of the prediction: the left/right
 test of the ambiguity ratio only measures, it never changes the prediction.
@@ -144,6 +151,41 @@ def keypoint_placement(X, valid, joints) -> dict[str, float]:
         "keypoint_to_skeleton_median_mm": 1000.0 * float(np.median(to_bone)),
         "keypoint_to_skeleton_p90_mm": 1000.0 * float(np.percentile(to_bone, 90)),
         "keypoint_spacing_median_mm": 1000.0 * float(np.median(nearest)) if nearest.size else float("nan"),
+    }
+
+
+LATERAL_MIN_M = 0.08  # median lateral offset from the pelvis above which a keypoint counts as on one side
+
+
+def body_side_keeping(X, valid, joints, up=(0.0, 0.0, 1.0)) -> dict[str, float]:
+    """How lateral 3D keypoints X (N, K, 3) m (``valid`` (N, K) bool) keep their body side as true poses
+    (N, J, 3) turn (definition in the module docstring), in percent; empty if no keypoint is lateral."""
+    X, valid, J = np.asarray(X, dtype=np.float64), np.asarray(valid, dtype=bool), np.asarray(joints, dtype=np.float64)
+    u = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    from .skeleton import JOINT_INDEX as I
+
+    left = (J[:, I["left_hip"]] - J[:, I["right_hip"]]) + (J[:, I["left_shoulder"]] - J[:, I["right_shoulder"]])
+    left = left - (left @ u)[:, None] * u
+    left /= np.maximum(np.linalg.norm(left, axis=-1, keepdims=True), 1e-12)
+    mean = left.mean(0)
+    turned = left @ mean < 0  # heading more than 90 degrees from the circular mean heading
+    lateral = np.where(valid, np.einsum("nkc,nc->nk", X - J[:, ROOT, None], left), np.nan)  # (N, K) m
+    with np.errstate(all="ignore"):
+        is_lateral = np.nanmedian(np.abs(lateral), axis=0) > LATERAL_MIN_M
+    if not is_lateral.any() or turned.all():
+        return {}
+    side = np.sign(np.nanmedian(lateral[~turned][:, is_lateral], axis=0))  # (L,) each keypoint's body side
+
+    def kept(frames: np.ndarray) -> float:
+        s = lateral[frames][:, is_lateral]
+        ok = np.isfinite(s)
+        return 100.0 * float((np.sign(s) == side)[ok].mean()) if ok.any() else float("nan")
+
+    return {
+        "lateral_keypoints": int(is_lateral.sum()),
+        "turned_frames_pct": 100.0 * float(turned.mean()),
+        "body_side_kept_facing_pct": kept(~turned),
+        "body_side_kept_turned_pct": kept(turned) if turned.any() else float("nan"),
     }
 
 

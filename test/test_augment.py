@@ -1,4 +1,5 @@
-"""Label-free augmentation: geometry stays exact (crop_to_image follows the warp), colour touches only the body."""
+"""Label-free augmentation: geometry stays exact (crop_to_image follows the warp), colour touches only the body,
+the background swap changes only what the keypoint net sees."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,8 @@ import math
 import pytest
 import torch
 
-from kp3d_core.augment import Augmenter, grey_axis_rotations, recolour_foreground, similarity, warp_crops
+from kp3d_core.augment import (Augmenter, grey_axis_rotations, recolour_foreground, similarity, swap_backgrounds,
+                               warp_crops)
 from kp3d_core.config import AugmentConfig, ConfigError, config_from_dict
 
 S = 32
@@ -93,8 +95,47 @@ def test_hue_rotation_keeps_grey_and_turns_red_towards_green():
     assert torch.allclose(same, img)  # grey has no hue to rotate
 
 
+def test_swap_backgrounds_keeps_the_body_and_takes_the_other_room():
+    b = batch_with_dot(B=1, V=2)
+    other, swap = torch.tensor([1, 0]), torch.tensor([True, False])
+    out = swap_backgrounds(b["image"], b["fg"], b["background"], other, swap)
+    body, room = b["fg"][0, 0, 0] == 1, b["fg"][0, 0, 0] == 0
+    assert torch.equal(out[0, 0][:, body], b["image"][0, 0][:, body])           # the subject is kept
+    assert torch.allclose(out[0, 0][:, room], b["background"][0, 1][:, room])   # the room is view 1's
+    assert torch.equal(out[0, 1], b["image"][0, 1])                             # not swapped: unchanged
+
+
+def test_background_swap_touches_only_the_encoder_input():
+    b = batch_with_dot()
+    out = Augmenter(AugmentConfig(background_swap=1.0), seed=2)(b)
+    for key in ("image", "background", "fg", "crop_to_image", "joints2d_crop"):
+        assert torch.equal(out[key], b[key])  # reconstruction target, composite and geometry as they were
+    body = b["fg"].expand_as(b["image"]) == 1
+    assert torch.equal(out["encoder_image"][body], b["image"][body])
+    assert not torch.allclose(out["encoder_image"], b["image"])
+
+
+def test_the_keypoint_net_reads_the_encoder_image():
+    from kp3d_core.config import ModelConfig
+    from kp3d_core.models.discovery import DiscoveryModel
+    from kp3d_core.models.synthetic import SyntheticDataset
+
+    torch.manual_seed(0)
+    model = DiscoveryModel(ModelConfig(crop_size=32, num_keypoints=4, width=8, decoder_width=8)).eval()
+    ds = SyntheticDataset(1, 2, 32, seed=1)
+    batch = torch.utils.data.default_collate([ds[0]])
+    with torch.no_grad():
+        plain = model(batch)
+        seen = model({**batch, "encoder_image": batch["image"].flip(-1)})
+    assert not torch.allclose(plain["kp"], seen["kp"])  # the net looked at the other input
+    # ... while the composite still lays the decoder's foreground on the true background
+    assert torch.allclose(seen["recon"], seen["mask"] * seen["fg_image"] + (1 - seen["mask"]) * batch["background"])
+
+
 def test_config_names_the_bad_field():
     with pytest.raises(ConfigError, match="data.augment.scale"):
         config_from_dict({"data": {"augment": {"scale": 0.7}}})
     with pytest.raises(ConfigError, match="data.augment.colouur"):
         config_from_dict({"data": {"augment": {"colouur": 0.5}}})
+    with pytest.raises(ConfigError, match="data.augment.background_swap"):
+        config_from_dict({"data": {"augment": {"background_swap": 1.5}}})

@@ -100,3 +100,35 @@ def test_keypoint_placement_ignores_invalid_keypoints(poses):
     assert res["keypoint_to_skeleton_median_mm"] < 20.0 + 1e-9  # on a joint, or 2 cm from it
     assert res["keypoint_spacing_median_mm"] == pytest.approx(20.0)
     assert M.keypoint_placement(X, np.zeros_like(valid), gt) == {}
+
+
+def turning_poses(n=72):
+    """Poses of a T-shaped body (hips and shoulders 0.4 m apart, wrists 0.8 m out) turning a full circle about z."""
+    from kp3d_core.skeleton import JOINT_INDEX as I
+
+    base = np.zeros((NUM_JOINTS, 3))
+    for name, (x, z) in {"left_hip": (0.1, 0.9), "right_hip": (-0.1, 0.9), "left_shoulder": (0.2, 1.4),
+                         "right_shoulder": (-0.2, 1.4), "left_wrist": (0.8, 1.4), "right_wrist": (-0.8, 1.4)}.items():
+        base[I[name]] = (x, 0.0, z)
+    yaw = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    R = Rotation.from_euler("z", yaw[:, None]).as_matrix()
+    return np.einsum("nij,kj->nki", R, base) + np.array([1.0, 2.0, 0.0]), I
+
+
+def test_body_side_keeping_tells_body_labels_from_room_labels():
+    J, I = turning_poses()
+    on_body = J[:, [I["left_wrist"], I["right_wrist"], 0]]  # two wrists and the pelvis, labelled on the body
+    res = M.body_side_keeping(on_body, np.ones(on_body.shape[:2], dtype=bool), J)
+    assert res["lateral_keypoints"] == 2  # the pelvis is not lateral
+    assert res["body_side_kept_facing_pct"] == pytest.approx(100.0)
+    assert res["body_side_kept_turned_pct"] == pytest.approx(100.0)
+    assert 40.0 < res["turned_frames_pct"] < 60.0
+    # Labelled by the room: keypoint 0 is whichever wrist lies further along world x.
+    wx = J[:, [I["left_wrist"], I["right_wrist"]], 0]
+    first = wx[:, 0] >= wx[:, 1]
+    room = np.stack([np.where(first[:, None], J[:, I["left_wrist"]], J[:, I["right_wrist"]]),
+                     np.where(first[:, None], J[:, I["right_wrist"]], J[:, I["left_wrist"]])], axis=1)
+    res = M.body_side_keeping(room, np.ones(room.shape[:2], dtype=bool), J)
+    assert res["body_side_kept_facing_pct"] > 75.0 and res["body_side_kept_turned_pct"] < 25.0
+    # Nothing lateral: no figures.
+    assert M.body_side_keeping(J[:, :1], np.ones((len(J), 1), dtype=bool), J) == {}

@@ -173,7 +173,8 @@ def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> floa
 
 KEYS = ("mpjpe_mm", "mpjpe_root_mm", "n_mpjpe_mm", "p_mpjpe_mm", "pck150_pct", "auc_pct", "error2d_pct",
         "ambiguity_ratio", "coverage_pct", "flip_corrected_mpjpe_mm_oracle", "mpjpe_by_source_mm",
-        "keypoint_to_skeleton_median_mm", "keypoint_to_skeleton_p90_mm", "keypoint_spacing_median_mm")
+        "keypoint_to_skeleton_median_mm", "keypoint_to_skeleton_p90_mm", "keypoint_spacing_median_mm",
+        "body_side_kept_facing_pct", "body_side_kept_turned_pct")
 
 
 def emit(line: dict, log: list, results_file: Path | None = None) -> None:

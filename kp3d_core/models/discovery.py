@@ -47,7 +47,8 @@ class DiscoveryModel(nn.Module):
         """Run the full chain on a batch of the training-sample contract.
 
         Args:
-            batch: ``image`` (B, V, 3, S, S), ``background`` (B, V, 3, S, S), ``crop_to_image`` (B, V, 3, 3),
+            batch: ``image`` (B, V, 3, S, S), optional ``encoder_image`` (B, V, 3, S, S) the keypoint net sees
+                instead (augmentation), ``background`` (B, V, 3, S, S), ``crop_to_image`` (B, V, 3, 3),
                 ``K`` (B, V, 3, 3), ``dist`` (B, V, 5), ``P`` (B, V, 3, 4), ``valid_view`` (B, V).
             decode: run the decoder (False for the supervised upper bound, which needs no reconstruction).
         Returns:
@@ -61,7 +62,8 @@ class DiscoveryModel(nn.Module):
         B, V = image.shape[:2]
         S = self.cfg.crop_size
         check_crops(image.reshape(B * V, *image.shape[2:]), S)
-        probs, kp, conf = self.keypoint_net.heatmaps(image.reshape(B * V, 3, S, S))
+        seen = batch.get("encoder_image", image)  # the augmenter's background swap, else the crops themselves
+        probs, kp, conf = self.keypoint_net.heatmaps(seen.reshape(B * V, 3, S, S))
         K = kp.shape[1]
         probs = probs.reshape(B, V, K, *probs.shape[-2:])
         kp, conf = kp.reshape(B, V, K, 2), conf.reshape(B, V, K)
