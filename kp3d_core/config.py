@@ -92,6 +92,12 @@ class LossConfig:
     (its distance outside it, see losses.outside_distance)."""
     inside_reach: int = 8
     """Crop pixels over which the ``inside`` penalty rises from 0 (on the body) to 1."""
+    temporal: float = 0.0
+    """Addition, off by default: the centred 3D keypoints of two frames of one clip ``temporal_offset`` frames apart
+    should agree (Charbonnier distance, metres), so that a keypoint keeps its body part over time instead of
+    swapping limbs as the body turns (kp3d_core.data.pairs). Training then draws batch_size / 2 such pairs per step."""
+    temporal_offset: int = 3
+    """Frames between the two frames of a temporal pair (3 = 0.1 s at 30 fps)."""
     consistency: float = 0.1
     """L1 between detected 2D keypoints and their reprojected 3D keypoints (fraction of crop side)."""
     render_sigma: float = 0.06
@@ -263,6 +269,10 @@ def _validate(cfg: Config, source: str) -> Config:
     need(cfg.loss.photo_blur >= 1 and cfg.loss.photo_blur % 2 == 1, "loss.photo_blur", "must be an odd integer >= 1")
     need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")
     need(cfg.loss.photo_tau > 0, "loss.photo_tau", "must be > 0")
+    need(cfg.loss.temporal_offset >= 1, "loss.temporal_offset", f"must be >= 1 frame, got {cfg.loss.temporal_offset}")
+    if cfg.loss.temporal > 0:
+        need(cfg.train.batch_size % 2 == 0, "train.batch_size",
+             f"must be even with loss.temporal on (it is made of temporal pairs), got {cfg.train.batch_size}")
     need(cfg.loss.thin_kernel >= 3 and cfg.loss.thin_kernel % 2 == 1, "loss.thin_kernel", "must be an odd integer >= 3")
     for f in dataclasses.fields(LossConfig):
         v = getattr(cfg.loss, f.name)

@@ -4,9 +4,9 @@ From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. Ad
 section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse of all keypoints onto
 the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
 (which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg``,
-``consistency``, ``thin_fill`` (fill on the thin parts alone), ``photo`` (cross-view photo-consistency of the
-reprojected keypoints) and ``inside`` (keypoints on the foreground) are further additions, the last three off
-by default. ``supervised_loss`` is the upper bound's loss (labels).
+``consistency``, ``thin_fill`` (fill on the thin parts alone), ``temporal`` (a keypoint keeps its part over
+time), ``photo`` (cross-view photo-consistency of the reprojected keypoints) and ``inside`` (keypoints on the
+foreground) are further additions, the last four off by default. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -128,6 +128,23 @@ def separation_loss(X: torch.Tensor, valid: torch.Tensor, sigma_m: float) -> tor
     return (kern * w).sum() / w.sum().clamp_min(1.0)
 
 
+def temporal_loss(X: torch.Tensor, valid: torch.Tensor, eps_m: float = 0.01) -> torch.Tensor:
+    """Scalar mean over keypoints of the Charbonnier distance sqrt(d^2 + eps^2) - eps between the two frames of each
+    temporal pair, each frame's keypoints centred on their mean (so walking across the room costs nothing).
+
+    Args: X (2P, K, 3) metres, pair i at rows 2i and 2i + 1 (kp3d_core.data.pairs); valid (2P, K) bool. Only
+    keypoints valid in both frames count, and the centres are taken over those.
+    """
+    a, b = X[0::2], X[1::2]
+    both = valid[0::2] & valid[1::2]  # (P, K)
+    w = both.to(X.dtype).unsqueeze(-1)
+    n = w.sum(1, keepdim=True).clamp_min(1.0)
+    ca, cb = (a * w).sum(1, keepdim=True) / n, (b * w).sum(1, keepdim=True) / n
+    d2 = ((a - ca) - (b - cb)).pow(2).sum(-1)
+    rho = torch.sqrt(d2 + eps_m**2) - eps_m
+    return (rho * both.to(X.dtype)).sum() / both.sum().clamp_min(1)
+
+
 def consistency_loss(kp: torch.Tensor, kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
     """(B, V) mean L1 (fraction of S) between detected and reprojected keypoints."""
     return (kp - kp_hat).abs().sum(-1).mean(-1) / crop_size
@@ -244,6 +261,10 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
     if cfg.inside > 0:
         outside = outside_distance(fg, cfg.inside_reach)
         terms["inside"] = inside_loss(sample_at(outside, out["kp_hat"], crop_size), valid_view, valid_kp)
+    if cfg.temporal > 0:
+        if not batch.get("temporal_pairs", False):
+            raise ValueError("loss.temporal: the batch is not made of temporal pairs (kp3d_core.data.pairs.flatten_pairs)")
+        terms["temporal"] = temporal_loss(out["X"], valid_kp)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
     return terms
