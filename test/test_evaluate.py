@@ -228,6 +228,10 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     # Bookkeeping (checkpoint cadence, threads) may differ; a checkpoint left by other settings is not continued.
     assert acc.same_run(load_checkpoint(ckpt)["config"], dataclasses.replace(
         cfg, train=dataclasses.replace(cfg.train, checkpoint_every=7, threads=2)))
+    # A config field added since the checkpoint was written (absent from it, default value) changes nothing.
+    stored = load_checkpoint(ckpt)["config"]
+    del stored["loss"]["temporal"]
+    assert acc.same_run(stored, cfg)
     # A checkpoint left by a run of other settings is not continued.
     other = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, fill=cfg.loss.fill + 1.0))
     assert "train_resumed_from_step" not in real(other, resume=True)[1]

@@ -98,9 +98,16 @@ def run_identity(config: dict) -> dict:
 
 
 def same_run(stored: dict, cfg) -> bool:
-    """Whether a checkpoint's stored config (a ``config_to_dict``) describes the training run of ``cfg``."""
-    from ..config import config_to_dict
+    """Whether a checkpoint's stored config (a ``config_to_dict``) describes the training run of ``cfg``.
 
+    The stored config is read back through the current dataclasses first, so a field added since (at its default,
+    which is the behaviour the checkpoint was trained with) does not make a finished run look different."""
+    from ..config import ConfigError, config_from_dict, config_to_dict
+
+    try:
+        stored = config_to_dict(config_from_dict(stored, "checkpoint config"))
+    except ConfigError:  # a key this version does not know: another run's
+        return False
     return run_identity(stored) == run_identity(config_to_dict(cfg))
 
 
