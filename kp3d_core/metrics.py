@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .skeleton import BONES, LEFT_RIGHT_PAIRS, ROOT
+from .skeleton import BONES, JOINT_INDEX, LEFT_RIGHT_PAIRS, ROOT
 
 PCK_THRESHOLD_M = 0.150
 AUC_THRESHOLDS_M = np.linspace(0.0, 0.150, 31)
@@ -162,8 +162,7 @@ def body_side_keeping(X, valid, joints, up=(0.0, 0.0, 1.0)) -> dict[str, float]:
     (N, J, 3) turn (definition in the module docstring), in percent; empty if no keypoint is lateral."""
     X, valid, J = np.asarray(X, dtype=np.float64), np.asarray(valid, dtype=bool), np.asarray(joints, dtype=np.float64)
     u = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
-    from .skeleton import JOINT_INDEX as I
-
+    I = JOINT_INDEX
     left = (J[:, I["left_hip"]] - J[:, I["right_hip"]]) + (J[:, I["left_shoulder"]] - J[:, I["right_shoulder"]])
     left = left - (left @ u)[:, None] * u
     left /= np.maximum(np.linalg.norm(left, axis=-1, keepdims=True), 1e-12)

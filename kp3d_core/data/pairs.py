@@ -41,17 +41,16 @@ def temporal_partners(frames, clips, offset: int) -> np.ndarray:
 class TemporalPairs(torch.utils.data.Dataset):
     """Wraps a dataset of samples: item i is sample i and its partner, every tensor stacked on a new first axis (2, ...).
 
-    ``frames``/``clips`` default to the wrapped dataset's own (a :class:`~kp3d_core.data.cache.CachedDataset`'s
-    exposed frames and their clip ids); any other dataset is taken as one clip of consecutive frames.
+    Frames and clip ids are a :class:`~kp3d_core.data.cache.CachedDataset`'s exposed frames and their clip ids;
+    any other dataset is taken as one clip of consecutive frames.
     """
 
-    def __init__(self, dataset, offset: int, frames=None, clips=None) -> None:
+    def __init__(self, dataset, offset: int) -> None:
         self.dataset = dataset
-        if frames is None:
-            if hasattr(dataset, "frames") and hasattr(dataset, "labels"):
-                frames, clips = dataset.frames, dataset.labels("clip")
-            else:
-                frames, clips = np.arange(len(dataset)), np.zeros(len(dataset), dtype=np.int64)
+        if hasattr(dataset, "frames") and hasattr(dataset, "labels"):
+            frames, clips = dataset.frames, dataset.labels("clip")
+        else:
+            frames, clips = np.arange(len(dataset)), np.zeros(len(dataset), dtype=np.int64)
         self.partners = temporal_partners(frames, clips, offset)
 
     def __len__(self) -> int:
