@@ -128,9 +128,10 @@ def separation_loss(X: torch.Tensor, valid: torch.Tensor, sigma_m: float) -> tor
     return (kern * w).sum() / w.sum().clamp_min(1.0)
 
 
-def temporal_loss(X: torch.Tensor, valid: torch.Tensor, eps_m: float = 0.01) -> torch.Tensor:
-    """Scalar mean over keypoints of the Charbonnier distance sqrt(d^2 + eps^2) - eps between the two frames of each
-    temporal pair, each frame's keypoints centred on their mean (so walking across the room costs nothing).
+def temporal_loss(X: torch.Tensor, valid: torch.Tensor, margin_m: float = 0.0, eps_m: float = 0.01) -> torch.Tensor:
+    """Scalar mean over keypoints of the Charbonnier penalty sqrt(e^2 + eps^2) - eps of each keypoint's move
+    e = max(0, d - margin) between the two frames of each temporal pair, each frame's keypoints centred on their mean
+    (so walking across the room costs nothing); ``margin_m`` metres of motion are free.
 
     Args: X (2P, K, 3) metres, pair i at rows 2i and 2i + 1 (kp3d_core.data.pairs); valid (2P, K) bool. Only
     keypoints valid in both frames count, and the centres are taken over those.
@@ -141,6 +142,8 @@ def temporal_loss(X: torch.Tensor, valid: torch.Tensor, eps_m: float = 0.01) -> 
     n = w.sum(1, keepdim=True).clamp_min(1.0)
     ca, cb = (a * w).sum(1, keepdim=True) / n, (b * w).sum(1, keepdim=True) / n
     d2 = ((a - ca) - (b - cb)).pow(2).sum(-1)
+    if margin_m > 0:  # the floor keeps the gradient of the norm finite at d = 0
+        d2 = torch.relu(torch.sqrt(d2 + 1e-12) - margin_m).pow(2)
     rho = torch.sqrt(d2 + eps_m**2) - eps_m
     return (rho * both.to(X.dtype)).sum() / both.sum().clamp_min(1)
 
@@ -264,7 +267,7 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
     if cfg.temporal > 0:
         if not batch.get("temporal_pairs", False):
             raise ValueError("loss.temporal: the batch is not made of temporal pairs (kp3d_core.data.pairs.flatten_pairs)")
-        terms["temporal"] = temporal_loss(out["X"], valid_kp)
+        terms["temporal"] = temporal_loss(out["X"], valid_kp, cfg.temporal_margin)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
     return terms

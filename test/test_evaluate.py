@@ -201,6 +201,11 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
     cfg = acc.run_config(base, "main", out, data, 2)
     assert acc.part_id(cfg) == acc.part_id(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=2)))
+    # A field added to the config since a part was written (absent then, at its default now) leaves its digest alone.
+    older = config_to_dict(cfg)
+    del older["loss"]["temporal_margin"], older["data"]["augment"]["background_swap"]
+    assert acc.run_identity(older) == acc.run_identity(config_to_dict(cfg))
+    assert acc.part_id(cfg) != acc.part_id(dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, temporal_margin=0.1)))
     trained.clear()
     acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("views",), fixed_steps=(2, 2), resume=True)
     assert trained == ["views2", "views3"]

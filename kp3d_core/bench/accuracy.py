@@ -93,8 +93,25 @@ BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "ten
 
 
 def run_identity(config: dict) -> dict:
-    """A ``config_to_dict`` without its bookkeeping: equal for two configs that train the same weights."""
-    return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k not in BOOKKEEPING}}
+    """A ``config_to_dict`` without its bookkeeping and without the fields at their default: equal for two configs
+    that train the same weights, and unchanged when a field is added to the config at the default that reproduces
+    the earlier behaviour (so a resumed bench still finds the parts it finished before the field existed)."""
+    from ..config import Config, config_to_dict
+
+    def strip(values: dict, default: dict, path: tuple = ()) -> dict:
+        out = {}
+        for key, value in values.items():
+            if path == ("train",) and key in BOOKKEEPING or default.get(key, object()) == value:
+                continue
+            ref = default.get(key)
+            if isinstance(value, dict) and isinstance(ref, dict):
+                value = strip(value, ref, path + (key,))
+                if not value:  # every field at its default
+                    continue
+            out[key] = value
+        return out
+
+    return strip(config, config_to_dict(Config()))
 
 
 def same_run(stored: dict, cfg) -> bool:
