@@ -93,11 +93,16 @@ class LossConfig:
     inside_reach: int = 8
     """Crop pixels over which the ``inside`` penalty rises from 0 (on the body) to 1."""
     temporal: float = 0.0
-    """Addition, off by default: the centred 3D keypoints of two frames of one clip ``temporal_offset`` frames apart
-    should agree (Charbonnier distance, metres), so that a keypoint keeps its body part over time instead of
-    swapping limbs as the body turns (kp3d_core.data.pairs). Training then draws batch_size / 2 such pairs per step."""
+    """Addition, off by default: the centred 3D keypoints of frames of one clip ``temporal_offset`` frames apart
+    should change little (Charbonnier, metres; ``temporal_order``), so that a keypoint keeps its body part over time
+    instead of swapping limbs as the body turns (kp3d_core.data.pairs). Training then draws
+    batch_size / (temporal_order + 1) such windows per step."""
     temporal_offset: int = 3
-    """Frames between the two frames of a temporal pair (3 = 0.1 s at 30 fps)."""
+    """Frames between consecutive frames of a temporal window (3 = 0.1 s at 30 fps)."""
+    temporal_order: int = 1
+    """What the temporal term charges: 1 the move between two frames; 2 the second difference over three frames
+    (the change of velocity), which leaves a limb's steady motion free and charges a label handed from one limb to
+    the other where they meet (kp3d_core.data.pairs)."""
     temporal_margin: float = 0.0
     """Metres of free motion in the temporal term: only a keypoint's move beyond it is charged. 0 charges all motion,
     which also charges a keypoint for following a fast limb, so it drifts to the trunk; a margin above the limbs'
@@ -275,9 +280,12 @@ def _validate(cfg: Config, source: str) -> Config:
     need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")
     need(cfg.loss.photo_tau > 0, "loss.photo_tau", "must be > 0")
     need(cfg.loss.temporal_offset >= 1, "loss.temporal_offset", f"must be >= 1 frame, got {cfg.loss.temporal_offset}")
+    need(cfg.loss.temporal_order in (1, 2), "loss.temporal_order", f"must be 1 or 2, got {cfg.loss.temporal_order}")
     if cfg.loss.temporal > 0:
-        need(cfg.train.batch_size % 2 == 0, "train.batch_size",
-             f"must be even with loss.temporal on (it is made of temporal pairs), got {cfg.train.batch_size}")
+        window = cfg.loss.temporal_order + 1
+        need(cfg.train.batch_size % window == 0, "train.batch_size",
+             f"must be a multiple of {window} with loss.temporal on (it is made of temporal windows of "
+             f"loss.temporal_order + 1 frames), got {cfg.train.batch_size}")
     need(cfg.loss.thin_kernel >= 3 and cfg.loss.thin_kernel % 2 == 1, "loss.thin_kernel", "must be an odd integer >= 3")
     for f in dataclasses.fields(LossConfig):
         v = getattr(cfg.loss, f.name)

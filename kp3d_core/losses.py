@@ -128,24 +128,27 @@ def separation_loss(X: torch.Tensor, valid: torch.Tensor, sigma_m: float) -> tor
     return (kern * w).sum() / w.sum().clamp_min(1.0)
 
 
-def temporal_loss(X: torch.Tensor, valid: torch.Tensor, margin_m: float = 0.0, eps_m: float = 0.01) -> torch.Tensor:
-    """Scalar mean over keypoints of the Charbonnier penalty sqrt(e^2 + eps^2) - eps of each keypoint's move
-    e = max(0, d - margin) between the two frames of each temporal pair, each frame's keypoints centred on their mean
-    (so walking across the room costs nothing); ``margin_m`` metres of motion are free.
+def temporal_loss(X: torch.Tensor, valid: torch.Tensor, margin_m: float = 0.0, eps_m: float = 0.01,
+                  length: int = 2) -> torch.Tensor:
+    """Scalar mean over keypoints of the Charbonnier penalty sqrt(e^2 + eps^2) - eps of e = max(0, |D| - margin),
+    D each keypoint's finite difference of order ``length - 1`` over its temporal window: its move between two frames
+    (length 2), or its second difference x(t - d) - 2 x(t) + x(t + d) over three (length 3). Each frame's keypoints are
+    centred on their mean first (so walking across the room costs nothing); ``margin_m`` metres are free.
 
-    Args: X (2P, K, 3) metres, pair i at rows 2i and 2i + 1 (kp3d_core.data.pairs); valid (2P, K) bool. Only
-    keypoints valid in both frames count, and the centres are taken over those.
+    Args: X (L * P, K, 3) metres, window i at rows L * i ... L * i + L - 1 in time order (kp3d_core.data.pairs);
+    valid (L * P, K) bool. Only keypoints valid in every frame of their window count, and the centres are taken
+    over those.
     """
-    a, b = X[0::2], X[1::2]
-    both = valid[0::2] & valid[1::2]  # (P, K)
-    w = both.to(X.dtype).unsqueeze(-1)
-    n = w.sum(1, keepdim=True).clamp_min(1.0)
-    ca, cb = (a * w).sum(1, keepdim=True) / n, (b * w).sum(1, keepdim=True) / n
-    d2 = ((a - ca) - (b - cb)).pow(2).sum(-1)
+    P = X.shape[0] // length
+    Xw, vw = X.reshape(P, length, *X.shape[1:]), valid.reshape(P, length, -1)
+    every = vw.all(1)  # (P, K)
+    w = every.to(X.dtype)[:, None, :, None]
+    centres = (Xw * w).sum(2, keepdim=True) / w.sum(2, keepdim=True).clamp_min(1.0)
+    d2 = torch.diff(Xw - centres, n=length - 1, dim=1)[:, 0].pow(2).sum(-1)  # (P, K) squared metres
     if margin_m > 0:  # the floor keeps the gradient of the norm finite at d = 0
         d2 = torch.relu(torch.sqrt(d2 + 1e-12) - margin_m).pow(2)
     rho = torch.sqrt(d2 + eps_m**2) - eps_m
-    return (rho * both.to(X.dtype)).sum() / both.sum().clamp_min(1)
+    return (rho * every.to(X.dtype)).sum() / every.sum().clamp_min(1)
 
 
 def consistency_loss(kp: torch.Tensor, kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
@@ -265,9 +268,10 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
         outside = outside_distance(fg, cfg.inside_reach)
         terms["inside"] = inside_loss(sample_at(outside, out["kp_hat"], crop_size), valid_view, valid_kp)
     if cfg.temporal > 0:
-        if not batch.get("temporal_pairs", False):
-            raise ValueError("loss.temporal: the batch is not made of temporal pairs (kp3d_core.data.pairs.flatten_pairs)")
-        terms["temporal"] = temporal_loss(out["X"], valid_kp, cfg.temporal_margin)
+        if batch.get("temporal_window") != cfg.temporal_order + 1:
+            raise ValueError(f"loss.temporal: the batch is not made of temporal windows of {cfg.temporal_order + 1} "
+                             "frames (loss.temporal_order + 1; kp3d_core.data.pairs.flatten_windows)")
+        terms["temporal"] = temporal_loss(out["X"], valid_kp, cfg.temporal_margin, length=cfg.temporal_order + 1)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
     return terms

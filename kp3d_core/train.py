@@ -26,7 +26,7 @@ from . import losses
 from .augment import Augmenter
 from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, save_checkpoint
 from .config import Config, config_to_dict, load_config
-from .data.pairs import TemporalPairs, flatten_pairs
+from .data.pairs import TemporalWindows, flatten_windows
 from .models.discovery import DiscoveryModel
 
 
@@ -167,16 +167,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
         dataset = build_dataset(cfg)
         if len(dataset) < cfg.train.batch_size:
             raise ValueError(f"train.batch_size {cfg.train.batch_size} exceeds the {len(dataset)} samples of the dataset")
-        # With the temporal term each item is a pair of frames, and a step draws batch_size / 2 pairs.
-        paired = cfg.loss.temporal > 0 and not cfg.train.supervised
-        if paired:
-            dataset = TemporalPairs(dataset, cfg.loss.temporal_offset)
+        # With the temporal term each item is a window of frames, and a step draws batch_size / window of them.
+        window = cfg.loss.temporal_order + 1 if cfg.loss.temporal > 0 and not cfg.train.supervised else 1
+        if window > 1:
+            dataset = TemporalWindows(dataset, cfg.loss.temporal_offset, window)
         sampler = (
             torch.utils.data.distributed.DistributedSampler(dataset, world, rank, shuffle=True, seed=cfg.train.seed)
             if world > 1 else None
         )
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=cfg.train.batch_size // (2 if paired else 1), shuffle=sampler is None, sampler=sampler,
+            dataset, batch_size=cfg.train.batch_size // window, shuffle=sampler is None, sampler=sampler,
             drop_last=True, num_workers=cfg.data.num_workers, pin_memory=want_cuda,
             persistent_workers=cfg.data.num_workers > 0,
         )
@@ -249,7 +249,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = next(batches)
-            batch = augment(to_device(flatten_pairs(batch) if paired else batch, device))
+            batch = augment(to_device(flatten_windows(batch) if window > 1 else batch, device))
 
             total, terms, out = compute_losses(ddp_model, batch, cfg)
             if not torch.isfinite(total):
