@@ -197,7 +197,28 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     same = lambda log, run: [{k: v for k, v in l.items() if k != "resumed"} for l in log if l["run"] == run]
     assert same(again, "unsupervised") == same(first, "unsupervised")
     assert all(l["resumed"] for l in again if l["run"] == "unsupervised") and again[-1]["runs_resumed"] == 2
-    assert (out / "results.jsonl").read_text().count("\n") == len(again)
+    assert (out / "results.jsonl").read_text().count("\n") == len(again) and not (out / "results.jsonl.partial").exists()
+    # An invocation cut off (here in its last run) leaves the complete file whole, and its own finished parts, in
+    # the partial file, are reused by the next.
+    complete = (out / "results.jsonl").read_text()
+
+    def cut_at_views3(cfg, resume=False):
+        if cfg.name == "views3":
+            raise KeyboardInterrupt
+        trained.append(cfg.name)
+        return real(cfg, resume)
+
+    monkeypatch.setattr(acc, "timed_train", cut_at_views3)
+    trained.clear()
+    with pytest.raises(KeyboardInterrupt):  # other mapping settings: every run is redone
+        acc.run_bench(data, data, out, base, 0, 0, mapping_steps=11, runs=("main", "views"), fixed_steps=(2, 1),
+                      resume=True)
+    assert trained == ["main", "views2"]
+    assert (out / "results.jsonl").read_text() == complete and (out / "results.jsonl.partial").is_file()
+    monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
+    trained.clear()
+    acc.run_bench(data, data, out, base, 0, 0, mapping_steps=11, runs=("main", "views"), fixed_steps=(2, 1), resume=True)
+    assert trained == ["views3"]
     # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
     cfg = acc.run_config(base, "main", out, data, 2)
     assert acc.part_id(cfg) == acc.part_id(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=2)))

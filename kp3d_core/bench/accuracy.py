@@ -23,9 +23,11 @@ is spent, its learning-rate decay timed to end there) and reports the steps it r
 step counts instead, for runs comparable across machines. Training minutes (the training loop's own
 seconds, kept in the checkpoint) and samples/s are as measured.
 
-``results.jsonl`` grows one line at a time, and every line of a run carries ``part``, a digest of that run's
-training config (all but bookkeeping such as checkpoint cadence and threads), data folders and mapping settings. ``--resume`` reuses the parts of an earlier,
-interrupted invocation whose digest matches (their lines come back with ``"resumed": true``) and continues
+``results.jsonl.partial`` grows one line at a time and becomes ``results.jsonl`` when the invocation completes (so
+an interruption leaves the last complete invocation's file whole). Every line of a run carries ``part``, a digest
+of that run's training config (all but bookkeeping such as checkpoint cadence and threads, and all but the fields at
+their default), data folders and mapping settings. ``--resume`` reuses the parts of an earlier, interrupted
+invocation (either file) whose digest matches (their lines come back with ``"resumed": true``) and continues
 a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than one
 sitting completes as one run, while a changed setting can never reuse a stale figure.
 """
@@ -284,9 +286,11 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
     log: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
-    results_file = out / "results.jsonl"
-    done = finished_parts(results_file) if resume else {}
-    results_file.write_text("")  # rewritten as the lines come: reused parts first appear again, marked resumed
+    # This invocation's lines go to the partial file as they come (reused parts appear again, marked resumed), and it
+    # replaces results.jsonl only once complete: an interruption never loses the lines of an earlier invocation.
+    final_file, results_file = out / "results.jsonl", out / "results.jsonl.partial"
+    done = {**finished_parts(final_file), **finished_parts(results_file)} if resume else {}
+    results_file.write_text("")
     names = StudioFolder(train_dir).rig.names
     for d in (train_dir, test_dir):  # build the crop caches up front: not part of any training time
         CachedDataset(d, SampleParams(size=base.model.crop_size))
@@ -397,6 +401,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         if ("views", v) in results:
             summary[f"views{v}_mpjpe_mm"] = results[("views", v)].get("mpjpe_mm")
     emit(summary, log, results_file)
+    results_file.replace(final_file)
     return log
 
 
