@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .skeleton import NUM_JOINTS
+from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 
 @dataclass
@@ -75,6 +75,10 @@ class MappingConfig:
     """Initialise the MLP's linear skip path with the ridge fit and its output layer at zero."""
     validate: bool = True
     """Choose the MLP's step count on a hold-out of the labelled frames (2 blocks, 20 %), then refit on all."""
+    mirror: float = 0.0
+    """Probability that an MLP training sample is mirrored: keypoints and joints reflected in a vertical plane and the
+    joints' left and right swapped. It tells the map that a keypoint's label says nothing of the body side (the
+    discovered keypoints keep it in about half the frames), so the side must come from the keypoints' geometry."""
 
 
 def select_fraction(num_frames: int, fraction: float) -> np.ndarray:
@@ -112,6 +116,16 @@ def yaw_rotations(angles: torch.Tensor, up) -> torch.Tensor:
     Kx = torch.tensor([[0.0, -u[2], u[1]], [u[2], 0.0, -u[0]], [-u[1], u[0], 0.0]], dtype=angles.dtype)
     s, c = torch.sin(angles)[:, None, None], torch.cos(angles)[:, None, None]
     return torch.eye(3, dtype=angles.dtype) + s * Kx + (1 - c) * (Kx @ Kx)
+
+
+def mirror_matrix(up) -> torch.Tensor:
+    """(3, 3) float64 reflection in a vertical plane (one containing the unit axis ``up``)."""
+    u = np.asarray(up, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    n = np.eye(3)[int(np.argmin(np.abs(u)))]  # the world axis furthest from vertical, made horizontal
+    n = n - (n @ u) * u
+    n = n / np.linalg.norm(n)
+    return torch.as_tensor(np.eye(3) - 2 * np.outer(n, n))
 
 
 def _yaw_limit(cfg: MappingConfig) -> float:
@@ -242,6 +256,7 @@ def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool
     Xc, Yc = Xc.float(), Yc.float()
     N, K = Xc.shape[:2]
     limit = _yaw_limit(cfg)
+    mirror = mirror_matrix(cfg.up).float()
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     model = MappingMLP(K, cfg.hidden, cfg.dropout)
@@ -283,6 +298,10 @@ def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool
             u = torch.rand(cfg.batch_size, generator=gen, dtype=torch.float64)
             R = yaw_rotations((2 * u - 1) * math.radians(limit), cfg.up).float()
             x, y = x @ R.transpose(1, 2), y @ R.transpose(1, 2)
+        if cfg.mirror > 0:
+            flip = torch.rand(cfg.batch_size, generator=gen) < cfg.mirror
+            x = torch.where(flip[:, None, None], x @ mirror.T, x)
+            y = torch.where(flip[:, None, None], (y @ mirror.T)[:, list(FLIP_PERMUTATION)], y)
         pred = model(_features(x, torch.zeros(x.shape[0], 3))).view(-1, NUM_JOINTS, 3)
         loss = ((pred - y).pow(2).sum(-1) + 1e-12).sqrt().mean()  # MPJPE itself (finite gradient at 0)
         opt.zero_grad(set_to_none=True)

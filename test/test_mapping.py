@@ -179,3 +179,29 @@ def test_validated_mlp_does_not_overfit_few_labels():
     mean = {k: float(np.mean(v)) for k, v in err.items()}
     assert mean["mlp"] < 1.15 * mean["linear"]
     assert mean["mlp"] < mean["mlp_unvalidated"]
+
+
+def test_mirror_augmentation_reflects_in_a_vertical_plane_and_swaps_sides():
+    from kp3d_core.mapping import mirror_matrix
+    from kp3d_core.skeleton import FLIP_PERMUTATION
+
+    for up in ((0, 0, 1), (0, -1, 0), (0.3, 0.2, 0.9)):
+        M = mirror_matrix(up).numpy()
+        u = np.asarray(up) / np.linalg.norm(up)
+        np.testing.assert_allclose(M @ M, np.eye(3), atol=1e-12)
+        np.testing.assert_allclose(M @ u, u, atol=1e-12)  # the vertical stays
+        assert np.linalg.det(M) == pytest.approx(-1.0)
+    # Every training sample mirrored (keypoints = joints): the map learns to answer a mirrored body with its
+    # mirrored joints, left and right swapped; without the mirror it answers with the joints as they are.
+    rng = np.random.default_rng(0)
+    J = rng.normal(0, 0.3, (400, 17, 3)) + [0, 0, 1.0]
+    M = mirror_matrix((0, 0, 1)).numpy()
+    cfg = MappingConfig(steps=400, hidden=32, dropout=0.0, yaw_max_deg=(0.0,), seeds_per_limit=1, ridge_init=False,
+                        validate=False)
+    Jt = rng.normal(0, 0.3, (50, 17, 3)) + [0, 0, 1.0]
+    swapped = Jt[:, list(FLIP_PERMUTATION)]
+    mirrored = apply_mapping(fit_mapping(J @ M.T, J @ M.T, dataclasses.replace(cfg, mirror=1.0), kinds=("mlp",)), Jt)
+    plain = apply_mapping(fit_mapping(J, J, cfg, kinds=("mlp",)), Jt)
+    err = lambda a, b: np.linalg.norm(a - b, axis=-1).mean()
+    assert err(mirrored, swapped) < 0.1 < 0.3 < err(mirrored, Jt)  # swapped joints are ~0.4 m off on average
+    assert err(plain, Jt) < 0.1 < 0.3 < err(plain, swapped)

@@ -26,8 +26,8 @@ seconds, kept in the checkpoint) and samples/s are as measured.
 ``results.jsonl.partial`` grows one line at a time and becomes ``results.jsonl`` when the invocation completes (so
 an interruption leaves the last complete invocation's file whole). Every line of a run carries ``part``, a digest
 of that run's training config (all but bookkeeping such as checkpoint cadence and threads, and all but the fields at
-their default), data folders and mapping settings. ``--resume`` reuses the parts of an earlier, interrupted
-invocation (either file) whose digest matches (their lines come back with ``"resumed": true``) and continues
+their default), data folders and mapping settings (every MappingConfig field). ``--resume`` reuses the parts of an
+earlier, interrupted invocation (either file) whose digest matches (their lines come back with ``"resumed": true``) and continues
 a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than one
 sitting completes as one run, while a changed setting can never reuse a stale figure.
 """
@@ -284,8 +284,11 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     from ..evaluate import evaluate
     from ..mapping import identity_mapping
 
+    from ..mapping import MappingConfig
+
     log: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
+    mapping_settings = dataclasses.asdict(MappingConfig(steps=mapping_steps))  # in every digest: a new default re-maps
     # This invocation's lines go to the partial file as they come (reused parts appear again, marked resumed), and it
     # replaces results.jsonl only once complete: an interruption never loses the lines of an earlier invocation.
     final_file, results_file = out / "results.jsonl", out / "results.jsonl.partial"
@@ -309,7 +312,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     def part(cfg, compute, finish=lambda line: line) -> list[dict]:
         """The lines of one training run: reused from ``done`` when its digest matches, else ``compute(cfg)``
         (run, map, evaluate); each passes through ``finish`` and is emitted (and written) tagged with the digest."""
-        pid = part_id(cfg, train=str(train_dir), test=str(test_dir), mapping_steps=mapping_steps)
+        pid = part_id(cfg, train=str(train_dir), test=str(test_dir), mapping=mapping_settings)
         lines = [{**l, "resumed": True} for l in done[pid]] if pid in done else compute(cfg)
         for line in map(finish, lines):
             emit({k: v for k, v in line.items() if k != "bench"} | {"part": pid}, log, results_file)
