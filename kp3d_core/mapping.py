@@ -431,6 +431,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--up", type=float, nargs=3, default=(0.0, 0.0, 1.0), metavar=("X", "Y", "Z"),
                         help="world vertical axis for the yaw augmentation (default 0 0 1: z up, as in the studio)")
     parser.add_argument("--steps", type=int, default=MappingConfig.steps, help="MLP optimiser steps")
+    parser.add_argument("--mirror", type=float, default=MappingConfig.mirror,
+                        help="probability that an MLP training sample is mirrored, left and right joints swapped "
+                             "(0.5 for keypoints that keep no body side; default 0: off)")
     parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
 
 
@@ -484,8 +487,10 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"--yaw-max-deg: expected angles from 0 to 180 degrees, got {args.yaw_max_deg}")
     if args.seeds_per_limit < 1:
         raise ValueError(f"--seeds-per-limit: expected at least 1, got {args.seeds_per_limit}")
+    if not 0.0 <= args.mirror <= 1.0:
+        raise ValueError(f"--mirror: expected a probability from 0 to 1, got {args.mirror}")
     cfg = MappingConfig(yaw_max_deg=tuple(args.yaw_max_deg), steps=args.steps,
-                        seeds_per_limit=args.seeds_per_limit, up=tuple(args.up))
+                        seeds_per_limit=args.seeds_per_limit, up=tuple(args.up), mirror=args.mirror)
     summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
                              args.batch_size)
     summary.pop("mapping")
