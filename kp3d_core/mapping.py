@@ -76,9 +76,11 @@ class MappingConfig:
     validate: bool = True
     """Choose the MLP's step count on a hold-out of the labelled frames (2 blocks, 20 %), then refit on all."""
     mirror: float = 0.0
-    """Probability that an MLP training sample is mirrored: keypoints and joints reflected in a vertical plane and the
-    joints' left and right swapped. It tells the map that a keypoint's label says nothing of the body side (the
-    discovered keypoints keep it in about half the frames), so the side must come from the keypoints' geometry."""
+    """Probability that an MLP training sample is mirrored (the ridge fit is not): keypoints and joints reflected in
+    a vertical plane and the joints' left and right swapped, which tells the map that a keypoint's label says nothing
+    of the body side, so the side must come from the keypoints' geometry. 0.5 suits keypoints that keep no body side
+    (studio64_swap_accel, studio-bench val, 1 % / 10 % labels: 77.9 / 60.4 mm against 85.0 / 62.6 off); it hurts
+    keypoints whose side is tied to the room (shipped model, test, 10 %: 67.7 against 66.0), hence off by default."""
 
 
 def select_fraction(num_frames: int, fraction: float) -> np.ndarray:

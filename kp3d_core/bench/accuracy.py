@@ -27,9 +27,9 @@ seconds, kept in the checkpoint) and samples/s are as measured.
 an interruption leaves the last complete invocation's file whole). Every line of a run carries ``part``, a digest
 of that run's training config (all but bookkeeping such as checkpoint cadence and threads, and all but the fields at
 their default), data folders and mapping settings (every MappingConfig field). ``--resume`` reuses the parts of an
-earlier, interrupted invocation (either file) whose digest matches (their lines come back with ``"resumed": true``) and continues
-a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than one
-sitting completes as one run, while a changed setting can never reuse a stale figure.
+earlier, interrupted invocation (either file) whose digest matches (their lines come back with ``"resumed": true``)
+and continues a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than
+one sitting completes as one run, while a changed setting can never reuse a stale figure.
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def run_identity(config: dict) -> dict:
     def strip(values: dict, default: dict, path: tuple = ()) -> dict:
         out = {}
         for key, value in values.items():
-            if path == ("train",) and key in BOOKKEEPING or default.get(key, object()) == value:
+            if (path == ("train",) and key in BOOKKEEPING) or default.get(key, object()) == value:
                 continue
             ref = default.get(key)
             if isinstance(value, dict) and isinstance(ref, dict):
@@ -282,9 +282,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
     from ..evaluate import evaluate
-    from ..mapping import identity_mapping
-
-    from ..mapping import MappingConfig
+    from ..mapping import MappingConfig, identity_mapping
 
     log: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
