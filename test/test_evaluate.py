@@ -197,7 +197,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     same = lambda log, run: [{k: v for k, v in l.items() if k != "resumed"} for l in log if l["run"] == run]
     assert same(again, "unsupervised") == same(first, "unsupervised")
     assert all(l["resumed"] for l in again if l["run"] == "unsupervised") and again[-1]["runs_resumed"] == 2
-    assert (out / "results.jsonl").read_text().count("\n") == len(again) and not (out / "results.jsonl.partial").exists()
+    assert (out / "results.jsonl").read_text().count("\n") == len(again)
+    assert not (out / "results.jsonl.partial").exists()
     # An invocation cut off (here in its last run) leaves the complete file whole, and its own finished parts, in
     # the partial file, are reused by the next.
     complete = (out / "results.jsonl").read_text()
@@ -217,7 +218,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     assert (out / "results.jsonl").read_text() == complete and (out / "results.jsonl.partial").is_file()
     monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
     trained.clear()
-    acc.run_bench(data, data, out, base, 0, 0, mapping_steps=11, runs=("main", "views"), fixed_steps=(2, 1), resume=True)
+    acc.run_bench(data, data, out, base, 0, 0, mapping_steps=11, runs=("main", "views"), fixed_steps=(2, 1),
+                  resume=True)
     assert trained == ["views3"]
     # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
     cfg = acc.run_config(base, "main", out, data, 2)
@@ -226,7 +228,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     older = config_to_dict(cfg)
     del older["loss"]["temporal_margin"], older["data"]["augment"]["background_swap"]
     assert acc.run_identity(older) == acc.run_identity(config_to_dict(cfg))
-    assert acc.part_id(cfg) != acc.part_id(dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, temporal_margin=0.1)))
+    margin = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, temporal_margin=0.1))
+    assert acc.part_id(cfg) != acc.part_id(margin)
     trained.clear()
     acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("views",), fixed_steps=(2, 2), resume=True)
     assert trained == ["views2", "views3"]

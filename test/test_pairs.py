@@ -135,6 +135,7 @@ def test_training_with_the_temporal_term(tmp_path):
     for order, batch_size in ((1, 4), (2, 6)):
         cfg = load_config("training/configs/tiny.yaml")
         cfg.loss.temporal, cfg.loss.temporal_order, cfg.train.batch_size = 1.0, order, batch_size
-        cfg.train.out_dir, cfg.train.tensorboard, cfg.train.steps, cfg.train.preview_every = str(tmp_path / str(order)), False, 3, 0
+        cfg.train.out_dir = str(tmp_path / str(order))
+        cfg.train.tensorboard, cfg.train.steps, cfg.train.preview_every = False, 3, 0
         ck = load_checkpoint(train(cfg))
         assert ck["step"] == 3 and ck["samples"] == 3 * batch_size
