@@ -75,12 +75,14 @@ class MappingConfig:
     """Initialise the MLP's linear skip path with the ridge fit and its output layer at zero."""
     validate: bool = True
     """Choose the MLP's step count on a hold-out of the labelled frames (2 blocks, 20 %), then refit on all."""
-    mirror: float = 0.0
-    """Probability that an MLP training sample is mirrored (the ridge fit is not): keypoints and joints reflected in
-    a vertical plane and the joints' left and right swapped, which tells the map that a keypoint's label says nothing
-    of the body side, so the side must come from the keypoints' geometry. 0.5 suits keypoints that keep no body side
-    (studio64_swap_accel, studio-bench val, 1 % / 10 % labels: 77.9 / 60.4 mm against 85.0 / 62.6 off); it hurts
-    keypoints whose side is tied to the room (shipped model, test, 10 %: 67.7 against 66.0), hence off by default."""
+    mirror: tuple[float, ...] = (0.0, 0.5)
+    """Candidate probabilities that an MLP training sample is mirrored (the ridge fit is not): keypoints and joints
+    reflected in a vertical plane and the joints' left and right swapped, which tells the map that a keypoint's label
+    says nothing of the body side, so the side must come from the keypoints' geometry. With several candidates the MLP
+    map takes the one whose members' mean hold-out MPJPE (``validate``, labelled frames only) is lowest; without a
+    hold-out, the first. The mirror suits keypoints that keep no body side (studio64_swap_accel, studio-bench val,
+    1 % / 10 % labels: 77.9 / 60.4 mm at 0.5 against 85.0 / 62.6 at 0) and hurts keypoints whose side is tied to the
+    room (shipped model, test, 10 %: 67.7 against 66.0); in these four cases the hold-out chose the better one."""
 
 
 def select_fraction(num_frames: int, fraction: float) -> np.ndarray:
@@ -135,9 +137,9 @@ def _yaw_limit(cfg: MappingConfig) -> float:
     return float(max(cfg.yaw_max_deg, default=0.0))
 
 
-def _member_config(cfg: MappingConfig, limit_deg: float, seed: int) -> MappingConfig:
-    """``cfg`` with the single yaw limit ``limit_deg`` and ``seed`` (one member of the MLP map)."""
-    return replace(cfg, yaw_max_deg=(float(limit_deg),), seed=int(seed), seeds_per_limit=1)
+def _member_config(cfg: MappingConfig, limit_deg: float, seed: int, mirror: float) -> MappingConfig:
+    """``cfg`` with the single yaw limit ``limit_deg``, ``seed`` and mirror probability (one member of the MLP map)."""
+    return replace(cfg, yaw_max_deg=(float(limit_deg),), seed=int(seed), seeds_per_limit=1, mirror=(float(mirror),))
 
 
 def _yaw_grid(cfg: MappingConfig) -> torch.Tensor:
@@ -207,49 +209,57 @@ def fit_linear(keypoints, joints, cfg: MappingConfig = MappingConfig()) -> dict:
 
 def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: bool = False) -> dict:
     """The MLP map: ``cfg.seeds_per_limit`` 2-hidden-layer MLPs per yaw limit of ``cfg.yaw_max_deg``, their
-    outputs averaged.
+    outputs averaged, fitted with the mirror probability of ``cfg.mirror`` that the hold-out prefers.
 
-    Returns the stored entry, ``{"kind": "mlp", ..., "members": [one dict per MLP]}``. Each member is
-    fitted by :func:`_fit_member` (Adam, random yaw per sample within its limit, early-stopped).
+    Returns the stored entry, ``{"kind": "mlp", ..., "mirror": p, "members": [one dict per MLP]}``. Each member
+    is validated by :func:`_validate_member` (its step count chosen on a hold-out of the labelled frames), then
+    fitted on all of them by :func:`_train_mlp` (Adam, random yaw per sample within its limit).
     """
     from tqdm import tqdm
 
     keypoints = np.asarray(keypoints, dtype=np.float64)
     joints = np.asarray(joints, dtype=np.float64)
     limits = sorted(set(cfg.yaw_max_deg)) or [0.0]
+    mirrors = list(dict.fromkeys(cfg.mirror)) or [0.0]
+    validate = cfg.validate and len(keypoints) >= 10
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a small MLP: one thread is fastest, more only contend
     try:
-        members = [_fit_member(keypoints, joints, _member_config(cfg, limit, cfg.seed + s), progress, tqdm)
-                   for limit in limits for s in range(max(1, cfg.seeds_per_limit))]
+        members = {p: [_member_config(cfg, limit, cfg.seed + s, p) for limit in limits
+                       for s in range(max(1, cfg.seeds_per_limit))] for p in mirrors}
+        checks = {p: [_validate_member(keypoints, joints, m, progress, tqdm) if validate else {} for m in ms]
+                  for p, ms in members.items()}
+        holdout = {p: float(np.mean([c["holdout_mpjpe_mm"] for c in cs])) for p, cs in checks.items() if validate}
+        mirror = min(holdout, key=holdout.get) if holdout else mirrors[0]
+        fitted = []
+        for m, check in zip(members[mirror], checks[mirror]):
+            model, _ = _train_mlp(keypoints, joints, m, check.get("validated_steps", cfg.steps), progress, tqdm)
+            state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+            fitted.append({"yaw_max_deg": _yaw_limit(m), "seed": int(m.seed), "state": state,
+                           "steps": int(check.get("validated_steps", cfg.steps)), **check})
     finally:
         torch.set_num_threads(threads)
+    choice = {"mirror_holdout_mpjpe_mm": {str(p): e for p, e in holdout.items()}} if len(holdout) > 1 else {}
     return {"kind": "mlp", "num_keypoints": int(keypoints.shape[1]), "root": int(cfg.root),
-            "up": list(map(float, cfg.up)), "hidden": int(cfg.hidden), "members": members}
+            "up": list(map(float, cfg.up)), "hidden": int(cfg.hidden), "mirror": float(mirror), **choice,
+            "members": fitted}
 
 
-def _fit_member(keypoints, joints, cfg: MappingConfig, progress: bool, tqdm) -> dict:
-    """One MLP of the map, yaw-augmented up to ``_yaw_limit(cfg)``; returns its stored dict.
+def _validate_member(keypoints, joints, cfg: MappingConfig, progress: bool, tqdm) -> dict:
+    """The step count of one MLP of the map, chosen on the labelled frames themselves (early stopping).
 
-    With ``cfg.validate`` the number of steps is chosen on the labelled frames themselves: two
-    contiguous blocks (20 %) of them, in the given (time) order, are held out, an MLP is trained on the
-    rest for up to ``cfg.steps`` steps, and the step with the lowest held-out MPJPE is the length of the
-    final fit on all labelled frames (early stopping; no test frame is involved). With few labels this
-    stops the MLP before it overfits.
+    Two contiguous blocks (20 %) of them, in the given (time) order, are held out, an MLP is trained on the rest
+    for up to ``cfg.steps`` steps, and the step with the lowest held-out MPJPE is the length of the final fit on
+    all labelled frames. With few labels this stops the MLP before it overfits; no test frame is involved.
     """
-    steps, info = cfg.steps, {}
     n = len(keypoints)
-    if cfg.validate and n >= 10:
-        # Two contiguous blocks (20 %) of the time-ordered labelled frames: interleaved frames would sit
-        # next to training frames of the same motion and make the hold-out look better than new motion.
-        hold = np.isin(np.arange(n) * 10 // n, (2, 7))
-        _, curve = _train_mlp(keypoints[~hold], joints[~hold], cfg, cfg.steps, progress, tqdm,
-                              (keypoints[hold], joints[hold]))
-        steps, err = min(curve, key=lambda c: c[1])  # step 0: the ridge start itself was best
-        info = {"validated_steps": int(steps), "holdout_mpjpe_mm": float(1000 * err), "holdout_frames": int(hold.sum())}
-    model, _ = _train_mlp(keypoints, joints, cfg, steps, progress, tqdm)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    return {"yaw_max_deg": _yaw_limit(cfg), "seed": int(cfg.seed), "state": state, "steps": int(steps), **info}
+    # Two contiguous blocks of the time-ordered labelled frames: interleaved frames would sit next to training
+    # frames of the same motion and make the hold-out look better than new motion.
+    hold = np.isin(np.arange(n) * 10 // n, (2, 7))
+    _, curve = _train_mlp(keypoints[~hold], joints[~hold], cfg, cfg.steps, progress, tqdm,
+                          (keypoints[hold], joints[hold]))
+    steps, err = min(curve, key=lambda c: c[1])  # step 0: the ridge start itself was best
+    return {"validated_steps": int(steps), "holdout_mpjpe_mm": float(1000 * err), "holdout_frames": int(hold.sum())}
 
 
 def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool, tqdm, holdout=None):
@@ -258,7 +268,7 @@ def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool
     Xc, Yc = Xc.float(), Yc.float()
     N, K = Xc.shape[:2]
     limit = _yaw_limit(cfg)
-    mirror = mirror_matrix(cfg.up).float()
+    mirror, p_mirror = mirror_matrix(cfg.up).float(), float(max(cfg.mirror, default=0.0))
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     model = MappingMLP(K, cfg.hidden, cfg.dropout)
@@ -300,8 +310,8 @@ def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool
             u = torch.rand(cfg.batch_size, generator=gen, dtype=torch.float64)
             R = yaw_rotations((2 * u - 1) * math.radians(limit), cfg.up).float()
             x, y = x @ R.transpose(1, 2), y @ R.transpose(1, 2)
-        if cfg.mirror > 0:
-            flip = torch.rand(cfg.batch_size, generator=gen) < cfg.mirror
+        if p_mirror > 0:
+            flip = torch.rand(cfg.batch_size, generator=gen) < p_mirror
             x = torch.where(flip[:, None, None], x @ mirror.T, x)
             y = torch.where(flip[:, None, None], (y @ mirror.T)[:, list(FLIP_PERMUTATION)], y)
         pred = model(_features(x, torch.zeros(x.shape[0], 3))).view(-1, NUM_JOINTS, 3)
@@ -433,9 +443,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--up", type=float, nargs=3, default=(0.0, 0.0, 1.0), metavar=("X", "Y", "Z"),
                         help="world vertical axis for the yaw augmentation (default 0 0 1: z up, as in the studio)")
     parser.add_argument("--steps", type=int, default=MappingConfig.steps, help="MLP optimiser steps")
-    parser.add_argument("--mirror", type=float, default=MappingConfig.mirror,
-                        help="probability that an MLP training sample is mirrored, left and right joints swapped "
-                             "(0.5 for keypoints that keep no body side; default 0: off)")
+    parser.add_argument("--mirror", type=float, nargs="+", default=list(MappingConfig.mirror),
+                        help="probability that an MLP training sample is mirrored, left and right joints swapped; "
+                             "several: the one with the lowest hold-out error on the labelled frames (default 0 0.5)")
     parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
 
 
@@ -489,10 +499,10 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"--yaw-max-deg: expected angles from 0 to 180 degrees, got {args.yaw_max_deg}")
     if args.seeds_per_limit < 1:
         raise ValueError(f"--seeds-per-limit: expected at least 1, got {args.seeds_per_limit}")
-    if not 0.0 <= args.mirror <= 1.0:
-        raise ValueError(f"--mirror: expected a probability from 0 to 1, got {args.mirror}")
+    if not all(0.0 <= p <= 1.0 for p in args.mirror):
+        raise ValueError(f"--mirror: expected probabilities from 0 to 1, got {args.mirror}")
     cfg = MappingConfig(yaw_max_deg=tuple(args.yaw_max_deg), steps=args.steps,
-                        seeds_per_limit=args.seeds_per_limit, up=tuple(args.up), mirror=args.mirror)
+                        seeds_per_limit=args.seeds_per_limit, up=tuple(args.up), mirror=tuple(args.mirror))
     summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
                              args.batch_size)
     summary.pop("mapping")

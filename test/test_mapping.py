@@ -165,7 +165,7 @@ def test_validated_mlp_does_not_overfit_few_labels():
     Yt = np.einsum("jk,nkd->njd", A, Xt)
     err = {"linear": [], "mlp": [], "mlp_unvalidated": []}
     for seed in range(4):
-        cfg = MappingConfig(steps=300, hidden=64, yaw_max_deg=(180.0,), seed=seed)
+        cfg = MappingConfig(steps=300, hidden=64, yaw_max_deg=(180.0,), seed=seed, mirror=(0.0,))
         m = fit_mapping(Xn, Y, cfg)
         for k in ("linear", "mlp"):
             err[k].append(np.linalg.norm(apply_mapping(m, Xt, k) - Yt, axis=-1).mean())
@@ -200,8 +200,25 @@ def test_mirror_augmentation_reflects_in_a_vertical_plane_and_swaps_sides():
                         validate=False)
     Jt = rng.normal(0, 0.3, (50, 17, 3)) + [0, 0, 1.0]
     swapped = Jt[:, list(FLIP_PERMUTATION)]
-    mirrored = apply_mapping(fit_mapping(J @ M.T, J @ M.T, dataclasses.replace(cfg, mirror=1.0), kinds=("mlp",)), Jt)
+    mirrored = apply_mapping(fit_mapping(J @ M.T, J @ M.T, dataclasses.replace(cfg, mirror=(1.0,)), kinds=("mlp",)), Jt)
     plain = apply_mapping(fit_mapping(J, J, cfg, kinds=("mlp",)), Jt)
     err = lambda a, b: np.linalg.norm(a - b, axis=-1).mean()
     assert err(mirrored, swapped) < 0.1 < 0.3 < err(mirrored, Jt)  # swapped joints are ~0.4 m off on average
     assert err(plain, Jt) < 0.1 < 0.3 < err(plain, swapped)
+
+
+def test_the_hold_out_chooses_the_mirror():
+    # Keypoints that keep the body side (here: the joints themselves) are best mapped without the mirror, which
+    # would tell the map to answer a reflected body with its sides swapped. The choice is the candidate with the
+    # lowest mean hold-out error, made on the labelled frames alone, and is stored with the map.
+    rng = np.random.default_rng(5)
+    J = rng.normal(0, 0.3, (200, 17, 3)) + [0, 0, 1.0]
+    cfg = MappingConfig(steps=200, hidden=32, yaw_max_deg=(0.0,), seeds_per_limit=1, mirror=(0.5, 0.0))
+    entry = fit_mapping(J, J, cfg, kinds=("mlp",))["models"]["mlp"]
+    holdout = entry["mirror_holdout_mpjpe_mm"]
+    assert set(holdout) == {"0.5", "0.0"} and holdout["0.0"] < holdout["0.5"]
+    assert entry["mirror"] == 0.0
+    assert entry["members"][0]["holdout_mpjpe_mm"] == pytest.approx(holdout["0.0"])
+    # Without a hold-out the first candidate is taken and nothing is scored.
+    entry = fit_mapping(J, J, dataclasses.replace(cfg, validate=False), kinds=("mlp",))["models"]["mlp"]
+    assert entry["mirror"] == 0.5 and "mirror_holdout_mpjpe_mm" not in entry

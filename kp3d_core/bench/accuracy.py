@@ -269,6 +269,8 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
             res = evaluate_mapping(found_test, summary["mapping"], test_ds, test_dir, out / f"eval_{kind}_{tag}", kind,
                                    figures=figures and kind == kinds[0] and fraction == 0.1)
             results[(fraction, kind)] = {k: res[k] for k in KEYS if k in res}
+            if kind == "mlp":  # the mirror probability the hold-out chose (MappingConfig.mirror)
+                results[(fraction, kind)]["mapping_mirror"] = summary["mapping"]["models"]["mlp"]["mirror"]
     return results
 
 
