@@ -33,7 +33,7 @@ class OneEuroFilter:
 
     Args:
         min_cutoff: cutoff at zero speed, Hz (> 0); lower = smoother when still.
-        beta: speed coefficient, s/unit (>= 0); higher = less lag when moving.
+        beta: speed coefficient, Hz of cutoff per unit/s of speed (>= 0); higher = less lag when moving.
         d_cutoff: cutoff of the speed estimate, Hz (> 0).
     """
 

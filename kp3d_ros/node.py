@@ -74,9 +74,10 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
                           True),
     "model.background_rate": (0.01, "blend rate of the running background where no person is, in [0, 1); "
                                     "0 keeps a stored background fixed (a static scene)", True),
-    "smoothing.enabled": (False, "One Euro filter on the published 3D points (no added latency)", False),
+    "smoothing.enabled": (False, "One Euro filter on the 3D points before mapping (buffers no frame)", False),
     "smoothing.min_cutoff_hz": (1.0, "One Euro minimum cutoff frequency, Hz (> 0)", False),
-    "smoothing.beta": (0.5, "One Euro speed coefficient (>= 0)", False),
+    "smoothing.beta": (50.0, "One Euro speed coefficient, Hz of cutoff per m/s (>= 0); low values lag moving limbs",
+                       False),
     "publish.markers": (True, "publish ~/markers (MarkerArray for RViz)", False),
     "publish.pose": (True, "publish ~/pose (PoseArray, 17 mapped joints)", False),
     "publish.keypoints": (True, "publish ~/keypoints (PoseArray, raw 3D keypoints)", False),
