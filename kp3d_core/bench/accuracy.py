@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_CONFIG = Path("training/configs/studio64_thin.yaml")
+# The base config: the best main run so far (README, "Coverage back on").
+DEFAULT_CONFIG = Path("training/configs/studio64_swap_cover.yaml")
 DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 
