@@ -154,13 +154,28 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
     assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]) == thin
     assert ablation_losses(LossConfig(), ABLATION[-1][1]).thin_fill == 0  # off in the base: stays off
-    log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1))
+    log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1), seeds=2)
     runs = [l["run"] for l in log]
-    assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION) and runs.count("views") == 3
+    assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION)
+    # A 3-camera rig: 2 views trained, 3 views = the ablation row with the base's loss set (the full one).
+    assert [(l["views"], l.get("same_as")) for l in log if l["run"] == "views"] == [(2, None), (3, "ablation full")]
+    # two seeds per row: a line each, then the row's line with their mean
+    assert runs.count("ablation_seed") == 2 * len(ABLATION) and runs.count("views_seed") == 2
+    seeded = [l for l in log if l["run"] == "views_seed" and l["views"] == 2]
+    assert [l["seed"] for l in seeded] == [0, 1] and seeded[0]["part"] != seeded[1]["part"]
+    row = next(l for l in log if l["run"] == "views" and l["views"] == 2)
+    assert row["seeds"] == [0, 1] and row["mpjpe_mm_per_seed"] == [l["mpjpe_mm"] for l in seeded]
+    assert row["mpjpe_mm"] == pytest.approx(np.mean(row["mpjpe_mm_per_seed"])) and row["mpjpe_mm_sem"] >= 0
+    assert (tmp_path / "bench" / "views2_seed1" / "train" / "ckpt.pt").is_file()
     sup = next(l for l in log if l["run"] == "supervised_upper_bound")
     assert "ratio_unsupervised_mlp_10pct" in sup and np.isfinite(sup["mpjpe_mm"])
     summary = log[-1]
     assert summary["run"] == "summary" and summary["total_train_minutes"] > 0
+    changes = summary["ablation_changes"]
+    assert [c["to"] for c in changes] == [name for name, _ in ABLATION[1:]]
+    assert summary["ablation_each_lowers"] == all(c["delta_mm"] < 0 for c in changes)
+    assert [(c["from"], c["to"]) for c in summary["views_changes"]] == [("2", "3")]
+    assert summary["views_2_mpjpe_mm"] == row["mpjpe_mm"]
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"] == "summary"
     assert (tmp_path / "bench" / "results.jsonl").read_text().count("\n") == len(log)
     # minutes instead of steps: each run trains on a time budget and reports the steps it reached
@@ -185,8 +200,13 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     first = acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("main", "views"), fixed_steps=(2, 1))
     # Cut the file short inside the last run's line, as an interruption would: that run alone is redone.
     text = (out / "results.jsonl").read_text().splitlines()
-    views3 = next(l for l in first if l["run"] == "views" and l["views"] == 3)
+    views3 = next(l for l in first if l["run"] == "views_seed" and l["views"] == 3)
     kept = [t for t in text if json.loads(t).get("part") != views3["part"] and json.loads(t)["run"] != "summary"]
+
+    def as_before_seeds(line: dict) -> dict:  # how a views line was written before rows had seeds
+        return {k: v for k, v in line.items() if k != "seed"} | {"run": "views"} if line["run"] == "views_seed" else line
+
+    kept = [json.dumps(as_before_seeds(json.loads(t))) for t in kept]
     (out / "results.jsonl").write_text("\n".join(kept) + "\n" + text[-2][:40])
     trained = []
     real = acc.timed_train
@@ -194,6 +214,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     again = acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("main", "views"), fixed_steps=(2, 1),
                           resume=True)
     assert trained == ["views3"]
+    views2 = [l for l in again if l.get("views") == 2]  # the old line, reused under the new names
+    assert [(l["run"], l.get("seed"), l.get("resumed")) for l in views2] == [("views_seed", 0, True), ("views", None, None)]
     same = lambda log, run: [{k: v for k, v in l.items() if k != "resumed"} for l in log if l["run"] == run]
     assert same(again, "unsupervised") == same(first, "unsupervised")
     assert all(l["resumed"] for l in again if l["run"] == "unsupervised") and again[-1]["runs_resumed"] == 2

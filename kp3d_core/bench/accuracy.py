@@ -17,6 +17,11 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
 - views: the base config with 2 and 3 views at the same side budget (4 views = the ablation row with the
   base config's loss set, when there is one).
 
+Each ablation / views row trains ``--seeds`` runs (the base seed, then +1, +2, ...; one ``{run}_seed`` line each) and
+reports their mean, each seed's MPJPE and the standard error (its ``{run}`` line): one short run per row cannot
+order rows a few mm apart. The summary gives each added loss's (each added view's) change of the mean, in mm and
+in standard errors of the difference, and whether every change lowers the error.
+
 Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
 is the summary. A run given minutes trains on a time budget (``train.max_minutes``: it stops when the budget
 is spent, its learning-rate decay timed to end there) and reports the steps it reached; ``--steps`` fixes the
@@ -132,8 +137,9 @@ def same_run(stored: dict, cfg) -> bool:
 
 
 def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, cameras: list[str] | None = None,
-               losses=None, supervised: bool = False, minutes: float | None = None):
-    """A validated copy of ``base`` for one bench run of ``steps`` steps, or of ``minutes`` of training."""
+               losses=None, supervised: bool = False, minutes: float | None = None, seed: int | None = None):
+    """A validated copy of ``base`` for one bench run of ``steps`` steps, or of ``minutes`` of training (with
+    ``seed`` instead of the base config's, when given)."""
     from ..config import config_from_dict
 
     cfg = copy.deepcopy(base)
@@ -154,6 +160,8 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, c
     cfg.train.tensorboard = False
     if losses is not None:
         cfg.loss = losses
+    if seed is not None:
+        cfg.train.seed = int(seed)
     if supervised:
         cfg.train.supervised = True
         cfg.model.num_keypoints = 17
@@ -275,12 +283,63 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
     return results
 
 
+ROW_KEYS = ("mpjpe_mm", "mpjpe_root_mm", "n_mpjpe_mm", "p_mpjpe_mm", "pck150_pct", "auc_pct", "error2d_pct",
+            "train_minutes", "samples_per_s")
+
+
+def row_mean(lines: list[dict]) -> dict:
+    """The figures of one ablation / views row: the mean over its seeds' lines, each seed's MPJPE, and the
+    standard error of the mean MPJPE (null for one seed). Single 720-step runs of one config differ by several
+    mm in MPJPE, as much as some rows differ from each other: one seed cannot order them."""
+    mpjpe = np.array([l["mpjpe_mm"] for l in lines], dtype=float)
+    row = {"labels_pct": 10.0, "seeds": [l["seed"] for l in lines]}
+    for key in ROW_KEYS:
+        values = [l[key] for l in lines if isinstance(l.get(key), (int, float))]
+        if values:
+            row[key] = float(np.mean(values))
+    row["mpjpe_mm_per_seed"] = mpjpe.tolist()
+    row["mpjpe_mm_sem"] = float(mpjpe.std(ddof=1) / np.sqrt(len(mpjpe))) if len(mpjpe) > 1 else None
+    row["train_steps"] = lines[0].get("train_steps")
+    return row
+
+
+def side_verdicts(results: dict, num_views: int) -> dict:
+    """Summary fields of the ablation and views rows: each row's mean MPJPE (and its standard error), the change
+    each added loss (each added view) makes, in mm and in standard errors of that difference, and whether every
+    change lowers the error."""
+    out: dict = {}
+
+    def steps(rows: list[tuple[str, dict]], prefix: str) -> None:
+        for label, row in rows:
+            out[f"{prefix}_{label}_mpjpe_mm"] = row.get("mpjpe_mm")
+            out[f"{prefix}_{label}_mpjpe_mm_sem"] = row.get("mpjpe_mm_sem")
+        changes = []
+        for (a, ra), (b, rb) in zip(rows, rows[1:]):
+            delta = rb["mpjpe_mm"] - ra["mpjpe_mm"]
+            sems = [r.get("mpjpe_mm_sem") for r in (ra, rb)]
+            z = delta / np.hypot(*sems) if None not in sems and np.hypot(*sems) > 0 else None
+            changes.append({"from": a, "to": b, "delta_mm": delta, "delta_in_sem": z})
+        out[f"{prefix}_changes"] = changes
+        out[f"{prefix}_each_lowers"] = bool(changes) and all(c["delta_mm"] < 0 for c in changes)
+
+    ablation = [(name, results[("ablation", name)]) for name, _ in ABLATION if ("ablation", name) in results]
+    if ablation:
+        steps(ablation, "ablation")
+    views = [(str(v), results[("views", v)]) for v in range(2, num_views + 1) if ("views", v) in results]
+    if len(views) > 1:
+        steps(views, "views")
+    return out
+
+
 def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
               mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
-              fixed_steps: tuple[int, int] | None = None, resume: bool = False) -> list[dict]:
+              fixed_steps: tuple[int, int] | None = None, resume: bool = False, seeds: int = 1) -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed, and written to
     ``out/results.jsonl`` as they come). ``fixed_steps`` = (main, side) step counts instead of the minutes
-    (``--steps``); ``resume``: reuse the finished parts of ``out/results.jsonl`` and continue an interrupted run."""
+    (``--steps``); ``resume``: reuse the finished parts of ``out/results.jsonl`` and continue an interrupted run;
+    ``seeds``: training runs per ablation / views row (``--seeds``)."""
+    if seeds < 1:
+        raise ValueError(f"run_bench: seeds must be at least 1, got {seeds}")
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
@@ -307,7 +366,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         budget = {"main": {}, "side": {}}
     emit({"run": "plan", "main_steps": main_steps, "side_steps": side_steps, "main_minutes": main_minutes,
           "side_minutes": side_minutes, "device": device, "train": str(train_dir), "test": str(test_dir),
-          "cameras": names, "resume": resume, "parts_found": len(done)}, log, results_file)
+          "cameras": names, "seeds": seeds, "resume": resume, "parts_found": len(done)}, log, results_file)
     results: dict = {}
 
     def part(cfg, compute, finish=lambda line: line) -> list[dict]:
@@ -363,25 +422,40 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
             return [{**fields, "labels_pct": 10.0, **r, **t}]
         return run
 
+    def side_row(kind: str, name: str, fields: dict, cameras=None, losses=None) -> dict:
+        """One ablation or views row: ``seeds`` training runs (folders ``{name}``, ``{name}_seed1``, ...), each a
+        ``{kind}_seed`` line, then the row's ``kind`` line with their mean (:func:`row_mean`)."""
+        lines = []
+        for i in range(seeds):
+            folder = name if i == 0 else f"{name}_seed{i}"
+            cfg = run_config(base, folder, out, train_dir, side_steps, cameras=cameras, losses=losses,
+                             seed=base.train.seed + i, **budget["side"])
+            tag = {"run": f"{kind}_seed", "seed": cfg.train.seed}  # also on a line reused from before seeds existed
+            lines += part(cfg, side_run(folder, cameras, fields), lambda line: {**line, **tag})
+        row = {**fields, **row_mean(lines)}
+        emit(row, log, results_file)
+        return row
+
     if "ablation" in runs:
         for name, terms in ABLATION:
-            cfg = run_config(base, f"ablation_{name}", out, train_dir, side_steps,
-                             losses=ablation_losses(base.loss, terms), **budget["side"])
             fields = {"run": "ablation", "losses": name, "views": len(names)}
-            results[("ablation", name)] = part(cfg, side_run(f"ablation_{name}", None, fields))[0]
+            results[("ablation", name)] = side_row("ablation", f"ablation_{name}", fields,
+                                                   losses=ablation_losses(base.loss, terms))
 
     if "views" in runs:
-        for v in (2, 3):
-            cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
-            cfg = run_config(base, f"views{v}", out, train_dir, side_steps, cameras=cams, **budget["side"])
-            fields = {"run": "views", "views": v, "cameras": cams}
-            results[("views", v)] = part(cfg, side_run(f"views{v}", cams, fields))[0]
+        # All the rig's views = the ablation row with the base config's loss set, when there is one.
         same = next((name for name, terms in ABLATION if ("ablation", name) in results
                      and ablation_losses(base.loss, terms) == base.loss), None)
+        counts = [v for v in (2, 3) if v < len(names)] + ([len(names)] if same is None else [])
+        for v in counts:
+            cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
+            fields = {"run": "views", "views": v, "cameras": cams}
+            results[("views", v)] = side_row("views", f"views{v}", fields, cameras=cams)
         if same is not None:
-            r = {k: results[("ablation", same)][k] for k in KEYS if k in results[("ablation", same)]}
-            emit({**r, "run": "views", "views": len(names), "cameras": names, "labels_pct": 10.0,
-                  "same_as": f"ablation {same}"}, log, results_file)
+            row = {k: v for k, v in results[("ablation", same)].items() if k not in ("bench", "losses")}
+            results[("views", len(names))] = {**row, "run": "views", "views": len(names), "cameras": names,
+                                              "same_as": f"ablation {same}"}
+            emit(results[("views", len(names))], log, results_file)
 
     minutes = {l["part"]: l["train_minutes"] for l in log if "part" in l}  # one entry per training run
     main_line = next((l for l in log if l.get("run") == "unsupervised"), {})
@@ -398,12 +472,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         for fraction in FRACTIONS:
             if ("main", fraction) in results and sup:
                 summary[f"ratio_to_supervised_{100 * fraction:g}pct"] = results[("main", fraction)]["mpjpe_mm"] / sup
-    for name, _ in ABLATION:
-        if ("ablation", name) in results:
-            summary[f"ablation_{name}_mpjpe_mm"] = results[("ablation", name)].get("mpjpe_mm")
-    for v in (2, 3):
-        if ("views", v) in results:
-            summary[f"views{v}_mpjpe_mm"] = results[("views", v)].get("mpjpe_mm")
+    summary |= side_verdicts(results, len(names))
     emit(summary, log, results_file)
     results_file.replace(final_file)
     return log
@@ -427,6 +496,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"run folders and results.jsonl (default {DEFAULT_OUT})")
     parser.add_argument("--runs", nargs="*", default=["main", "supervised", "ablation", "views"],
                         choices=["main", "supervised", "ablation", "views"], help="which parts to run (default all)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="training runs (seeds 0, 1, ...) per ablation / views row; a row reports their mean and its "
+                             "standard error (default 3; 1 with --quick): single short runs differ by several mm")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the runs already in OUT/results.jsonl whose config, data and mapping settings "
                              "match, and continue an interrupted training run from its last checkpoint")
@@ -443,5 +515,6 @@ def main(args: argparse.Namespace) -> int:
     base = base_config(args.config)
     run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
               mapping_steps=600 if args.quick else 3000, runs=tuple(args.runs),
-              fixed_steps=tuple(args.steps) if args.steps else None, resume=args.resume)
+              fixed_steps=tuple(args.steps) if args.steps else None, resume=args.resume,
+              seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3))
     return 0
