@@ -1,4 +1,4 @@
-"""Evaluation figures (matplotlib, Agg backend): views with joints, a 3D skeleton, per-joint errors."""
+"""Evaluation figures (matplotlib, Agg backend): views with joints, a 3D skeleton, per-joint errors, bench rows."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -88,6 +88,27 @@ def plot_per_joint(errors_mm, path, title: str = "Mean error per joint") -> Path
     ax.set_xticklabels(JOINT_NAMES[: len(errors_mm)], rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("error (mm)")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_rows(groups: dict[str, list[tuple[str, dict]]], path) -> Path:
+    """One panel per group of bench rows (``{title: [(label, row line), ...]}``): each seed's MPJPE (dots) and the
+    row's mean with its standard error (bar), so that a change can be read against the spread of the seeds."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 + 1.2 * sum(len(r) for r in groups.values()), 4.2),
+                             squeeze=False, gridspec_kw={"width_ratios": [max(2, len(r)) for r in groups.values()]})
+    for ax, (title, rows) in zip(axes[0], groups.items()):
+        for i, (_, row) in enumerate(rows):
+            seeds = row.get("mpjpe_mm_per_seed", [])
+            ax.plot(np.full(len(seeds), i) + np.linspace(-0.12, 0.12, len(seeds)), seeds, "o", color="#9aa5b1", ms=4)
+            ax.errorbar(i, row["mpjpe_mm"], yerr=row.get("mpjpe_mm_sem") or 0.0, fmt="_", color=PRED, ms=18,
+                        capsize=4, lw=1.5)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([label.replace("+", "\n+") if len(label) > 12 else label for label, _ in rows], fontsize=7)
+        ax.set_xlim(-0.6, len(rows) - 0.4)
+        ax.set_ylabel("MPJPE (mm), test")
+        ax.set_title(f"{title}: seeds (grey), mean ± s.e. (red)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 

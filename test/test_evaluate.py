@@ -141,18 +141,20 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
     base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
-    loss = ablation_losses(LossConfig(), ABLATION[2][1])
-    assert loss.mask > 0 and loss.coverage == 0 and loss.reconstruction > 0
-    assert loss.fill > 0 and loss.separation > 0 and loss.mask_to_fg == 0  # every row past the first: anti-collapse
-    first = ablation_losses(LossConfig(), ABLATION[0][1])
-    assert first.reconstruction > 0 and first.structure > 0 and first.fill == 0 and first.mask == 0
+    # the paper's rows in its order (reconstruction; + mask; + coverage; + centering), then kp3d's additions
+    rows = [ablation_losses(LossConfig(), terms) for _, terms in ABLATION]
+    paper = [[getattr(r, t) > 0 for t in ("mask", "coverage", "centering")] for r in rows[:4]]
+    assert paper == [[False] * 3, [True, False, False], [True, True, False], [True] * 3]
+    assert all(r.reconstruction > 0 and r.structure > 0 for r in rows)
+    assert all(r.fill == 0 and r.separation == 0 for r in rows[:4])  # the paper's rows have no anti-collapse prior
+    assert rows[4].fill > 0 and rows[4].separation > 0 and rows[4].mask_to_fg == 0
     # a lean base (coverage, mask... off): rows that switch a term on take its default weight
     lean = LossConfig(mask=0, mask_to_fg=0, coverage=0, centering=0, consistency=0, fill=3.0)
     full = ablation_losses(lean, ABLATION[-1][1])
     assert full.coverage == LossConfig().coverage and full.mask == LossConfig().mask and full.fill == 3.0
-    assert ablation_losses(lean, ABLATION[1][1]) == lean  # recon+fill+sep is the lean base itself
+    assert ablation_losses(lean, ABLATION[4][1]).fill == 3.0 and ablation_losses(lean, ABLATION[1][1]).fill == 0
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
-    assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]) == thin
+    assert ablation_losses(thin, ABLATION[3][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[4][1]).thin_fill == 1
     assert ablation_losses(LossConfig(), ABLATION[-1][1]).thin_fill == 0  # off in the base: stays off
     log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1), seeds=2)
     runs = [l["run"] for l in log]
@@ -178,6 +180,14 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     assert summary["views_2_mpjpe_mm"] == row["mpjpe_mm"]
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"] == "summary"
     assert (tmp_path / "bench" / "results.jsonl").read_text().count("\n") == len(log)
+    # the readable report says what the JSON lines say: each row's mean and change, and the verdicts
+    md = (tmp_path / "bench" / "results.md").read_text()
+    for name, _ in ABLATION:
+        row = next(l for l in log if l["run"] == "ablation" and l["losses"] == name)
+        assert f"| {name} | " in md and f"{row['mpjpe_mm']:.1f} ± {row['mpjpe_mm_sem']:.1f}" in md
+    assert f"{changes[0]['delta_mm']:+.1f}" in md and f"Every step lowers MPJPE: {summary['ablation_each_lowers']}" in md
+    assert "(= ablation full)" in md and "Supervised upper bound" in md
+    assert (tmp_path / "bench" / "rows.png").stat().st_size > 10_000
     # minutes instead of steps: each run trains on a time budget and reports the steps it reached
     log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping_steps=10, runs=("main", "views"))
     assert log[0]["run"] == "plan" and log[0]["main_minutes"] == 0.005 and log[0]["main_steps"] is None

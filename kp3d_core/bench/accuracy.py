@@ -7,13 +7,11 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
   the MLP at 1 %, 10 % and 100 % labels (and ridge at 10 %), beside a mean-pose baseline.
 - ``supervised``: the same network and frames with ground-truth 2D joints (K = 17, keypoint k = joint k,
   no mapping), the upper bound; each unsupervised figure carries its ratio to it.
-- ablation at an equal budget (``--side-minutes`` of training each, or ``--steps``):
-  reconstruction only; + the anti-collapse prior (fill, separation, and thin_fill where the base config
-  has it: without the prior coverage pulls every keypoint onto the trunk, REFERENCE section 5); then the
-  paper's losses in its order, + mask,
-  + coverage, + centering; + kp3d's other additions (mask_to_fg, consistency: every term on), all with
-  4 views. A term on in a row takes the base config's weight, or the LossConfig default where the base
-  switches it off (so a lean ``--config`` still gets a full ablation).
+- ablation at an equal budget (``--side-minutes`` of training each, or ``--steps``), the paper's rows in its
+  order: reconstruction only; + mask; + coverage; + centering; then kp3d's additions: + the anti-collapse prior
+  (fill, separation, and thin_fill where the base config has it: REFERENCE section 5); + the rest (mask_to_fg,
+  consistency: every term on), all with 4 views. A term on in a row takes the base config's weight, or the
+  LossConfig default where the base switches it off (so a lean ``--config`` still gets a full ablation).
 - views: the base config with 2 and 3 views at the same side budget (4 views = the ablation row with the
   base config's loss set, when there is one).
 
@@ -34,7 +32,9 @@ of that run's training config (all but bookkeeping such as checkpoint cadence an
 their default), data folders and mapping settings (every MappingConfig field). ``--resume`` reuses the parts of an
 earlier, interrupted invocation (either file) whose digest matches (their lines come back with ``"resumed": true``)
 and continues a run whose training stopped midway from its last checkpoint (every 500 steps): a bench longer than
-one sitting completes as one run, while a changed setting can never reuse a stale figure.
+one sitting completes as one run, while a changed setting can never reuse a stale figure. A completed invocation
+also writes ``results.md`` (the figures as Markdown tables) and ``rows.png`` (each ablation / views row's seeds and
+mean ± standard error) beside it (:mod:`kp3d_core.bench.report`).
 """
 from __future__ import annotations
 
@@ -48,22 +48,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .report import write_report
+
 # The base config: the best main run so far (README, "Coverage back on").
 DEFAULT_CONFIG = Path("training/configs/studio64_swap_cover.yaml")
 DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 
 # Loss ablation: cumulative rows; every other loss weight is 0 (``structure`` belongs to reconstruction).
-# The paper's terms enter in the paper's order on top of the anti-collapse prior (fill + separation), which
-# the prototype needed before coverage could help rather than collapse the keypoints (REFERENCE section 5).
+# The paper's rows in the paper's order (seed 000's table: reconstruction; + mask; + coverage; + centering), then
+# kp3d's additions on top: the anti-collapse prior (fill + separation, REFERENCE section 5), then the rest. A row's
+# name lists its loss set, not the order the terms came in (it names the run folder, so it stays put).
+# An earlier order put the prior first, under every paper term (README, "Loss ablation").
 PAPER_TERMS = ("reconstruction", "mask", "coverage", "centering")
 ANTI_COLLAPSE = ("fill", "thin_fill", "separation")  # thin_fill: on only where the base config has it (default 0)
 ADDITIONS = ANTI_COLLAPSE + ("mask_to_fg", "consistency")
 ABLATION = (
     ("recon", ("reconstruction",)),
-    ("recon+fill+sep", ("reconstruction",) + ANTI_COLLAPSE),
-    ("recon+fill+sep+mask", ("reconstruction", "mask") + ANTI_COLLAPSE),
-    ("recon+fill+sep+mask+coverage", ("reconstruction", "mask", "coverage") + ANTI_COLLAPSE),
+    ("recon+mask", ("reconstruction", "mask")),
+    ("recon+mask+coverage", ("reconstruction", "mask", "coverage")),
+    ("recon+mask+coverage+centering", PAPER_TERMS),
     ("recon+fill+sep+mask+coverage+centering", PAPER_TERMS + ANTI_COLLAPSE),
     ("full", PAPER_TERMS + ADDITIONS),
 )
@@ -475,6 +479,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     summary |= side_verdicts(results, len(names))
     emit(summary, log, results_file)
     results_file.replace(final_file)
+    write_report(log, out)
     return log
 
 
