@@ -41,11 +41,15 @@ def test_replay_publishes_every_message_in_order_with_timing_and_clock(tmp_path,
     rclpy.init()
     node = rclpy.create_node("replay_test")
     got, infos, clock = [], [], []
+
+    def on_image(m, cam):
+        arrival = time.monotonic()  # before the conversion, whose first call is slow: it would shorten the span below
+        got.append((cam, stamp_to_ns(m.header.stamp), image_msg_to_rgb(m).copy(), arrival))
+
     try:
         for cam in ("cam0", "cam1"):
             node.create_subscription(
-                Image, f"/{cam}/image_raw",
-                lambda m, c=cam: got.append((c, stamp_to_ns(m.header.stamp), image_msg_to_rgb(m).copy(), time.monotonic())),
+                Image, f"/{cam}/image_raw", lambda m, c=cam: on_image(m, c),
                 rclpy.qos.qos_profile_sensor_data,  # best effort subscriber, reliable publisher
             )
             node.create_subscription(CameraInfo, f"/{cam}/camera_info", lambda m: infos.append(m), 10)
