@@ -43,7 +43,7 @@ def test_replay_publishes_every_message_in_order_with_timing_and_clock(tmp_path,
     got, infos, clock = [], [], []
 
     def on_image(m, cam):
-        arrival = time.monotonic()  # before the conversion, whose first call is slow: it would shorten the span below
+        arrival = time.monotonic()  # before the conversion: a slow first conversion would shorten the span below
         got.append((cam, stamp_to_ns(m.header.stamp), image_msg_to_rgb(m).copy(), arrival))
 
     try:
