@@ -58,13 +58,19 @@ class LossConfig:
     foreground_weight: float = 5.0
     """Pixels weighted 1 + (w-1)*fg in the reconstruction (REFERENCE section 5: keeps the arms)."""
     mask: float = 1.0
-    """L2 between the mask rendered from reprojected keypoints and the decoder mask M."""
+    """L2 between the mask rendered from reprojected keypoints and the decoder mask M (kp3d's decoder draws M from the
+    keypoints, so this term cannot spread collapsed keypoints: an addition, not the paper's mask term)."""
     mask_to_fg: float = 1.0
-    """L2 between the rendered mask and the soft |I - B| foreground (addition, see REFERENCE section 5)."""
+    """L2 between the rendered mask and the soft |I - B| foreground: the paper's mask term, whose M is the subject mask
+    estimated without labels (the accuracy bench's ablation counts it as such)."""
     coverage: float = 1.0
     """Each keypoint's heatmap mass should lie on the soft foreground (Honari & Fua)."""
     centering: float = 0.5
-    """Mean of the reprojected keypoints near the crop (bounding-box) centre (Honari & Fua)."""
+    """Mean of the reprojected keypoints near the subject's centre (Honari & Fua; ``centering_target``)."""
+    centering_target: str = "box"
+    """The centre of the centering term: 'box', the crop centre (the fixed label-free bounding box of |I - B|), or
+    'centroid', the centroid of the soft |I - B| foreground. The paper's u is the centre of a box its network learns,
+    which the term keeps on the keypoints; kp3d's box is fixed, and its centre moves with one outstretched limb."""
     fill: float = 2.0
     """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
     thin_fill: float = 0.0
@@ -275,6 +281,7 @@ def _validate(cfg: Config, source: str) -> Config:
     need(m.width >= 4, "model.width", f"must be >= 4, got {m.width}")
     need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
     need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
+    need(cfg.loss.centering_target in ("box", "centroid"), "loss.centering_target", "must be 'box' or 'centroid'")
     need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
     need(cfg.loss.photo_blur >= 1 and cfg.loss.photo_blur % 2 == 1, "loss.photo_blur", "must be an odd integer >= 1")
     need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")

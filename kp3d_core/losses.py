@@ -1,10 +1,12 @@
 """Losses of unsupervised multi-view keypoint discovery, each a small function, switchable by weight.
 
-From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. Additions (REFERENCE
-section 5, a prototype's lessons): ``fill`` and ``separation`` fix the collapse of all keypoints onto
-the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than the decoder's own mask
-(which dropped the arms); foreground pixels are weighted 5x in the reconstruction; ``mask_to_fg``,
-``consistency``, ``thin_fill`` (fill on the thin parts alone), ``temporal`` (a keypoint keeps its part over
+From Honari & Fua (seeds 000/001): reconstruction, mask, coverage, centering. The paper's mask term compares
+the mask drawn from the keypoints with the subject mask the model estimated without labels: here the soft
+|I - B| foreground (``mask_to_fg``); ``mask`` compares it with the decoder's M, which kp3d's decoder draws from
+the keypoints. Additions (REFERENCE section 5, a prototype's lessons): ``fill`` and ``separation`` fix the
+collapse of all keypoints onto the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than
+the decoder's own mask (which dropped the arms); foreground pixels are weighted 5x in the reconstruction;
+``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone), ``temporal`` (a keypoint keeps its part over
 time), ``photo`` (cross-view photo-consistency of the reprojected keypoints) and ``inside`` (keypoints on the
 foreground) are further additions, the last four off by default. ``supervised_loss`` is the upper bound's loss (labels).
 
@@ -81,12 +83,22 @@ def coverage_loss(probs: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
     return (1.0 - (probs * fg).sum(dim=(3, 4))).mean(dim=2)
 
 
-def centering_loss(kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
-    """(B, V) L1 distance (fraction of S) between the mean reprojected keypoint and the crop centre.
+def centering_loss(kp_hat: torch.Tensor, crop_size: int, fg: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, V) L1 distance (fraction of S) between the mean reprojected keypoint and the subject's centre u.
 
-    The crop is the label-free bounding box of the foreground, so its centre is the box centre u.
+    u is the crop centre (the crop is the label-free bounding box of the foreground, so its centre is the box centre),
+    or with ``fg`` (B, V, 1, S, S) soft foreground the centroid of that foreground, in crop px: a centre that one
+    outstretched limb does not drag, as the paper's learnt box is not dragged by it (``LossConfig.centering_target``).
     """
-    centre = (crop_size - 1) / 2.0
+    if fg is None:
+        centre = torch.full_like(kp_hat[:, :, 0], (crop_size - 1) / 2.0)
+    else:
+        S = fg.shape[-1]
+        coords = (torch.arange(S, dtype=fg.dtype, device=fg.device) + 0.5) * (crop_size / S) - 0.5  # cell centres
+        mass = fg.sum(dim=(2, 3, 4)).clamp_min(1e-6)
+        cx = (fg.sum(dim=(2, 3)) * coords).sum(-1) / mass
+        cy = (fg.sum(dim=(2, 4)) * coords).sum(-1) / mass
+        centre = torch.stack([cx, cy], dim=-1).to(kp_hat.dtype)
     return (kp_hat.mean(dim=2) - centre).abs().sum(dim=-1) / crop_size
 
 
@@ -253,7 +265,8 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
     if cfg.coverage > 0:
         terms["coverage"] = _view_mean(coverage_loss(out["probs"], fg_h), valid_view)
     if cfg.centering > 0:
-        terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size), valid_view)
+        target = fg if cfg.centering_target == "centroid" else None
+        terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size, target), valid_view)
     if cfg.separation > 0:
         terms["separation"] = separation_loss(out["X"], out["valid"], cfg.separation_sigma_m)
     valid_kp = out["valid"].to(torch.bool)

@@ -132,7 +132,7 @@ def test_eval_without_mapping_says_what_to_do(checkpoint_and_data):
 
 def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tmp_path, monkeypatch, capsys):
     """Every run of the bench (main, supervised, ablation, views) on the tiny studio with 1-2 steps each."""
-    from kp3d_core.bench.accuracy import ABLATION, ablation_losses, run_bench
+    from kp3d_core.bench.accuracy import ABLATION, CENTERING_TARGET, ablation_losses, run_bench
     from kp3d_core.config import LossConfig, TrainConfig
 
     _, data, root = checkpoint_and_data
@@ -141,20 +141,24 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
     base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
-    # the paper's rows in its order (reconstruction; + mask; + coverage; + centering), then kp3d's additions
+    # reconstruction; + kp3d's anti-collapse prior; the paper's terms in its order (+ mask; + coverage; + centering),
+    # the paper's mask being the drawn mask against the label-free foreground (mask_to_fg); then kp3d's other additions
     rows = [ablation_losses(LossConfig(), terms) for _, terms in ABLATION]
-    paper = [[getattr(r, t) > 0 for t in ("mask", "coverage", "centering")] for r in rows[:4]]
+    paper = [[getattr(r, t) > 0 for t in ("mask_to_fg", "coverage", "centering")] for r in rows[1:5]]
     assert paper == [[False] * 3, [True, False, False], [True, True, False], [True] * 3]
     assert all(r.reconstruction > 0 and r.structure > 0 for r in rows)
-    assert all(r.fill == 0 and r.separation == 0 for r in rows[:4])  # the paper's rows have no anti-collapse prior
-    assert rows[4].fill > 0 and rows[4].separation > 0 and rows[4].mask_to_fg == 0
+    assert rows[0].fill == 0 and rows[0].separation == 0 and rows[0].mask_to_fg == 0
+    assert all(r.fill > 0 and r.separation > 0 for r in rows[1:])  # the prior under every paper term
+    assert all(r.mask == 0 and r.consistency == 0 for r in rows[:5]) and rows[5].mask > 0 and rows[5].consistency > 0
+    assert rows[4].centering_target == "box"  # the base has centering on: its target stays
     # a lean base (coverage, mask... off): rows that switch a term on take its default weight
     lean = LossConfig(mask=0, mask_to_fg=0, coverage=0, centering=0, consistency=0, fill=3.0)
     full = ablation_losses(lean, ABLATION[-1][1])
     assert full.coverage == LossConfig().coverage and full.mask == LossConfig().mask and full.fill == 3.0
-    assert ablation_losses(lean, ABLATION[4][1]).fill == 3.0 and ablation_losses(lean, ABLATION[1][1]).fill == 0
+    assert full.centering == LossConfig().centering and full.centering_target == CENTERING_TARGET == "centroid"
+    assert ablation_losses(lean, ABLATION[1][1]).fill == 3.0 and ablation_losses(lean, ABLATION[0][1]).fill == 0
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
-    assert ablation_losses(thin, ABLATION[3][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[4][1]).thin_fill == 1
+    assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]).thin_fill == 1
     assert ablation_losses(LossConfig(), ABLATION[-1][1]).thin_fill == 0  # off in the base: stays off
     log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1), seeds=2)
     runs = [l["run"] for l in log]
@@ -176,6 +180,11 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     changes = summary["ablation_changes"]
     assert [c["to"] for c in changes] == [name for name, _ in ABLATION[1:]]
     assert summary["ablation_each_lowers"] == all(c["delta_mm"] < 0 for c in changes)
+    from kp3d_core.bench.accuracy import paired_z
+    a = {"seeds": [0, 1, 2], "mpjpe_mm_per_seed": [100.0, 110.0, 90.0]}
+    b = {"seeds": [0, 1, 2], "mpjpe_mm_per_seed": [98.0, 107.0, 89.0]}  # per seed -2, -3, -1: mean -2, s.e. 1/sqrt(3)
+    assert paired_z(a, b) == pytest.approx(-2 * np.sqrt(3)) and paired_z(a, {**b, "seeds": [0, 1, 3]}) is None
+    assert all("delta_paired_in_sem" in c for c in changes)
     assert [(c["from"], c["to"]) for c in summary["views_changes"]] == [("2", "3")]
     assert summary["views_2_mpjpe_mm"] == row["mpjpe_mm"]
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"] == "summary"

@@ -57,6 +57,9 @@ def test_centering_fill_mask_consistency_values():
     fg = torch.zeros(1, 1, 1, 4, 4)
     fg[..., :, :2] = 1.0
     full = torch.ones(1, 1, 1, 4, 4)
+    # centroid target: the left half of the crop is foreground, its centroid is at x = S / 4 - 0.5, y = centre
+    assert losses.centering_loss(kp, S, fg).item() == pytest.approx((centre - (S / 4 - 0.5)) / S)
+    assert losses.centering_loss(kp - torch.tensor([centre - (S / 4 - 0.5), 0.0]), S, fg).item() == pytest.approx(0.0)
     assert losses.fill_loss(full, fg).item() == pytest.approx(0.0)
     half = torch.zeros(1, 1, 1, 4, 4)
     half[..., :2, :] = 1.0  # covers half of the foreground, plus background (free for fill)
@@ -183,6 +186,15 @@ def test_switches_and_gradients_through_triangulation():
         losses.total_loss(losses.unsupervised_losses(out, b, cfg, 32), cfg).backward()
         g = sum(p.grad.abs().sum() for p in model.keypoint_net.parameters() if p.grad is not None)
         assert torch.isfinite(g) and g > 0, name
+    # centering on the foreground's centroid also reaches the keypoint net
+    model.zero_grad()
+    cfg = LossConfig(**{k: 0.0 for k in ("reconstruction", "structure", "mask", "mask_to_fg", "coverage", "fill",
+                                         "separation", "consistency")}, centering=1.0, centering_target="centroid")
+    losses.total_loss(losses.unsupervised_losses(model(b), b, cfg, 32), cfg).backward()
+    assert sum(p.grad.abs().sum() for p in model.keypoint_net.parameters() if p.grad is not None) > 0
+    from kp3d_core.config import ConfigError, config_from_dict
+    with pytest.raises(ConfigError, match="loss.centering_target"):
+        config_from_dict({"loss": {"centering_target": "bbox"}}, "test")
     # segment rendering works too
     seg = losses.unsupervised_losses(model(b), b, LossConfig(render_shape="segments"), 32)
     assert torch.isfinite(seg["fill"]) and 0 <= seg["fill"].item() <= 1

@@ -7,11 +7,12 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
   the MLP at 1 %, 10 % and 100 % labels (and ridge at 10 %), beside a mean-pose baseline.
 - ``supervised``: the same network and frames with ground-truth 2D joints (K = 17, keypoint k = joint k,
   no mapping), the upper bound; each unsupervised figure carries its ratio to it.
-- ablation at an equal budget (``--side-minutes`` of training each, or ``--steps``), the paper's rows in its
-  order: reconstruction only; + mask; + coverage; + centering; then kp3d's additions: + the anti-collapse prior
-  (fill, separation, and thin_fill where the base config has it: REFERENCE section 5); + the rest (mask_to_fg,
-  consistency: every term on), all with 4 views. A term on in a row takes the base config's weight, or the
-  LossConfig default where the base switches it off (so a lean ``--config`` still gets a full ablation).
+- ablation at an equal budget (``--side-minutes`` of training each, or ``--steps``), cumulative rows, all with 4
+  views: reconstruction only; + kp3d's anti-collapse prior (fill, separation, and thin_fill where the base config
+  has it: REFERENCE section 5); then the paper's terms in its order: + mask (the drawn keypoint mask against the
+  label-free foreground, ``mask_to_fg``); + coverage; + centering; then + kp3d's other additions (the decoder-mask
+  term ``mask``, consistency: every term on). A term on in a row takes the base config's weight, or the LossConfig
+  default where the base switches it off (so a lean ``--config`` still gets a full ablation).
 - views: the base config with 2 and 3 views at the same side budget (4 views = the ablation row with the
   base config's loss set, when there is one).
 
@@ -56,26 +57,33 @@ DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 
 # Loss ablation: cumulative rows; every other loss weight is 0 (``structure`` belongs to reconstruction).
-# The paper's rows in the paper's order (seed 000's table: reconstruction; + mask; + coverage; + centering), then
-# kp3d's additions on top: the anti-collapse prior (fill + separation, REFERENCE section 5), then the rest. A row's
-# name lists its loss set, not the order the terms came in (it names the run folder, so it stays put).
-# An earlier order put the prior first, under every paper term (README, "Loss ablation").
-PAPER_TERMS = ("reconstruction", "mask", "coverage", "centering")
+# Reconstruction alone; + kp3d's anti-collapse prior (fill + separation, REFERENCE section 5); then the paper's terms in
+# the paper's order (seed 000's table: + mask; + coverage; + centering); then kp3d's other additions (the full row).
+# The paper's mask term matches the mask drawn from the reprojected keypoints to the subject mask M the model estimated
+# without labels. kp3d's label-free subject mask is the soft |I - B| foreground: that is ``mask_to_fg``. kp3d's decoder
+# draws its M from the keypoints themselves, so ``mask`` (drawn mask against that M) cannot spread collapsed keypoints:
+# it is one of kp3d's additions. Without the prior the paper's terms leave the keypoints collapsed in one spot (README,
+# "Loss ablation"). A row's name lists its loss set, not the order the terms came in (it names the run folder).
+PAPER_TERMS = ("reconstruction", "mask_to_fg", "coverage", "centering")
 ANTI_COLLAPSE = ("fill", "thin_fill", "separation")  # thin_fill: on only where the base config has it (default 0)
-ADDITIONS = ANTI_COLLAPSE + ("mask_to_fg", "consistency")
+ADDITIONS = ANTI_COLLAPSE + ("mask", "consistency")
+# The centre of the centering term in a row that switches it on where the base config has it off. The paper's u is
+# the centre of a box its network learns; kp3d's crop box is fixed, so the foreground's centroid stands in for it.
+CENTERING_TARGET = "centroid"
 ABLATION = (
     ("recon", ("reconstruction",)),
-    ("recon+mask", ("reconstruction", "mask")),
-    ("recon+mask+coverage", ("reconstruction", "mask", "coverage")),
-    ("recon+mask+coverage+centering", PAPER_TERMS),
-    ("recon+fill+sep+mask+coverage+centering", PAPER_TERMS + ANTI_COLLAPSE),
+    ("recon+fill+sep", ("reconstruction",) + ANTI_COLLAPSE),
+    ("recon+mask_to_fg+fill+sep", ("reconstruction", "mask_to_fg") + ANTI_COLLAPSE),
+    ("recon+mask_to_fg+fill+sep+coverage", ("reconstruction", "mask_to_fg", "coverage") + ANTI_COLLAPSE),
+    ("recon+mask_to_fg+fill+sep+coverage+centering", PAPER_TERMS + ANTI_COLLAPSE),
     ("full", PAPER_TERMS + ADDITIONS),
 )
 
 
 def ablation_losses(base, terms) -> object:
     """A LossConfig with only ``terms`` (plus the structural part of reconstruction) on, at the base weights
-    (the LossConfig default weight for a term the base switches off)."""
+    (the LossConfig default weight for a term the base switches off; centering so switched on aims at
+    ``CENTERING_TARGET``)."""
     from ..config import LossConfig
 
     loss, default = copy.deepcopy(base), LossConfig()
@@ -84,6 +92,8 @@ def ablation_losses(base, terms) -> object:
             setattr(loss, name, 0.0)
         elif getattr(loss, name) <= 0:
             setattr(loss, name, getattr(default, name))
+            if name == "centering":
+                loss.centering_target = CENTERING_TARGET
     if "reconstruction" not in terms:
         loss.structure = 0.0
     return loss
@@ -307,10 +317,21 @@ def row_mean(lines: list[dict]) -> dict:
     return row
 
 
+def paired_z(a: dict, b: dict) -> float | None:
+    """The mean per-seed change from row ``a`` to row ``b`` in standard errors of that mean (null unless both rows ran
+    the same two or more seeds). A seed fixes the initial weights and the batch order, so pairing the runs by seed
+    takes out the part of the spread that the seed alone makes."""
+    if a.get("seeds") != b.get("seeds") or len(a.get("seeds") or []) < 2:
+        return None
+    d = np.asarray(b["mpjpe_mm_per_seed"], dtype=float) - np.asarray(a["mpjpe_mm_per_seed"], dtype=float)
+    sem = d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean() / sem) if sem > 0 else None
+
+
 def side_verdicts(results: dict, num_views: int) -> dict:
     """Summary fields of the ablation and views rows: each row's mean MPJPE (and its standard error), the change
-    each added loss (each added view) makes, in mm and in standard errors of that difference, and whether every
-    change lowers the error."""
+    each added loss (each added view) makes, in mm and in standard errors of that difference (unpaired, and paired
+    by seed: :func:`paired_z`), and whether every change lowers the error."""
     out: dict = {}
 
     def steps(rows: list[tuple[str, dict]], prefix: str) -> None:
@@ -322,7 +343,8 @@ def side_verdicts(results: dict, num_views: int) -> dict:
             delta = rb["mpjpe_mm"] - ra["mpjpe_mm"]
             sems = [r.get("mpjpe_mm_sem") for r in (ra, rb)]
             z = delta / np.hypot(*sems) if None not in sems and np.hypot(*sems) > 0 else None
-            changes.append({"from": a, "to": b, "delta_mm": delta, "delta_in_sem": z})
+            changes.append({"from": a, "to": b, "delta_mm": delta, "delta_in_sem": z,
+                            "delta_paired_in_sem": paired_z(ra, rb)})
         out[f"{prefix}_changes"] = changes
         out[f"{prefix}_each_lowers"] = bool(changes) and all(c["delta_mm"] < 0 for c in changes)
 

@@ -12,15 +12,15 @@ def _num(value, fmt: str = ".1f") -> str:
 
 def _row_table(rows: list[tuple[str, dict]], changes: dict[str, dict]) -> list[str]:
     """Markdown rows of the ablation or views table: (label, row line) in order; ``changes`` by the label."""
-    lines = ["| row | MPJPE per seed (mm) | mean ± s.e. (mm) | change (mm) | change (s.e.) |",
-             "|---|---|---|---|---|"]
+    lines = ["| row | MPJPE per seed (mm) | mean ± s.e. (mm) | change (mm) | change (s.e.) | change, paired by seed (s.e.) |",
+             "|---|---|---|---|---|---|"]
     for label, row in rows:
         per_seed = " / ".join(_num(v) for v in row.get("mpjpe_mm_per_seed", []))
         mean = _num(row.get("mpjpe_mm")) + ("" if row.get("mpjpe_mm_sem") is None else f" ± {row['mpjpe_mm_sem']:.1f}")
         same = f" (= {row['same_as']})" if row.get("same_as") else ""
         c = changes.get(label, {})
         lines.append(f"| {label}{same} | {per_seed} | {mean} | {_num(c.get('delta_mm'), '+.1f')} | "
-                     f"{_num(c.get('delta_in_sem'), '+.1f')} |")
+                     f"{_num(c.get('delta_in_sem'), '+.1f')} | {_num(c.get('delta_paired_in_sem'), '+.1f')} |")
     return lines
 
 
