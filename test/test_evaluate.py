@@ -132,7 +132,7 @@ def test_eval_without_mapping_says_what_to_do(checkpoint_and_data):
 
 def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tmp_path, monkeypatch, capsys):
     """Every run of the bench (main, supervised, ablation, views) on the tiny studio with 1-2 steps each."""
-    from kp3d_core.bench.accuracy import ABLATION, CENTERING_TARGET, ablation_losses, run_bench
+    from kp3d_core.bench.accuracy import ABLATION, CENTERING_TARGET, ablation_losses, paired_z, run_bench
     from kp3d_core.config import LossConfig, TrainConfig
 
     _, data, root = checkpoint_and_data
@@ -180,7 +180,6 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     changes = summary["ablation_changes"]
     assert [c["to"] for c in changes] == [name for name, _ in ABLATION[1:]]
     assert summary["ablation_each_lowers"] == all(c["delta_mm"] < 0 for c in changes)
-    from kp3d_core.bench.accuracy import paired_z
     a = {"seeds": [0, 1, 2], "mpjpe_mm_per_seed": [100.0, 110.0, 90.0]}
     b = {"seeds": [0, 1, 2], "mpjpe_mm_per_seed": [98.0, 107.0, 89.0]}  # per seed -2, -3, -1: mean -2, s.e. 1/sqrt(3)
     assert paired_z(a, b) == pytest.approx(-2 * np.sqrt(3)) and paired_z(a, {**b, "seeds": [0, 1, 3]}) is None
