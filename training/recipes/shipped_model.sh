@@ -9,7 +9,7 @@ PY=${PY:-.venv/bin/python}
 $PY -m kp3d_ros.cli synth --preset studio-bench-open --split train --out out/studio-bench-open
 
 # 2. Unsupervised training, no labels (crops and backgrounds estimated without labels): the base config of
-#    `kp3d bench accuracy` (reconstruction + structure, mask, coverage, fill + thin fill + separation, the
+#    `kp3d bench accuracy` (reconstruction + structure, decoder-mask term, coverage, fill + thin fill + separation, the
 #    second-order temporal term, background swap), 10000 steps (the first run also caches the crops).
 $PY -m kp3d_ros.cli train --config training/configs/studio64_swap_cover.yaml
 
