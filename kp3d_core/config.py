@@ -45,6 +45,11 @@ class ModelConfig:
     """Also feed the decoder a map of learnt links between keypoints (the strongest weighted segment at each
     S/4 cell, every pair of keypoints a candidate): limbs can be drawn as lines between two keypoints instead
     of being tiled with blobs, so keypoints are free to sit at joints such as the wrists."""
+    facing: bool = False
+    """A facing head: one logit per crop, from the pooled deepest features, saying whether the net's keypoint labels
+    should be exchanged with their mirror twins (``KeypointNet.twins``) in this view. A per-view net labels limbs by
+    image side, so cameras that face each other label the body's sides oppositely; the head, trained by the views'
+    mirror relations that triangulation finds (``loss.facing``), makes the labels follow the body instead."""
 
 
 @dataclass
@@ -114,6 +119,15 @@ class LossConfig:
     which also charges a keypoint for following a fast limb, so it drifts to the trunk; a margin above the limbs'
     own motion over ``temporal_offset`` frames (studio-bench train, 1 frame: wrists 13 cm at the 99th percentile)
     and below the jump to the other limb (wrists 56 cm apart at the median, ankles 30) charges swaps alone."""
+    facing: float = 1.0
+    """With ``model.facing``: binary cross-entropy between each view's facing logit and the exchange that triangulation
+    chose for it (views mirrored relative to each other exchange oppositely; which side exchanges is the side the
+    head already leans to). Also, from ``facing_start`` on, training triangulates the exchanged labels."""
+    facing_start: int = 100
+    """Training step from which the mirror twins are estimated and the facing head trained (before it the keypoints
+    have not spread, and the flipped crops' keypoints pair with nothing)."""
+    twins_every: int = 50
+    """Steps between two estimates of the mirror twins (from the current batch and its horizontally flipped crops)."""
     consistency: float = 0.1
     """L1 between detected 2D keypoints and their reprojected 3D keypoints (fraction of crop side)."""
     render_sigma: float = 0.06
@@ -293,6 +307,8 @@ def _validate(cfg: Config, source: str) -> Config:
         need(cfg.train.batch_size % window == 0, "train.batch_size",
              f"must be a multiple of {window} with loss.temporal on (it is made of temporal windows of "
              f"loss.temporal_order + 1 frames), got {cfg.train.batch_size}")
+    need(cfg.loss.facing_start >= 0, "loss.facing_start", f"must be >= 0, got {cfg.loss.facing_start}")
+    need(cfg.loss.twins_every >= 1, "loss.twins_every", f"must be >= 1, got {cfg.loss.twins_every}")
     need(cfg.loss.thin_kernel >= 3 and cfg.loss.thin_kernel % 2 == 1, "loss.thin_kernel", "must be an odd integer >= 3")
     for f in dataclasses.fields(LossConfig):
         v = getattr(cfg.loss, f.name)
@@ -316,6 +332,7 @@ def _validate(cfg: Config, source: str) -> Config:
     need(t.lr > 0, "train.lr", "must be > 0")
     need(t.device in ("auto", "cpu", "cuda"), "train.device", "must be 'auto', 'cpu' or 'cuda'")
     if t.supervised:
+        need(not m.facing, "model.facing", "must be false with --supervised (keypoint k is joint k: no twins)")
         need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the studio joints) with --supervised")
     return cfg
 

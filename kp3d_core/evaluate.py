@@ -72,18 +72,23 @@ def discover_keypoints(net, dataset, batch_size: int = 64, progress: bool = True
     ``valid_view`` (N, V), ``frame`` (N,).
     """
     from .crop import crop_to_image
-    from .geometry import triangulate, undistort_pixels
+    from .geometry import mirror_relations, triangulate, undistort_pixels
+    from .models.keypoint_net import exchange_twins, resolve_exchange
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ("X", "valid", "kp_crop", "kp_image", "conf", "valid_view", "frame")}
     for batch in tqdm(loader, desc="keypoints", disable=not progress, leave=False, unit="batch"):
         B, V = batch["image"].shape[:2]
-        kp, conf = net(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
+        _, kp, conf, logit = net.raw(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
         kp = kp.reshape(B, V, -1, 2).double()
         conf = conf.reshape(B, V, -1).double()
         uv = crop_to_image(kp, batch["crop_to_image"].double())
         ideal = undistort_pixels(uv, batch["K"].double(), batch["dist"].double())
         w = conf * batch["valid_view"].reshape(B, V, 1).double()
+        if logit is not None:  # the facing head: the views' mirror relations, the heads' majority for the side
+            relation = mirror_relations(ideal, w, batch["P"].double(), net.twins)
+            exchange = resolve_exchange(relation, logit.reshape(B, V).double(), batch["valid_view"])
+            kp, conf, uv, ideal, w = (exchange_twins(t, net.twins, exchange) for t in (kp, conf, uv, ideal, w))
         X, valid = triangulate(ideal, w, batch["P"].double())
         for k, v in (("X", X), ("valid", valid), ("kp_crop", kp), ("kp_image", uv), ("conf", conf),
                      ("valid_view", batch["valid_view"]), ("frame", batch["frame"])):

@@ -96,6 +96,37 @@ def triangulate(
     return X, valid
 
 
+def mirror_relations(points2d: Tensor, weights: Tensor, P: Tensor, twins: Tensor, cap_px: float = 50.0) -> Tensor:
+    """Which views label the body mirrored relative to view 0: (B, V) bool, view 0 always False.
+
+    Each of views 1..V-1 either keeps its labels or exchanges every keypoint with its mirror twin; of the 2^(V-1)
+    choices, the one whose DLT triangulation leaves the least confidence-weighted reprojection error (each error
+    capped at ``cap_px``, so one wild keypoint cannot decide) wins. Seed 002: multi-view triangulation removes the
+    left-right flip that one view cannot.
+
+    Args:
+        points2d: (B, V, K, 2) ideal pixels; weights: (B, V, K) confidences (0 = unseen); P: (B|1, V, 3, 4);
+        twins: (K,) long, each keypoint's mirror twin.
+    """
+    B, V, K, _ = points2d.shape
+    best_err, best = None, None
+    for combo in range(2 ** (V - 1)):
+        exchange = torch.tensor([False] + [bool(combo >> i & 1) for i in range(V - 1)], device=points2d.device)
+        p2 = torch.where(exchange[None, :, None, None], points2d.index_select(2, twins), points2d)
+        w2 = torch.where(exchange[None, :, None], weights.index_select(2, twins), weights)
+        X, valid = triangulate(p2, w2, P)
+        seen = torch.isfinite(p2).all(-1) & valid[:, None, :]
+        e = reprojection_error(torch.nan_to_num(X), torch.nan_to_num(p2), P).clamp(max=cap_px)
+        err = torch.where(seen, w2.clamp_min(0) * e, torch.zeros_like(e)).sum((1, 2))  # (B,)
+        if best_err is None:
+            best_err, best = err, exchange.expand(B, V)
+        else:
+            better = err < best_err
+            best_err = torch.where(better, err, best_err)
+            best = torch.where(better[:, None], exchange.expand(B, V), best)
+    return best
+
+
 def project(X: Tensor, P: Tensor, min_depth: float = 1e-6) -> Tensor:
     """Project world points into every view.
 

@@ -8,7 +8,8 @@ collapse of all keypoints onto the pelvis; coverage/fill are driven by the soft 
 the decoder's own mask (which dropped the arms); foreground pixels are weighted 5x in the reconstruction;
 ``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone), ``temporal`` (a keypoint keeps its part over
 time), ``photo`` (cross-view photo-consistency of the reprojected keypoints) and ``inside`` (keypoints on the
-foreground) are further additions, the last four off by default. ``supervised_loss`` is the upper bound's loss (labels).
+foreground) are further additions, the last four off by default; ``facing`` trains the facing head (``model.facing``)
+on the views' mirror relations. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -285,6 +286,9 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
             raise ValueError(f"loss.temporal: the batch is not made of temporal windows of {cfg.temporal_order + 1} "
                              "frames (loss.temporal_order + 1; kp3d_core.data.pairs.flatten_windows)")
         terms["temporal"] = temporal_loss(out["X"], valid_kp, cfg.temporal_margin, length=cfg.temporal_order + 1)
+    if cfg.facing > 0 and "facing_target" in out:
+        bce = F.binary_cross_entropy_with_logits(out["facing_logit"], out["facing_target"], reduction="none")
+        terms["facing"] = _view_mean(bce, valid_view)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
     return terms

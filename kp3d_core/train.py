@@ -28,6 +28,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, sa
 from .config import Config, config_to_dict, load_config
 from .data.pairs import TemporalWindows, flatten_windows
 from .models.discovery import DiscoveryModel
+from .models.keypoint_net import estimate_twins
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -251,6 +252,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
             batch = next(batches)
             batch = augment(to_device(flatten_windows(batch) if window > 1 else batch, device))
 
+            since = step - cfg.loss.facing_start
+            if cfg.model.facing and since >= 0 and since % cfg.loss.twins_every == 0:  # the twins the head exchanges
+                seen = batch.get("encoder_image", batch["image"])
+                model.keypoint_net.twins.copy_(estimate_twins(model.keypoint_net, seen.reshape(-1, *seen.shape[2:])))
             total, terms, out = compute_losses(ddp_model, batch, cfg)
             if not torch.isfinite(total):
                 raise FloatingPointError(f"step {step}: loss is not finite ({terms})")

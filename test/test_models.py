@@ -11,6 +11,7 @@ from kp3d_core import geometry
 from kp3d_core.checkpoint import CheckpointError, save_checkpoint
 from kp3d_core.config import Config, ModelConfig, config_to_dict
 from kp3d_core.models import KeypointNet, load_keypoint_net, soft_argmax
+from kp3d_core.models.keypoint_net import estimate_twins, exchange_twins, resolve_exchange
 from kp3d_core.models.decoder import Decoder
 from kp3d_core.models.discovery import DiscoveryModel, crop_to_ideal, ideal_to_crop
 from kp3d_core.models.synthetic import SyntheticDataset
@@ -204,3 +205,82 @@ def test_load_keypoint_net_round_trip_and_errors(tmp_path):
     bad = save_checkpoint(tmp_path / "bad.pt", {"config": config_to_dict(cfg), "model": other.state_dict()})
     with pytest.raises(CheckpointError, match="bad.pt"):
         load_keypoint_net(bad)
+
+
+class _ImageSideNet(torch.nn.Module):
+    """Labels by image side, as a per-view net does: keypoint k at dx[k] px right of the crop's brightest pixel."""
+
+    def __init__(self, crop: int, dx=(-3.0, -1.0, 1.0, 3.0)) -> None:
+        super().__init__()
+        self.cfg = replace(TINY, crop_size=crop, num_keypoints=len(dx))
+        self.dx = torch.tensor(dx)
+
+    def raw(self, crops):
+        n, S = crops.shape[0], crops.shape[-1]
+        i = crops.sum(1).reshape(n, -1).argmax(1)
+        x, y = (i % S).float(), (i // S).float()
+        kp = torch.stack([x[:, None] + self.dx, y[:, None].expand(n, len(self.dx))], -1)
+        return None, kp, torch.ones(n, len(self.dx)), None
+
+
+def test_estimate_twins_pairs_each_keypoint_with_its_mirror_image():
+    crops = torch.zeros(5, 3, 32, 32)
+    for j, (x, y) in enumerate([(5, 6), (9, 20), (12, 3), (20, 25), (27, 14)]):
+        crops[j, :, y, x] = 1.0
+    assert estimate_twins(_ImageSideNet(32), crops).tolist() == [3, 2, 1, 0]
+    # an odd count: the middle keypoint is its own twin
+    assert estimate_twins(_ImageSideNet(32, (-2.0, 0.0, 2.0)), crops).tolist() == [2, 1, 0]
+
+
+def test_exchange_twins_and_the_facing_head_through_the_forward_pass():
+    values = torch.arange(2 * 3 * 4).reshape(2, 3, 4)  # (B, V, K)
+    twins = torch.tensor([1, 0, 3, 2])
+    exchange = torch.tensor([[False, True, False], [True, True, False]])
+    out = exchange_twins(values, twins, exchange)
+    assert out[0, 0].tolist() == [0, 1, 2, 3] and out[0, 1].tolist() == [5, 4, 7, 6]
+    assert out[1, 2].tolist() == [20, 21, 22, 23]
+
+    torch.manual_seed(0)
+    net = KeypointNet(replace(TINY, facing=True)).eval()
+    net.twins.copy_(torch.tensor([1, 0, 2, 3, 5, 4]))
+    crops = torch.rand(8, 3, 32, 32)
+    _, kp_raw, conf_raw, logit = net.raw(crops)
+    assert logit.shape == (8,)
+    net.facing_head[-1].bias.data -= logit.median()  # some crops exchange, some do not
+    _, kp_raw, conf_raw, logit = net.raw(crops)
+    assert (logit > 0).any() and (logit <= 0).any()
+    kp, conf = net(crops)
+    ex = logit > 0
+    assert torch.equal(kp[ex], kp_raw[ex][:, net.twins]) and torch.equal(kp[~ex], kp_raw[~ex])
+    assert torch.equal(conf[ex], conf_raw[ex][:, net.twins])
+
+
+def test_discovery_model_exchanges_what_triangulation_finds_mirrored():
+    torch.manual_seed(0)
+    model = DiscoveryModel(replace(TINY, facing=True))
+    b = batch_of()
+    assert "facing_target" not in model(b)  # twins not estimated yet: nothing to exchange, no target
+    model.keypoint_net.twins.copy_(torch.tensor([1, 0, 2, 3, 5, 4]))
+    out = model(b)
+    assert out["facing_logit"].shape == (2, 3) and out["facing_target"].shape == (2, 3)
+    _, kp_raw, conf_raw, _ = model.keypoint_net.raw(b["image"].reshape(6, 3, 32, 32))
+    kp_raw, conf_raw, target = kp_raw.reshape(2, 3, 6, 2), conf_raw.reshape(2, 3, 6), out["facing_target"].bool()
+    assert torch.allclose(out["kp"], exchange_twins(kp_raw, model.keypoint_net.twins, target))
+    # the exchange agrees with the mirror relations triangulation finds, and with the head on the free side
+    relation = geometry.mirror_relations(crop_to_ideal(kp_raw, b), conf_raw, b["P"], model.keypoint_net.twins)
+    assert torch.equal(target ^ target[:, :1], relation)
+
+
+def test_resolve_exchange_follows_the_relations_and_the_heads_majority():
+    relation = torch.tensor([[False, True, False], [False, False, True], [False, True, True], [False, False, False]])
+    seen = torch.ones(4, 3, dtype=torch.bool)
+    logit = torch.tensor([[2.0, -1.0, 0.5], [-3.0, -1.0, 0.2], [-0.1, 0.1, 0.1], [0.1, 0.1, -5.0]])
+    exchange = resolve_exchange(relation, logit, seen)
+    assert torch.equal(exchange ^ exchange[:, :1], relation)  # the relations always hold
+    assert exchange.tolist() == [[True, False, True], [False, False, True], [False, True, True], [False, False, False]]
+    # an unseen view's head has no say
+    seen[3, 2] = False
+    assert resolve_exchange(relation, logit, seen)[3].tolist() == [True, True, True]
+    # a window of two frames takes one side, the heads of both frames together: frame 0 alone would exchange
+    assert resolve_exchange(relation, logit, torch.ones(4, 3, dtype=torch.bool), window=2).tolist() == [
+        [False, True, False], [False, False, True], [False, True, True], [False, False, False]]

@@ -17,7 +17,7 @@ import torch.nn as nn
 from .. import crop, geometry
 from ..config import ModelConfig
 from .decoder import Decoder
-from .keypoint_net import KeypointNet, check_crops
+from .keypoint_net import KeypointNet, check_crops, exchange_twins, resolve_exchange
 
 
 def crop_to_ideal(kp_crop: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -63,18 +63,28 @@ class DiscoveryModel(nn.Module):
         S = self.cfg.crop_size
         check_crops(image.reshape(B * V, *image.shape[2:]), S)
         seen = batch.get("encoder_image", image)  # the augmenter's background swap, else the crops themselves
-        probs, kp, conf = self.keypoint_net.heatmaps(seen.reshape(B * V, 3, S, S))
+        probs, kp, conf, logit = self.keypoint_net.raw(seen.reshape(B * V, 3, S, S))
         K = kp.shape[1]
         probs = probs.reshape(B, V, K, *probs.shape[-2:])
         kp, conf = kp.reshape(B, V, K, 2), conf.reshape(B, V, K)
 
         valid_view = batch["valid_view"].to(torch.bool).reshape(B, V, 1)
+        facing = {}
+        twins = getattr(self.keypoint_net, "twins", None)
+        if logit is not None and bool((twins != torch.arange(K, device=kp.device)).any()):  # twins estimated
+            logit = logit.reshape(B, V)
+            weights = (conf * valid_view.to(conf.dtype)).detach()
+            P = batch["P"].to(kp.dtype)
+            relation = geometry.mirror_relations(crop_to_ideal(kp, batch).detach(), weights, P, twins)
+            exchange = resolve_exchange(relation, logit.detach(), valid_view[..., 0], batch.get("temporal_window", 1))
+            probs, kp, conf = (exchange_twins(t, twins, exchange) for t in (probs, kp, conf))
+            facing = {"facing_logit": logit, "facing_target": exchange.to(logit.dtype)}
         weights = conf * valid_view.to(conf.dtype)
         uv = crop_to_ideal(kp, batch)
         X, valid = geometry.triangulate(uv, weights, batch["P"].to(kp.dtype))
         X = torch.where(valid.unsqueeze(-1), X, torch.zeros_like(X))
         kp_hat = ideal_to_crop(geometry.project(X, batch["P"].to(kp.dtype)), batch)
-        out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat}
+        out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat, **facing}
         if decode:
             mask, fg_image = self.decoder(kp_hat.reshape(B * V, K, 2))
             mask = mask.reshape(B, V, 1, S, S)

@@ -58,19 +58,23 @@ class Encoder(nn.Module):
         self.up0 = conv_block(4 * w, 2 * w) if heatmap_stride == 1 else None  # S
         self.heatmap_stride = heatmap_stride
         self.out_channels = {4: 4 * w, 2: 3 * w, 1: 2 * w}[heatmap_stride]
+        self.deep_channels = 8 * w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[0]
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, S, S) -> the heatmap-resolution features and the deepest ones (N, 8w, S/8, S/8)."""
         f0 = self.stem(x)
         f1 = self.down1(f0)
         f2 = self.down2(f1)
         f3 = self.down3(f2)
         u = self.up2(torch.cat([F.interpolate(f3, scale_factor=2.0, mode="nearest"), f2], 1))
-        if self.up1 is None:
-            return u
-        u = self.up1(torch.cat([F.interpolate(u, scale_factor=2.0, mode="nearest"), f1], 1))
-        if self.up0 is None:
-            return u
-        return self.up0(torch.cat([F.interpolate(u, scale_factor=2.0, mode="nearest"), f0], 1))
+        if self.up1 is not None:
+            u = self.up1(torch.cat([F.interpolate(u, scale_factor=2.0, mode="nearest"), f1], 1))
+        if self.up0 is not None:
+            u = self.up0(torch.cat([F.interpolate(u, scale_factor=2.0, mode="nearest"), f0], 1))
+        return u, f3
 
 
 def soft_argmax(logits: torch.Tensor, crop_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -97,24 +101,86 @@ def soft_argmax(logits: torch.Tensor, crop_size: int) -> tuple[torch.Tensor, tor
 
 
 class KeypointNet(nn.Module):
-    """Encoder + 1x1 heatmap head + soft-argmax; forward returns (keypoints, confidence)."""
+    """Encoder + 1x1 heatmap head + soft-argmax (+ the facing head); forward returns (keypoints, confidence).
+
+    With ``cfg.facing`` the forward pass exchanges each crop's keypoints (and confidences) with their mirror twins
+    where the facing logit is positive: the labels then follow the body rather than the image side. ``twins`` (K,)
+    is that pairing, estimated during training (:func:`estimate_twins`); the identity until then.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.width, cfg.heatmap_stride)
         self.head = nn.Conv2d(self.encoder.out_channels, cfg.num_keypoints, 1)
+        if cfg.facing:
+            cells = (cfg.crop_size // 8) ** 2  # the layout matters: a face or hair at the top of the crop
+            self.facing_head = nn.Sequential(nn.Conv2d(self.encoder.deep_channels, 8, 1), nn.SiLU(), nn.Flatten(),
+                                             nn.Linear(8 * cells, 1))
+            self.register_buffer("twins", torch.arange(cfg.num_keypoints))
 
     def heatmaps(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N, 3, S, S) -> probs (N, K, h, w), keypoints (N, K, 2) crop px, confidence (N, K)."""
-        probs, kp, spread = soft_argmax(self.head(self.encoder(crops)), self.cfg.crop_size)
+        """(N, 3, S, S) -> probs (N, K, h, w), keypoints (N, K, 2) crop px, confidence (N, K), in the net's own labels
+        (no exchange)."""
+        return self.raw(crops)[:3]
+
+    def raw(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`heatmaps` plus the facing logit (N,) (None without the facing head)."""
+        u, deep = self.encoder.features(crops)
+        probs, kp, spread = soft_argmax(self.head(u), self.cfg.crop_size)
         s0 = self.cfg.confidence_scale
-        return probs, kp, s0 / (s0 + spread)
+        logit = self.facing_head(deep)[:, 0] if self.cfg.facing else None
+        return probs, kp, s0 / (s0 + spread), logit
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """crops (N, 3, S, S) float32 RGB in [0, 1] -> keypoints (N, K, 2) crop px, confidence (N, K)."""
-        _, kp, conf = self.heatmaps(crops)
-        return kp, conf
+        _, kp, conf, logit = self.raw(crops)
+        if logit is None:
+            return kp, conf
+        return exchange_twins(kp, self.twins, logit > 0), exchange_twins(conf, self.twins, logit > 0)
+
+
+def exchange_twins(values: torch.Tensor, twins: torch.Tensor, exchange: torch.Tensor) -> torch.Tensor:
+    """values (..., K, ...) indexed by keypoint on dim ``exchange.dim()``; where ``exchange`` (...) is true, keypoint k
+    takes the values of ``twins[k]``."""
+    d = exchange.dim()
+    swapped = values.index_select(d, twins)
+    return torch.where(exchange.reshape(*exchange.shape, *([1] * (values.dim() - d))), swapped, values)
+
+
+@torch.no_grad()
+def resolve_exchange(relation: torch.Tensor, logit: torch.Tensor, seen: torch.Tensor, window: int = 1) -> torch.Tensor:
+    """(B, V) bool: the views whose keypoints take their twins' labels. ``relation`` (B, V) bool says which views
+    label the body mirrored relative to view 0 (:func:`kp3d_core.geometry.mirror_relations`); of the two labellings
+    that agree with it, the one the facing logits (B, V) of the seen views (``seen`` (B, V)) lean to wins: one view's
+    head may err, the rig's majority decides, and the head's own choice of side sticks. ``window``: rows ``window * i``
+    ... ``window * i + window - 1`` are consecutive frames of one clip (kp3d_core.data.pairs.flatten_windows) and take
+    one side together, so that a keypoint cannot change sides between them."""
+    seen = seen.to(logit.dtype)
+
+    def cost(target: torch.Tensor) -> torch.Tensor:  # (B,) the heads' disagreement with a labelling, per window
+        bce = (F.binary_cross_entropy_with_logits(logit, target.to(logit.dtype), reduction="none") * seen).sum(1)
+        return bce.reshape(-1, window).sum(1).repeat_interleave(window)
+
+    flip = cost(~relation) < cost(relation)  # (B,)
+    return relation ^ flip[:, None]
+
+
+@torch.no_grad()
+def estimate_twins(net: "KeypointNet", crops: torch.Tensor) -> torch.Tensor:
+    """(K,) long: each keypoint's mirror twin, from the net's keypoints on ``crops`` (N, 3, S, S) and on the same crops
+    flipped left to right. A net that labels limbs by image side puts, on a flipped crop, keypoint k where it puts its
+    twin on the crop itself; the pairing is the assignment (Hungarian, SciPy) of least mean distance, symmetrised."""
+    from scipy.optimize import linear_sum_assignment
+
+    S = net.cfg.crop_size
+    _, kp, _, _ = net.raw(crops)
+    _, kp_flip, _, _ = net.raw(torch.flip(crops, dims=[-1]))
+    kp_flip = torch.stack([S - 1 - kp_flip[..., 0], kp_flip[..., 1]], dim=-1)  # back to the crop's x (pixel centres)
+    cost = (kp[:, :, None] - kp_flip[:, None, :]).norm(dim=-1).mean(0)  # (K, K): keypoint k against flipped m
+    cost = (cost + cost.T).double().cpu().numpy()
+    _, twins = linear_sum_assignment(cost)
+    return torch.as_tensor(twins, dtype=torch.long, device=crops.device)
 
 
 def check_crops(crops: torch.Tensor, crop_size: int) -> None:
