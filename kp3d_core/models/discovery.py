@@ -69,18 +69,17 @@ class DiscoveryModel(nn.Module):
         kp, conf = kp.reshape(B, V, K, 2), conf.reshape(B, V, K)
 
         valid_view = batch["valid_view"].to(torch.bool).reshape(B, V, 1)
+        uv = crop_to_ideal(kp, batch)
         facing = {}
         twins = getattr(self.keypoint_net, "twins", None)
         if logit is not None and bool((twins != torch.arange(K, device=kp.device)).any()):  # twins estimated
             logit = logit.reshape(B, V)
             weights = (conf * valid_view.to(conf.dtype)).detach()
-            P = batch["P"].to(kp.dtype)
-            relation = geometry.mirror_relations(crop_to_ideal(kp, batch).detach(), weights, P, twins)
+            relation = geometry.mirror_relations(uv.detach(), weights, batch["P"].to(kp.dtype), twins)
             exchange = resolve_exchange(relation, logit.detach(), valid_view[..., 0], batch.get("temporal_window", 1))
-            probs, kp, conf = (exchange_twins(t, twins, exchange) for t in (probs, kp, conf))
+            probs, kp, conf, uv = (exchange_twins(t, twins, exchange) for t in (probs, kp, conf, uv))
             facing = {"facing_logit": logit, "facing_target": exchange.to(logit.dtype)}
         weights = conf * valid_view.to(conf.dtype)
-        uv = crop_to_ideal(kp, batch)
         X, valid = geometry.triangulate(uv, weights, batch["P"].to(kp.dtype))
         X = torch.where(valid.unsqueeze(-1), X, torch.zeros_like(X))
         kp_hat = ideal_to_crop(geometry.project(X, batch["P"].to(kp.dtype)), batch)
