@@ -46,7 +46,7 @@ class ModelConfig:
     S/4 cell, every pair of keypoints a candidate): limbs can be drawn as lines between two keypoints instead
     of being tiled with blobs, so keypoints are free to sit at joints such as the wrists."""
     facing: bool = False
-    """A facing head: one logit per crop, from the pooled deepest features, saying whether the net's keypoint labels
+    """A facing head: one logit per crop, from the deepest encoder features, saying whether the net's keypoint labels
     should be exchanged with their mirror twins (``KeypointNet.twins``) in this view. A per-view net labels limbs by
     image side, so cameras that face each other label the body's sides oppositely; the head, trained by the views'
     mirror relations that triangulation finds (``loss.facing``), makes the labels follow the body instead."""

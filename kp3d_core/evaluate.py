@@ -85,10 +85,11 @@ def discover_keypoints(net, dataset, batch_size: int = 64, progress: bool = True
         uv = crop_to_image(kp, batch["crop_to_image"].double())
         ideal = undistort_pixels(uv, batch["K"].double(), batch["dist"].double())
         w = conf * batch["valid_view"].reshape(B, V, 1).double()
-        if logit is not None:  # the facing head: the views' mirror relations, the heads' majority for the side
-            relation = mirror_relations(ideal, w, batch["P"].double(), net.twins)
+        twins = net.estimated_twins()
+        if logit is not None and twins is not None:  # the facing head: the views' relations, the heads' majority
+            relation = mirror_relations(ideal, w, batch["P"].double(), twins)
             exchange = resolve_exchange(relation, logit.reshape(B, V).double(), batch["valid_view"])
-            kp, conf, uv, ideal, w = (exchange_twins(t, net.twins, exchange) for t in (kp, conf, uv, ideal, w))
+            kp, conf, uv, ideal, w = (exchange_twins(t, twins, exchange) for t in (kp, conf, uv, ideal, w))
         X, valid = triangulate(ideal, w, batch["P"].double())
         for k, v in (("X", X), ("valid", valid), ("kp_crop", kp), ("kp_image", uv), ("conf", conf),
                      ("valid_view", batch["valid_view"]), ("frame", batch["frame"])):

@@ -284,3 +284,23 @@ def test_resolve_exchange_follows_the_relations_and_the_heads_majority():
     # a window of two frames takes one side, the heads of both frames together: frame 0 alone would exchange
     assert resolve_exchange(relation, logit, torch.ones(4, 3, dtype=torch.bool), window=2).tolist() == [
         [False, True, False], [False, False, True], [False, True, True], [False, False, False]]
+
+
+def test_discover_keypoints_exchanges_by_the_relations_and_the_heads_majority():
+    from kp3d_core.evaluate import discover_keypoints
+
+    torch.manual_seed(0)
+    net = KeypointNet(replace(TINY, facing=True)).eval()
+    ds = SyntheticDataset(4, 3, 32, seed=1)
+    plain = discover_keypoints(net, ds, batch_size=4, progress=False)  # twins not estimated: nothing exchanged
+    b = batch_of(4)
+    _, kp_raw, _, _ = net.raw(b["image"].reshape(12, 3, 32, 32))
+    assert np.allclose(plain["kp_crop"], kp_raw.reshape(4, 3, 6, 2).detach().numpy())
+    net.twins.copy_(torch.tensor([1, 0, 2, 3, 5, 4]))
+    found = discover_keypoints(net, ds, batch_size=4, progress=False)
+    _, kp_raw, conf_raw, logit = net.raw(b["image"].reshape(12, 3, 32, 32))
+    kp_raw, conf_raw = kp_raw.reshape(4, 3, 6, 2).double(), conf_raw.reshape(4, 3, 6).double()
+    relation = geometry.mirror_relations(crop_to_ideal(kp_raw, b), conf_raw, b["P"].double(), net.twins)
+    exchange = resolve_exchange(relation, logit.reshape(4, 3).double(), b["valid_view"])
+    assert exchange.any() and not exchange.all()  # both kinds of view occur
+    assert np.allclose(found["kp_crop"], exchange_twins(kp_raw, net.twins, exchange).detach().numpy())

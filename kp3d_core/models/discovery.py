@@ -71,8 +71,8 @@ class DiscoveryModel(nn.Module):
         valid_view = batch["valid_view"].to(torch.bool).reshape(B, V, 1)
         uv = crop_to_ideal(kp, batch)
         facing = {}
-        twins = getattr(self.keypoint_net, "twins", None)
-        if logit is not None and bool((twins != torch.arange(K, device=kp.device)).any()):  # twins estimated
+        twins = self.keypoint_net.estimated_twins()
+        if logit is not None and twins is not None:
             logit = logit.reshape(B, V)
             weights = (conf * valid_view.to(conf.dtype)).detach()
             relation = geometry.mirror_relations(uv.detach(), weights, batch["P"].to(kp.dtype), twins)

@@ -132,6 +132,13 @@ class KeypointNet(nn.Module):
         logit = self.facing_head(deep)[:, 0] if self.cfg.facing else None
         return probs, kp, s0 / (s0 + spread), logit
 
+    def estimated_twins(self) -> torch.Tensor | None:
+        """The mirror twins (K,) once estimated; None without the facing head or while they are the identity."""
+        twins = getattr(self, "twins", None)
+        if twins is None or bool((twins == torch.arange(len(twins), device=twins.device)).all()):
+            return None
+        return twins
+
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """crops (N, 3, S, S) float32 RGB in [0, 1] -> keypoints (N, K, 2) crop px, confidence (N, K)."""
         _, kp, conf, logit = self.raw(crops)
