@@ -160,7 +160,8 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
     assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]).thin_fill == 1
     assert ablation_losses(LossConfig(), ABLATION[-1][1]).thin_fill == 0  # off in the base: stays off
-    log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping_steps=10, fixed_steps=(2, 1), seeds=2)
+    log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping=MappingConfig(steps=10), fixed_steps=(2, 1),
+                    seeds=2)
     runs = [l["run"] for l in log]
     assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION)
     # A 3-camera rig: 2 views trained, 3 views = the ablation row with the base's loss set (the full one).
@@ -197,11 +198,18 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     assert "(= ablation full)" in md and "Supervised upper bound" in md
     assert (tmp_path / "bench" / "rows.png").stat().st_size > 10_000
     # minutes instead of steps: each run trains on a time budget and reports the steps it reached
-    log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping_steps=10, runs=("main", "views"))
+    # (and --quick's settings: its leaner maps, the main run mapped at 1 % and 10 % only)
+    from kp3d_core.bench.accuracy import QUICK_MAPPING
+
+    log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping=MappingConfig(**QUICK_MAPPING),
+                    runs=("main", "views"), fractions=(0.01, 0.1))
     assert log[0]["run"] == "plan" and log[0]["main_minutes"] == 0.005 and log[0]["main_steps"] is None
     main = next(l for l in log if l["run"] == "unsupervised")
     assert main["train_steps"] >= 1 and main["train_minutes"] >= 0.005
     assert log[-1]["main_steps"] == main["train_steps"]
+    assert sorted({l["labels_pct"] for l in log if l["run"] == "unsupervised"}) == [1.0, 10.0]
+    assert all(l["mapping_mirror"] == 0.5 for l in log if l["run"] == "unsupervised" and l["mapping"] == "mlp")
+    assert "unsupervised_mlp_1pct_mpjpe_mm" in log[-1] and "unsupervised_mlp_100pct_mpjpe_mm" not in log[-1]
 
 
 def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoint_and_data, tmp_path, monkeypatch):
@@ -215,7 +223,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
     out = tmp_path / "bench"
-    first = acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("main", "views"), fixed_steps=(2, 1))
+    fit, refit = MappingConfig(steps=10), MappingConfig(steps=11)
+    first = acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("main", "views"), fixed_steps=(2, 1))
     # Cut the file short inside the last run's line, as an interruption would: that run alone is redone.
     text = (out / "results.jsonl").read_text().splitlines()
     views3 = next(l for l in first if l["run"] == "views_seed" and l["views"] == 3)
@@ -229,7 +238,7 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     trained = []
     real = acc.timed_train
     monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
-    again = acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("main", "views"), fixed_steps=(2, 1),
+    again = acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("main", "views"), fixed_steps=(2, 1),
                           resume=True)
     assert trained == ["views3"]
     views2 = [l for l in again if l.get("views") == 2]  # the old line, reused under the new names
@@ -252,13 +261,13 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     monkeypatch.setattr(acc, "timed_train", cut_at_views3)
     trained.clear()
     with pytest.raises(KeyboardInterrupt):  # other mapping settings: every run is redone
-        acc.run_bench(data, data, out, base, 0, 0, mapping_steps=11, runs=("main", "views"), fixed_steps=(2, 1),
+        acc.run_bench(data, data, out, base, 0, 0, mapping=refit, runs=("main", "views"), fixed_steps=(2, 1),
                       resume=True)
     assert trained == ["main", "views2"]
     assert (out / "results.jsonl").read_text() == complete and (out / "results.jsonl.partial").is_file()
     monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
     trained.clear()
-    acc.run_bench(data, data, out, base, 0, 0, mapping_steps=11, runs=("main", "views"), fixed_steps=(2, 1),
+    acc.run_bench(data, data, out, base, 0, 0, mapping=refit, runs=("main", "views"), fixed_steps=(2, 1),
                   resume=True)
     assert trained == ["views3"]
     # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
@@ -271,7 +280,7 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     margin = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, temporal_margin=0.1))
     assert acc.part_id(cfg) != acc.part_id(margin)
     trained.clear()
-    acc.run_bench(data, data, out, base, 0, 0, mapping_steps=10, runs=("views",), fixed_steps=(2, 2), resume=True)
+    acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("views",), fixed_steps=(2, 2), resume=True)
     assert trained == ["views2", "views3"]
     # Training cut off after its first checkpoint continues from it, and says so.
     cfg = acc.run_config(base, "cut", out, data, 2)

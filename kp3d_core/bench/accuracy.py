@@ -55,6 +55,9 @@ from .report import write_report
 DEFAULT_CONFIG = Path("training/configs/studio64_swap_cover.yaml")
 DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
+# ``--quick``'s maps: 600 steps, one MLP per yaw limit, the mirror probability the full bench's hold-out chose at
+# 1 % and 10 % (4 MLP fits a map instead of 12: the fits had taken 38 of a side run's 66 evaluation seconds, 2 cores).
+QUICK_MAPPING = {"steps": 600, "seeds_per_limit": 1, "mirror": (0.5,)}
 
 # Loss ablation: cumulative rows; every other loss weight is 0 (``structure`` belongs to reconstruction).
 # Reconstruction alone; + kp3d's anti-collapse prior (fill + separation, REFERENCE section 5); then the paper's terms in
@@ -259,14 +262,15 @@ def finished_parts(results_file: Path) -> dict[str, list[dict]]:
 
 
 def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: dict, cameras,
-                 mapping_steps: int, figures: bool) -> dict:
+                 mapping, figures: bool) -> dict:
     """Fit mappings on labelled fractions of the train split and evaluate them on the test split.
 
-    ``plan``: fraction -> mapping kinds. The net runs once over the train frames needed (all of them
-    when 100 % is asked) and once over the test split. Returns {(fraction, kind): figures}.
+    ``plan``: fraction -> mapping kinds; ``mapping``: the ``MappingConfig`` of every fit. The net runs once over
+    the train frames needed (all of them when 100 % is asked) and once over the test split. Returns
+    {(fraction, kind): figures}.
     """
     from ..evaluate import checkpoint_keypoints, evaluate_mapping
-    from ..mapping import MappingConfig, map_checkpoint, select_fraction
+    from ..mapping import map_checkpoint, select_fraction
     from ..data.studio import StudioFolder
 
     n = StudioFolder(train_dir).num_frames
@@ -286,7 +290,7 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
             found = {"X": X}
         tag = f"{fraction * 100:g}pct"
         summary = map_checkpoint(ckpt, train_dir, fraction, out / f"ckpt_{tag}.pt", cameras,
-                                 MappingConfig(steps=mapping_steps), default=kinds[0], progress=False,
+                                 mapping, default=kinds[0], progress=False,
                                  kinds=tuple(kinds), found=found)
         for kind in kinds:
             res = evaluate_mapping(found_test, summary["mapping"], test_ds, test_dir, out / f"eval_{kind}_{tag}", kind,
@@ -358,12 +362,14 @@ def side_verdicts(results: dict, num_views: int) -> dict:
 
 
 def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
-              mapping_steps: int = 3000, runs=("main", "supervised", "ablation", "views"),
-              fixed_steps: tuple[int, int] | None = None, resume: bool = False, seeds: int = 1) -> list[dict]:
+              mapping=None, runs=("main", "supervised", "ablation", "views"),
+              fixed_steps: tuple[int, int] | None = None, resume: bool = False, seeds: int = 1,
+              fractions: tuple[float, ...] = FRACTIONS) -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed, and written to
     ``out/results.jsonl`` as they come). ``fixed_steps`` = (main, side) step counts instead of the minutes
     (``--steps``); ``resume``: reuse the finished parts of ``out/results.jsonl`` and continue an interrupted run;
-    ``seeds``: training runs per ablation / views row (``--seeds``)."""
+    ``seeds``: training runs per ablation / views row (``--seeds``); ``mapping``: how every map is fitted (a
+    ``MappingConfig``; default ``MappingConfig()``); ``fractions``: the labelled fractions of the main run."""
     if seeds < 1:
         raise ValueError(f"run_bench: seeds must be at least 1, got {seeds}")
     from ..checkpoint import load_checkpoint, save_checkpoint
@@ -374,7 +380,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
     log: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
-    mapping_settings = dataclasses.asdict(MappingConfig(steps=mapping_steps))  # in every digest: a new default re-maps
+    mapping = mapping if mapping is not None else MappingConfig()
+    mapping_settings = dataclasses.asdict(mapping)  # in every digest: a new default re-maps
     # This invocation's lines go to the partial file as they come (reused parts appear again, marked resumed), and it
     # replaces results.jsonl only once complete: an interruption never loses the lines of an earlier invocation.
     final_file, results_file = out / "results.jsonl", out / "results.jsonl.partial"
@@ -405,12 +412,12 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         return log[-len(lines):]
 
     if "main" in runs:
-        plan = {f: (("mlp", "linear") if f == 0.1 else ("mlp",)) for f in FRACTIONS}
+        plan = {f: (("mlp", "linear") if f == 0.1 else ("mlp",)) for f in fractions}
 
         def main_run(cfg) -> list[dict]:
             ckpt, t = timed_train(cfg, resume)
             baseline = mean_pose_baseline(train_dir, test_dir, 0.1)
-            rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", plan, None, mapping_steps, figures=True)
+            rs = map_and_eval(ckpt, train_dir, test_dir, out / "main", plan, None, mapping, figures=True)
             return [{"run": "unsupervised", "mapping": kind, "labels_pct": 100 * fraction, "views": len(names),
                      **rs[(fraction, kind)], **t, "mean_pose_baseline_root_mm": baseline}
                     for fraction, kinds in plan.items() for kind in kinds]
@@ -431,7 +438,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
         def with_ratios(line: dict) -> dict:  # against this invocation's main figures, even for a reused line
             line = {k: v for k, v in line.items() if not k.startswith("ratio_")}
-            for fraction in FRACTIONS:
+            for fraction in fractions:
                 if ("main", fraction) in results and line.get("mpjpe_mm"):
                     line[f"ratio_unsupervised_mlp_{100 * fraction:g}pct"] = (
                         results[("main", fraction)]["mpjpe_mm"] / line["mpjpe_mm"])
@@ -443,7 +450,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     def side_run(folder: str, cameras, fields: dict):
         def run(cfg) -> list[dict]:
             ckpt, t = timed_train(cfg, resume)
-            r = map_and_eval(ckpt, train_dir, test_dir, out / folder, {0.1: ("mlp",)}, cameras, mapping_steps,
+            r = map_and_eval(ckpt, train_dir, test_dir, out / folder, {0.1: ("mlp",)}, cameras, mapping,
                              False)[(0.1, "mlp")]
             return [{**fields, "labels_pct": 10.0, **r, **t}]
         return run
@@ -489,13 +496,13 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
                "side_steps": side_steps, "main_minutes": main_minutes, "side_minutes": side_minutes,
                "total_train_minutes": float(sum(minutes.values())),
                "runs_resumed": len({l["part"] for l in log if l.get("resumed")})}
-    for fraction in FRACTIONS:
+    for fraction in fractions:
         if ("main", fraction) in results:
             summary[f"unsupervised_mlp_{100 * fraction:g}pct_mpjpe_mm"] = results[("main", fraction)].get("mpjpe_mm")
     if "supervised" in results:
         sup = results["supervised"].get("mpjpe_mm")
         summary["supervised_mpjpe_mm"] = sup
-        for fraction in FRACTIONS:
+        for fraction in fractions:
             if ("main", fraction) in results and sup:
                 summary[f"ratio_to_supervised_{100 * fraction:g}pct"] = results[("main", fraction)]["mpjpe_mm"] / sup
     summary |= side_verdicts(results, len(names))
@@ -507,10 +514,13 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="about 15 minutes on 2 CPU cores once the data are rendered and cached: 3-minute "
-                             "main and supervised runs, 24-second ablation/views runs, shorter mapping fits")
+                        help="a smoke run of every part in under 15 minutes on 2 CPU cores once the data are "
+                             "rendered and cached (its figures are far from trained ones): 2.5-minute main and "
+                             "supervised runs, 18-second ablation/views runs, one seed, 1 %% and 10 %% labels only "
+                             "(100 %% needs a pass over every training frame), leaner map fits (600 steps, one MLP per "
+                             "yaw limit, mirror probability 0.5)")
     parser.add_argument("--budget-minutes", type=float, default=None,
-                        help="training minutes of the main unsupervised run (default 60; 3 with --quick); the supervised run gets the same")
+                        help="training minutes of the main unsupervised run (default 60; 2.5 with --quick); the supervised run gets the same")
     parser.add_argument("--side-minutes", type=float, default=None,
                         help="training minutes of EACH ablation / views run (equal budget; default budget/4)")
     parser.add_argument("--steps", type=int, nargs=2, default=None, metavar=("MAIN", "SIDE"),
@@ -534,14 +544,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from ..evaluate import default_split
 
-    main_minutes = args.budget_minutes if args.budget_minutes is not None else (3.0 if args.quick else 60.0)
+    from ..mapping import MappingConfig
+
+    main_minutes = args.budget_minutes if args.budget_minutes is not None else (2.5 if args.quick else 60.0)
     side_minutes = args.side_minutes if args.side_minutes is not None else (
-        0.4 if args.quick else main_minutes / 4)
+        0.3 if args.quick else main_minutes / 4)
     train_dir = args.train or default_split("train")
     test_dir = args.test or default_split("test")
     base = base_config(args.config)
     run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
-              mapping_steps=600 if args.quick else 3000, runs=tuple(args.runs),
+              mapping=MappingConfig(**QUICK_MAPPING) if args.quick else MappingConfig(), runs=tuple(args.runs),
               fixed_steps=tuple(args.steps) if args.steps else None, resume=args.resume,
-              seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3))
+              seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3),
+              fractions=FRACTIONS[:2] if args.quick else FRACTIONS)
     return 0
