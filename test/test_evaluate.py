@@ -201,7 +201,7 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     # (and --quick's settings: its leaner maps, the main run mapped at 1 % and 10 % only)
     from kp3d_core.bench.accuracy import QUICK_MAPPING
 
-    log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping=MappingConfig(**QUICK_MAPPING),
+    log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping=QUICK_MAPPING,
                     runs=("main", "views"), fractions=(0.01, 0.1))
     assert log[0]["run"] == "plan" and log[0]["main_minutes"] == 0.005 and log[0]["main_steps"] is None
     main = next(l for l in log if l["run"] == "unsupervised")

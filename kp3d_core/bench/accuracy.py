@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..mapping import MappingConfig
 from .report import write_report
 
 # The base config: the best main run so far (README, "Coverage back on").
@@ -57,7 +58,7 @@ DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
 # ``--quick``'s maps: 600 steps, one MLP per yaw limit, the mirror probability the full bench's hold-out chose at
 # 1 % and 10 % (4 MLP fits a map instead of 12: the fits had taken 38 of a side run's 66 evaluation seconds, 2 cores).
-QUICK_MAPPING = {"steps": 600, "seeds_per_limit": 1, "mirror": (0.5,)}
+QUICK_MAPPING = MappingConfig(steps=600, seeds_per_limit=1, mirror=(0.5,))
 
 # Loss ablation: cumulative rows; every other loss weight is 0 (``structure`` belongs to reconstruction).
 # Reconstruction alone; + kp3d's anti-collapse prior (fill + separation, REFERENCE section 5); then the paper's terms in
@@ -376,7 +377,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
     from ..evaluate import evaluate
-    from ..mapping import MappingConfig, identity_mapping
+    from ..mapping import identity_mapping
 
     log: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -544,8 +545,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from ..evaluate import default_split
 
-    from ..mapping import MappingConfig
-
     main_minutes = args.budget_minutes if args.budget_minutes is not None else (2.5 if args.quick else 60.0)
     side_minutes = args.side_minutes if args.side_minutes is not None else (
         0.3 if args.quick else main_minutes / 4)
@@ -553,7 +552,7 @@ def main(args: argparse.Namespace) -> int:
     test_dir = args.test or default_split("test")
     base = base_config(args.config)
     run_bench(train_dir, test_dir, args.out, base, main_minutes, side_minutes,
-              mapping=MappingConfig(**QUICK_MAPPING) if args.quick else MappingConfig(), runs=tuple(args.runs),
+              mapping=QUICK_MAPPING if args.quick else MappingConfig(), runs=tuple(args.runs),
               fixed_steps=tuple(args.steps) if args.steps else None, resume=args.resume,
               seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3),
               fractions=FRACTIONS[:2] if args.quick else FRACTIONS)
