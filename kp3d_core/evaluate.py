@@ -72,8 +72,8 @@ def discover_keypoints(net, dataset, batch_size: int = 64, progress: bool = True
     ``valid_view`` (N, V), ``frame`` (N,).
     """
     from .crop import crop_to_image
-    from .geometry import mirror_relations, triangulate, undistort_pixels
-    from .models.keypoint_net import exchange_twins, resolve_exchange
+    from .geometry import exchange_twins, mirror_relations, triangulate, undistort_pixels
+    from .models.keypoint_net import resolve_exchange
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ("X", "valid", "kp_crop", "kp_image", "conf", "valid_view", "frame")}

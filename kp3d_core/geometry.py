@@ -1,4 +1,4 @@
-"""Batched multi-view geometry in PyTorch: weighted DLT triangulation, projection, lens distortion.
+"""Batched multi-view geometry in PyTorch: weighted DLT triangulation, projection, lens distortion, mirror twins.
 
 Every function is differentiable and works on any float dtype and device. Shapes:
 ``B`` frames, ``V`` views, ``K`` points. Pixels are those of the ideal pinhole camera unless a
@@ -96,6 +96,14 @@ def triangulate(
     return X, valid
 
 
+def exchange_twins(values: torch.Tensor, twins: torch.Tensor, exchange: torch.Tensor) -> torch.Tensor:
+    """values (..., K, ...) indexed by keypoint on dim ``exchange.dim()``; where ``exchange`` (...) is true, keypoint k
+    takes the values of ``twins[k]``."""
+    d = exchange.dim()
+    swapped = values.index_select(d, twins)
+    return torch.where(exchange.reshape(*exchange.shape, *([1] * (values.dim() - d))), swapped, values)
+
+
 def mirror_relations(points2d: Tensor, weights: Tensor, P: Tensor, twins: Tensor, cap_px: float = 50.0) -> Tensor:
     """Which views label the body mirrored relative to view 0: (B, V) bool, view 0 always False.
 
@@ -112,8 +120,7 @@ def mirror_relations(points2d: Tensor, weights: Tensor, P: Tensor, twins: Tensor
     best_err, best = None, None
     for combo in range(2 ** (V - 1)):
         exchange = torch.tensor([False] + [bool(combo >> i & 1) for i in range(V - 1)], device=points2d.device)
-        p2 = torch.where(exchange[None, :, None, None], points2d.index_select(2, twins), points2d)
-        w2 = torch.where(exchange[None, :, None], weights.index_select(2, twins), weights)
+        p2, w2 = (exchange_twins(t, twins, exchange.expand(B, V)) for t in (points2d, weights))
         X, valid = triangulate(p2, w2, P)
         seen = torch.isfinite(p2).all(-1) & valid[:, None, :]
         e = reprojection_error(torch.nan_to_num(X), torch.nan_to_num(p2), P).clamp(max=cap_px)

@@ -11,7 +11,7 @@ from kp3d_core import geometry
 from kp3d_core.checkpoint import CheckpointError, save_checkpoint
 from kp3d_core.config import Config, ModelConfig, config_to_dict
 from kp3d_core.models import KeypointNet, load_keypoint_net, soft_argmax
-from kp3d_core.models.keypoint_net import estimate_twins, exchange_twins, resolve_exchange
+from kp3d_core.models.keypoint_net import estimate_twins, resolve_exchange
 from kp3d_core.models.decoder import Decoder
 from kp3d_core.models.discovery import DiscoveryModel, crop_to_ideal, ideal_to_crop
 from kp3d_core.models.synthetic import SyntheticDataset
@@ -236,7 +236,7 @@ def test_exchange_twins_and_the_facing_head_through_the_forward_pass():
     values = torch.arange(2 * 3 * 4).reshape(2, 3, 4)  # (B, V, K)
     twins = torch.tensor([1, 0, 3, 2])
     exchange = torch.tensor([[False, True, False], [True, True, False]])
-    out = exchange_twins(values, twins, exchange)
+    out = geometry.exchange_twins(values, twins, exchange)
     assert out[0, 0].tolist() == [0, 1, 2, 3] and out[0, 1].tolist() == [5, 4, 7, 6]
     assert out[1, 2].tolist() == [20, 21, 22, 23]
 
@@ -265,7 +265,7 @@ def test_discovery_model_exchanges_what_triangulation_finds_mirrored():
     assert out["facing_logit"].shape == (2, 3) and out["facing_target"].shape == (2, 3)
     _, kp_raw, conf_raw, _ = model.keypoint_net.raw(b["image"].reshape(6, 3, 32, 32))
     kp_raw, conf_raw, target = kp_raw.reshape(2, 3, 6, 2), conf_raw.reshape(2, 3, 6), out["facing_target"].bool()
-    assert torch.allclose(out["kp"], exchange_twins(kp_raw, model.keypoint_net.twins, target))
+    assert torch.allclose(out["kp"], geometry.exchange_twins(kp_raw, model.keypoint_net.twins, target))
     # the exchange agrees with the mirror relations triangulation finds, and with the head on the free side
     relation = geometry.mirror_relations(crop_to_ideal(kp_raw, b), conf_raw, b["P"], model.keypoint_net.twins)
     assert torch.equal(target ^ target[:, :1], relation)
@@ -303,4 +303,4 @@ def test_discover_keypoints_exchanges_by_the_relations_and_the_heads_majority():
     relation = geometry.mirror_relations(crop_to_ideal(kp_raw, b), conf_raw, b["P"].double(), net.twins)
     exchange = resolve_exchange(relation, logit.reshape(4, 3).double(), b["valid_view"])
     assert exchange.any() and not exchange.all()  # both kinds of view occur
-    assert np.allclose(found["kp_crop"], exchange_twins(kp_raw, net.twins, exchange).detach().numpy())
+    assert np.allclose(found["kp_crop"], geometry.exchange_twins(kp_raw, net.twins, exchange).detach().numpy())

@@ -17,7 +17,7 @@ import torch.nn as nn
 from .. import crop, geometry
 from ..config import ModelConfig
 from .decoder import Decoder
-from .keypoint_net import KeypointNet, check_crops, exchange_twins, resolve_exchange
+from .keypoint_net import KeypointNet, check_crops, resolve_exchange
 
 
 def crop_to_ideal(kp_crop: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -77,7 +77,7 @@ class DiscoveryModel(nn.Module):
             weights = (conf * valid_view.to(conf.dtype)).detach()
             relation = geometry.mirror_relations(uv.detach(), weights, batch["P"].to(kp.dtype), twins)
             exchange = resolve_exchange(relation, logit.detach(), valid_view[..., 0], batch.get("temporal_window", 1))
-            probs, kp, conf, uv = (exchange_twins(t, twins, exchange) for t in (probs, kp, conf, uv))
+            probs, kp, conf, uv = (geometry.exchange_twins(t, twins, exchange) for t in (probs, kp, conf, uv))
             facing = {"facing_logit": logit, "facing_target": exchange.to(logit.dtype)}
         weights = conf * valid_view.to(conf.dtype)
         X, valid = geometry.triangulate(uv, weights, batch["P"].to(kp.dtype))

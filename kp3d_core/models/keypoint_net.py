@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
+from ..geometry import exchange_twins
 from ..render_keypoints import cell_centres
 
 
@@ -145,14 +146,6 @@ class KeypointNet(nn.Module):
         if logit is None:
             return kp, conf
         return exchange_twins(kp, self.twins, logit > 0), exchange_twins(conf, self.twins, logit > 0)
-
-
-def exchange_twins(values: torch.Tensor, twins: torch.Tensor, exchange: torch.Tensor) -> torch.Tensor:
-    """values (..., K, ...) indexed by keypoint on dim ``exchange.dim()``; where ``exchange`` (...) is true, keypoint k
-    takes the values of ``twins[k]``."""
-    d = exchange.dim()
-    swapped = values.index_select(d, twins)
-    return torch.where(exchange.reshape(*exchange.shape, *([1] * (values.dim() - d))), swapped, values)
 
 
 @torch.no_grad()
