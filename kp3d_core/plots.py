@@ -93,8 +93,8 @@ def plot_per_joint(errors_mm, path, title: str = "Mean error per joint") -> Path
 
 
 def plot_rows(groups: dict[str, list[tuple[str, dict]]], path) -> Path:
-    """One panel per group of bench rows (``{title: [(label, row line), ...]}``): each seed's MPJPE (dots) and the
-    row's mean with its standard error (bar), so that a change can be read against the spread of the seeds."""
+    """One panel per group of bench rows (``{title: [(label, row line), ...]}``): each run's MPJPE (dots) and the
+    row's mean with its standard error (bar), so that a change can be read against the spread of the runs."""
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 + 1.2 * sum(len(r) for r in groups.values()), 4.2),
                              squeeze=False, gridspec_kw={"width_ratios": [max(2, len(r)) for r in groups.values()]})
     for ax, (title, rows) in zip(axes[0], groups.items()):
@@ -107,7 +107,7 @@ def plot_rows(groups: dict[str, list[tuple[str, dict]]], path) -> Path:
         ax.set_xticklabels([label.replace("+", "\n+") if len(label) > 12 else label for label, _ in rows], fontsize=7)
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.set_ylabel("MPJPE (mm), test")
-        ax.set_title(f"{title}: seeds (grey), mean ± s.e. (red)", fontsize=9)
+        ax.set_title(f"{title}: runs (grey), mean ± s.e. (red)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)

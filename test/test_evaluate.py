@@ -160,20 +160,28 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
     assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]).thin_fill == 1
     assert ablation_losses(LossConfig(), ABLATION[-1][1]).thin_fill == 0  # off in the base: stays off
+    with pytest.raises(ValueError, match="view_subsets"):
+        run_bench(data, data, tmp_path / "bench", base, 0, 0, fixed_steps=(2, 1), view_subsets="adjacent")
     log = run_bench(data, data, tmp_path / "bench", base, 0, 0, mapping=MappingConfig(steps=10), fixed_steps=(2, 1),
                     seeds=2)
     runs = [l["run"] for l in log]
     assert runs.count("unsupervised") == 4 and runs.count("ablation") == len(ABLATION)
     # A 3-camera rig: 2 views trained, 3 views = the ablation row with the base's loss set (the full one).
     assert [(l["views"], l.get("same_as")) for l in log if l["run"] == "views"] == [(2, None), (3, "ablation full")]
-    # two seeds per row: a line each, then the row's line with their mean
-    assert runs.count("ablation_seed") == 2 * len(ABLATION) and runs.count("views_seed") == 2
+    # two seeds per row: a line each, then the row's line with their mean; the 2-view row trains each of the
+    # rig's three camera pairs once, the seeds cycled over them
+    assert runs.count("ablation_seed") == 2 * len(ABLATION) and runs.count("views_seed") == 3
     seeded = [l for l in log if l["run"] == "views_seed" and l["views"] == 2]
-    assert [l["seed"] for l in seeded] == [0, 1] and seeded[0]["part"] != seeded[1]["part"]
+    pairs = [["cam0", "cam1"], ["cam0", "cam2"], ["cam1", "cam2"]]
+    assert [(l["cameras"], l["seed"]) for l in seeded] == list(zip(pairs, [0, 1, 0]))
+    assert len({l["part"] for l in seeded}) == 3
     row = next(l for l in log if l["run"] == "views" and l["views"] == 2)
-    assert row["seeds"] == [0, 1] and row["mpjpe_mm_per_seed"] == [l["mpjpe_mm"] for l in seeded]
+    assert row["seeds"] == [0, 1, 0] and row["cameras_per_run"] == pairs
+    assert row["mpjpe_mm_per_seed"] == [l["mpjpe_mm"] for l in seeded]
     assert row["mpjpe_mm"] == pytest.approx(np.mean(row["mpjpe_mm_per_seed"])) and row["mpjpe_mm_sem"] >= 0
-    assert (tmp_path / "bench" / "views2_seed1" / "train" / "ckpt.pt").is_file()
+    for folder in ("views2", "views2_cam0+cam2_seed1", "views2_cam1+cam2"):
+        assert (tmp_path / "bench" / folder / "train" / "ckpt.pt").is_file()
+    assert (tmp_path / "bench" / "ablation_full_seed1" / "train" / "ckpt.pt").is_file()
     sup = next(l for l in log if l["run"] == "supervised_upper_bound")
     assert "ratio_unsupervised_mlp_10pct" in sup and np.isfinite(sup["mpjpe_mm"])
     summary = log[-1]
@@ -196,13 +204,14 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
         assert f"| {name} | " in md and f"{row['mpjpe_mm']:.1f} ± {row['mpjpe_mm_sem']:.1f}" in md
     assert f"{changes[0]['delta_mm']:+.1f}" in md and f"Every step lowers MPJPE: {summary['ablation_each_lowers']}" in md
     assert "(= ablation full)" in md and "Supervised upper bound" in md
+    assert f"- 2 views, each run: cam0+cam1 seed 0: {seeded[0]['mpjpe_mm']:.1f}; cam0+cam2 seed 1: " in md
     assert (tmp_path / "bench" / "rows.png").stat().st_size > 10_000
     # minutes instead of steps: each run trains on a time budget and reports the steps it reached
     # (and --quick's settings: its leaner maps, the main run mapped at 1 % and 10 % only)
     from kp3d_core.bench.accuracy import QUICK_MAPPING
 
     log = run_bench(data, data, tmp_path / "timed", base, 0.005, 0.002, mapping=QUICK_MAPPING,
-                    runs=("main", "views"), fractions=(0.01, 0.1))
+                    runs=("main", "views"), fractions=(0.01, 0.1), view_subsets="first")
     assert log[0]["run"] == "plan" and log[0]["main_minutes"] == 0.005 and log[0]["main_steps"] is None
     main = next(l for l in log if l["run"] == "unsupervised")
     assert main["train_steps"] >= 1 and main["train_minutes"] >= 0.005
@@ -210,6 +219,8 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     assert sorted({l["labels_pct"] for l in log if l["run"] == "unsupervised"}) == [1.0, 10.0]
     assert all(l["mapping_mirror"] == 0.5 for l in log if l["run"] == "unsupervised" and l["mapping"] == "mlp")
     assert "unsupervised_mlp_1pct_mpjpe_mm" in log[-1] and "unsupervised_mlp_100pct_mpjpe_mm" not in log[-1]
+    # one run a views row, on the rig's first cameras
+    assert [l["cameras"] for l in log if l["run"] == "views_seed"] == [["cam0", "cam1"], ["cam0", "cam1", "cam2"]]
 
 
 def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoint_and_data, tmp_path, monkeypatch):
@@ -224,7 +235,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
     out = tmp_path / "bench"
     fit, refit = MappingConfig(steps=10), MappingConfig(steps=11)
-    first = acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("main", "views"), fixed_steps=(2, 1))
+    first = acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("main", "views"), fixed_steps=(2, 1),
+                          view_subsets="first")
     # Cut the file short inside the last run's line, as an interruption would: that run alone is redone.
     text = (out / "results.jsonl").read_text().splitlines()
     views3 = next(l for l in first if l["run"] == "views_seed" and l["views"] == 3)
@@ -239,7 +251,7 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     real = acc.timed_train
     monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
     again = acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("main", "views"), fixed_steps=(2, 1),
-                          resume=True)
+                          view_subsets="first", resume=True)
     assert trained == ["views3"]
     views2 = [l for l in again if l.get("views") == 2]  # the old line, reused under the new names
     assert [(l["run"], l.get("seed"), l.get("resumed")) for l in views2] == [("views_seed", 0, True), ("views", None, None)]
@@ -262,13 +274,13 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     trained.clear()
     with pytest.raises(KeyboardInterrupt):  # other mapping settings: every run is redone
         acc.run_bench(data, data, out, base, 0, 0, mapping=refit, runs=("main", "views"), fixed_steps=(2, 1),
-                      resume=True)
+                      view_subsets="first", resume=True)
     assert trained == ["main", "views2"]
     assert (out / "results.jsonl").read_text() == complete and (out / "results.jsonl.partial").is_file()
     monkeypatch.setattr(acc, "timed_train", lambda cfg, resume=False: trained.append(cfg.name) or real(cfg, resume))
     trained.clear()
     acc.run_bench(data, data, out, base, 0, 0, mapping=refit, runs=("main", "views"), fixed_steps=(2, 1),
-                  resume=True)
+                  view_subsets="first", resume=True)
     assert trained == ["views3"]
     # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
     cfg = acc.run_config(base, "main", out, data, 2)
@@ -280,7 +292,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     margin = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, temporal_margin=0.1))
     assert acc.part_id(cfg) != acc.part_id(margin)
     trained.clear()
-    acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("views",), fixed_steps=(2, 2), resume=True)
+    acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("views",), fixed_steps=(2, 2), resume=True,
+                  view_subsets="first")
     assert trained == ["views2", "views3"]
     # Training cut off after its first checkpoint continues from it, and says so.
     cfg = acc.run_config(base, "cut", out, data, 2)

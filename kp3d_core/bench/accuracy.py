@@ -14,12 +14,14 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
   term ``mask``, consistency: every term on). A term on in a row takes the base config's weight, or the LossConfig
   default where the base switches it off (so a lean ``--config`` still gets a full ablation).
 - views: the base config with 2 and 3 views at the same side budget (4 views = the ablation row with the
-  base config's loss set, when there is one).
+  base config's loss set, when there is one). A views row trains every N-camera subset of the rig, the seeds cycled
+  over them (:func:`view_runs`), not only the first N cameras the rig file lists.
 
-Each ablation / views row trains ``--seeds`` runs (the base seed, then +1, +2, ...; one ``{run}_seed`` line each) and
-reports their mean, each seed's MPJPE and the standard error (its ``{run}`` line): one short run per row cannot
-order rows a few mm apart. The summary gives each added loss's (each added view's) change of the mean, in mm and
-in standard errors of the difference, and whether every change lowers the error.
+Each ablation / views row trains ``--seeds`` runs (the base seed, then +1, +2, ...; one ``{run}_seed`` line each;
+a views row with more camera subsets than seeds trains one run per subset) and reports their mean, each seed's MPJPE
+and the standard error (its ``{run}`` line): one short run per row cannot order rows a few mm apart. The summary
+gives each added loss's (each added view's) change of the mean, in mm and in standard errors of the difference, and
+whether every change lowers the error.
 
 Each line: ``{"bench": "accuracy", "run": ..., "labels_pct": ..., "mpjpe_mm": ..., ...}``; the last line
 is the summary. A run given minutes trains on a time budget (``train.max_minutes``: it stops when the budget
@@ -101,6 +103,32 @@ def ablation_losses(base, terms) -> object:
     if "reconstruction" not in terms:
         loss.structure = 0.0
     return loss
+
+
+VIEW_SUBSETS = ("all", "first")
+
+
+def view_runs(names: list[str], v: int, seeds: int, subsets: str = "all") -> list[tuple[str, list[str], int]]:
+    """The training runs of the ``v``-view row of a rig with cameras ``names``: (folder, cameras, seed offset) each.
+
+    ``subsets="all"``: every ``v``-camera subset of the rig, each trained once, the seeds cycled over them (and each
+    subset again at further seeds while there are fewer subsets than ``seeds``): max(seeds, C(n, v)) runs. A row of
+    the first ``v`` cameras alone would measure one placement, whichever the rig file happens to list first: on
+    studio-bench's ring of four, cam0 + cam1 are adjacent (90 degrees apart), while every 3-camera subset holds an
+    opposite pair, so "2 views against 3" would compare the best-placed pair with an average placement. ``"first"``:
+    the first ``v`` cameras at ``seeds`` seeds (``--quick``, whose budget has no room for every subset).
+    Folders: ``views{v}`` for the first cameras, ``_{cam}+{cam}...`` for another subset, ``_seed{i}`` at seed offset i.
+    """
+    import itertools
+
+    first = list(names[:v])
+    combos = [list(c) for c in itertools.combinations(names, v)] if subsets == "all" else [first]
+    runs = []
+    for j in range(max(seeds, len(combos))):
+        cams, i = combos[j % len(combos)], j % seeds
+        folder = f"views{v}" + ("" if cams == first else "_" + "+".join(cams)) + (f"_seed{i}" if i else "")
+        runs.append((folder, cams, i))
+    return runs
 
 
 def base_config(path: Path | None):
@@ -365,14 +393,17 @@ def side_verdicts(results: dict, num_views: int) -> dict:
 def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: float, side_minutes: float,
               mapping=None, runs=("main", "supervised", "ablation", "views"),
               fixed_steps: tuple[int, int] | None = None, resume: bool = False, seeds: int = 1,
-              fractions: tuple[float, ...] = FRACTIONS) -> list[dict]:
+              fractions: tuple[float, ...] = FRACTIONS, view_subsets: str = "all") -> list[dict]:
     """Everything in the module docstring; returns the JSON lines (also printed, and written to
     ``out/results.jsonl`` as they come). ``fixed_steps`` = (main, side) step counts instead of the minutes
     (``--steps``); ``resume``: reuse the finished parts of ``out/results.jsonl`` and continue an interrupted run;
     ``seeds``: training runs per ablation / views row (``--seeds``); ``mapping``: how every map is fitted (a
-    ``MappingConfig``; default ``MappingConfig()``); ``fractions``: the labelled fractions of the main run."""
+    ``MappingConfig``; default ``MappingConfig()``); ``fractions``: the labelled fractions of the main run;
+    ``view_subsets``: which cameras a views row trains on (:func:`view_runs`)."""
     if seeds < 1:
         raise ValueError(f"run_bench: seeds must be at least 1, got {seeds}")
+    if view_subsets not in VIEW_SUBSETS:
+        raise ValueError(f"run_bench: view_subsets must be one of {VIEW_SUBSETS}, got {view_subsets!r}")
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..data.cache import CachedDataset
     from ..data.studio import SampleParams, StudioFolder
@@ -456,24 +487,27 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
             return [{**fields, "labels_pct": 10.0, **r, **t}]
         return run
 
-    def side_row(kind: str, name: str, fields: dict, cameras=None, losses=None) -> dict:
-        """One ablation or views row: ``seeds`` training runs (folders ``{name}``, ``{name}_seed1``, ...), each a
+    def side_row(kind: str, fields: dict, row_runs: list[tuple[str, list[str] | None, int]], losses=None) -> dict:
+        """One ablation or views row: its training runs, (folder, cameras or None for all, seed offset) each, each a
         ``{kind}_seed`` line, then the row's ``kind`` line with their mean (:func:`row_mean`)."""
         lines = []
-        for i in range(seeds):
-            folder = name if i == 0 else f"{name}_seed{i}"
+        for folder, cameras, i in row_runs:
             cfg = run_config(base, folder, out, train_dir, side_steps, cameras=cameras, losses=losses,
                              seed=base.train.seed + i, **budget["side"])
+            run_fields = fields if cameras is None else {**fields, "cameras": cameras}
             tag = {"run": f"{kind}_seed", "seed": cfg.train.seed}  # also on a line reused from before seeds existed
-            lines += part(cfg, side_run(folder, cameras, fields), lambda line: {**line, **tag})
+            lines += part(cfg, side_run(folder, cameras, run_fields), lambda line: {**line, **tag})
         row = {**fields, **row_mean(lines)}
+        if any(cameras is not None for _, cameras, _ in row_runs):
+            row["cameras_per_run"] = [cameras for _, cameras, _ in row_runs]
         emit(row, log, results_file)
         return row
 
     if "ablation" in runs:
         for name, terms in ABLATION:
             fields = {"run": "ablation", "losses": name, "views": len(names)}
-            results[("ablation", name)] = side_row("ablation", f"ablation_{name}", fields,
+            row_runs = [(f"ablation_{name}" + (f"_seed{i}" if i else ""), None, i) for i in range(seeds)]
+            results[("ablation", name)] = side_row("ablation", fields, row_runs,
                                                    losses=ablation_losses(base.loss, terms))
 
     if "views" in runs:
@@ -482,9 +516,8 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
                      and ablation_losses(base.loss, terms) == base.loss), None)
         counts = [v for v in (2, 3) if v < len(names)] + ([len(names)] if same is None else [])
         for v in counts:
-            cams = names[:v]  # adjacent ring cameras (opposite ones would see along nearly the same line)
-            fields = {"run": "views", "views": v, "cameras": cams}
-            results[("views", v)] = side_row("views", f"views{v}", fields, cameras=cams)
+            fields = {"run": "views", "views": v}
+            results[("views", v)] = side_row("views", fields, view_runs(names, v, seeds, view_subsets))
         if same is not None:
             row = {k: v for k, v in results[("ablation", same)].items() if k not in ("bench", "losses")}
             results[("views", len(names))] = {**row, "run": "views", "views": len(names), "cameras": names,
@@ -519,7 +552,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rendered and cached (its figures are far from trained ones): 2.5-minute main and "
                              "supervised runs, 18-second ablation/views runs, one seed, 1 %% and 10 %% labels only "
                              "(100 %% needs a pass over every training frame), leaner map fits (600 steps, one MLP per "
-                             "yaw limit, mirror probability 0.5)")
+                             "yaw limit, mirror probability 0.5), and each views row on the first cameras alone")
     parser.add_argument("--budget-minutes", type=float, default=None,
                         help="training minutes of the main unsupervised run (default 60; 2.5 with --quick); the supervised run gets the same")
     parser.add_argument("--side-minutes", type=float, default=None,
@@ -537,6 +570,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None,
                         help="training runs (seeds 0, 1, ...) per ablation / views row; a row reports their mean and its "
                              "standard error (default 3; 1 with --quick): single short runs differ by several mm")
+    parser.add_argument("--view-subsets", choices=VIEW_SUBSETS, default=None,
+                        help="the cameras of a views row: 'all' (default) trains every N-camera subset of the rig "
+                             "once, seeds cycled over them, so that the row does not measure whichever N cameras the "
+                             "rig file lists first; 'first' (default with --quick) the first N cameras at each seed")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the runs already in OUT/results.jsonl whose config, data and mapping settings "
                              "match, and continue an interrupted training run from its last checkpoint")
@@ -555,5 +592,6 @@ def main(args: argparse.Namespace) -> int:
               mapping=QUICK_MAPPING if args.quick else MappingConfig(), runs=tuple(args.runs),
               fixed_steps=tuple(args.steps) if args.steps else None, resume=args.resume,
               seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3),
-              fractions=FRACTIONS[:2] if args.quick else FRACTIONS)
+              fractions=FRACTIONS[:2] if args.quick else FRACTIONS,
+              view_subsets=args.view_subsets or ("first" if args.quick else "all"))
     return 0

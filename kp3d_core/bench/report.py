@@ -1,5 +1,5 @@
 """The readable side of ``kp3d bench accuracy``: ``results.md`` (its figures as Markdown tables) and ``rows.png``
-(each ablation and views row: every seed's MPJPE and the mean with its standard error). Both are made from the
+(each ablation and views row: every run's MPJPE and the mean with its standard error). Both are made from the
 bench's JSON lines alone, so they always say what ``results.jsonl`` says."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def _num(value, fmt: str = ".1f") -> str:
 
 def _row_table(rows: list[tuple[str, dict]], changes: dict[str, dict]) -> list[str]:
     """Markdown rows of the ablation or views table: (label, row line) in order; ``changes`` by the label."""
-    lines = ["| row | MPJPE per seed (mm) | mean ± s.e. (mm) | change (mm) | change (s.e.) | change, paired by seed (s.e.) |",
+    lines = ["| row | MPJPE per run (mm) | mean ± s.e. (mm) | change (mm) | change (s.e.) | change, paired by seed (s.e.) |",
              "|---|---|---|---|---|---|"]
     for label, row in rows:
         per_seed = " / ".join(_num(v) for v in row.get("mpjpe_mm_per_seed", []))
@@ -22,6 +22,17 @@ def _row_table(rows: list[tuple[str, dict]], changes: dict[str, dict]) -> list[s
         lines.append(f"| {label}{same} | {per_seed} | {mean} | {_num(c.get('delta_mm'), '+.1f')} | "
                      f"{_num(c.get('delta_in_sem'), '+.1f')} | {_num(c.get('delta_paired_in_sem'), '+.1f')} |")
     return lines
+
+
+def _subset_runs(rows: list[tuple[str, dict]]) -> list[str]:
+    """For views rows trained on several camera subsets: each run's cameras, seed and MPJPE (mm)."""
+    lines = []
+    for label, row in rows:
+        runs = zip(row.get("cameras_per_run") or [], row.get("seeds", []), row.get("mpjpe_mm_per_seed", []))
+        text = "; ".join(f"{'+'.join(cams)} seed {seed}: {_num(mpjpe)}" for cams, seed, mpjpe in runs)
+        if text and len({tuple(c) for c in row["cameras_per_run"]}) > 1:
+            lines.append(f"- {label} views, each run: {text}")
+    return lines + ([""] if lines else [])
 
 
 def side_rows(log: list[dict]) -> dict[str, list[tuple[str, dict]]]:
@@ -61,6 +72,7 @@ def markdown(log: list[dict]) -> str:
             changes = {str(c["to"]): c for c in summary.get(f"{kind}_changes", [])}
             out += [f"## {title}, 10 % labels", "", *_row_table(rows, changes), "",
                     f"Every step lowers MPJPE: {summary.get(f'{kind}_each_lowers', 'n/a')}.", ""]
+            out += _subset_runs(rows)
     return "\n".join(out)
 
 
