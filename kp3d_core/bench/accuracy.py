@@ -18,7 +18,7 @@ the TEST split; no run ever sees a test frame or labels outside its fraction):
   over them (:func:`view_runs`), not only the first N cameras the rig file lists.
 
 Each ablation / views row trains ``--seeds`` runs (the base seed, then +1, +2, ...; one ``{run}_seed`` line each;
-a views row with more camera subsets than seeds trains one run per subset) and reports their mean, each seed's MPJPE
+a views row with more camera subsets than seeds trains one run per subset) and reports their mean, each run's MPJPE
 and the standard error (its ``{run}`` line): one short run per row cannot order rows a few mm apart. The summary
 gives each added loss's (each added view's) change of the mean, in mm and in standard errors of the difference, and
 whether every change lowers the error.
