@@ -74,8 +74,9 @@ class LossConfig:
     """Mean of the reprojected keypoints near the subject's centre (Honari & Fua; ``centering_target``)."""
     centering_target: str = "box"
     """The centre of the centering term: 'box', the crop centre (the fixed label-free bounding box of |I - B|), or
-    'centroid', the centroid of the soft |I - B| foreground. The paper's u is the centre of a box its network learns,
-    which the term keeps on the keypoints; kp3d's box is fixed, and its centre moves with one outstretched limb."""
+    'centroid', the centroid of the soft |I - B| foreground, or 'triangulated', the reprojection of the one 3D point the
+    views' centroids triangulate to (the views then agree on it). The paper's u is the centre of a box its network
+    learns, which the term keeps on the keypoints; kp3d's box is fixed, and its centre moves with one outstretched limb."""
     fill: float = 2.0
     """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
     thin_fill: float = 0.0
@@ -295,7 +296,8 @@ def _validate(cfg: Config, source: str) -> Config:
     need(m.width >= 4, "model.width", f"must be >= 4, got {m.width}")
     need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
     need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
-    need(cfg.loss.centering_target in ("box", "centroid"), "loss.centering_target", "must be 'box' or 'centroid'")
+    need(cfg.loss.centering_target in ("box", "centroid", "triangulated"), "loss.centering_target",
+         "must be 'box', 'centroid' or 'triangulated'")
     need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
     need(cfg.loss.photo_blur >= 1 and cfg.loss.photo_blur % 2 == 1, "loss.photo_blur", "must be an odd integer >= 1")
     need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")

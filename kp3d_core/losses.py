@@ -84,23 +84,46 @@ def coverage_loss(probs: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
     return (1.0 - (probs * fg).sum(dim=(3, 4))).mean(dim=2)
 
 
-def centering_loss(kp_hat: torch.Tensor, crop_size: int, fg: torch.Tensor | None = None) -> torch.Tensor:
+def foreground_centroid(fg: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """(B, V, 2) crop px: the centroid of the soft foreground ``fg`` (B, V, 1, S', S') of each view (any S')."""
+    S = fg.shape[-1]
+    coords = (torch.arange(S, dtype=fg.dtype, device=fg.device) + 0.5) * (crop_size / S) - 0.5  # cell centres
+    mass = fg.sum(dim=(2, 3, 4)).clamp_min(1e-6)
+    cx = (fg.sum(dim=(2, 3)) * coords).sum(-1) / mass
+    cy = (fg.sum(dim=(2, 4)) * coords).sum(-1) / mass
+    return torch.stack([cx, cy], dim=-1)
+
+
+def triangulated_centre(centre: torch.Tensor, batch: dict) -> torch.Tensor:
+    """(B, V, 2) crop px per-view centres -> (B, V, 2) crop px: the reprojection into every view of the one 3D point
+    that the valid views' centres triangulate to (DLT); a frame seen by fewer than two views keeps its own centres.
+
+    Each view's foreground centroid is the image of a different 3D point (the mass of the side that view sees), so
+    per-view centroids ask the one set of 3D keypoints for a mean no 3D point projects to in every view.
+    """
+    from . import geometry
+    from .models.discovery import crop_to_ideal, ideal_to_crop
+
+    centre = centre.detach()
+    uv = crop_to_ideal(centre.unsqueeze(2), batch)  # (B, V, 1, 2)
+    P = batch["P"].to(uv.dtype)
+    C, valid = geometry.triangulate(uv, batch["valid_view"].to(uv.dtype).unsqueeze(-1), P)  # (B, 1, 3), (B, 1)
+    C = torch.where(valid.unsqueeze(-1), C, torch.zeros_like(C))
+    reprojected = ideal_to_crop(geometry.project(C, P), batch)[:, :, 0]
+    return torch.where(valid.unsqueeze(-1), reprojected, centre)
+
+
+def centering_loss(kp_hat: torch.Tensor, crop_size: int, centre: torch.Tensor | None = None) -> torch.Tensor:
     """(B, V) L1 distance (fraction of S) between the mean reprojected keypoint and the subject's centre u.
 
     u is the crop centre (the crop is the label-free bounding box of the foreground, so its centre is the box centre),
-    or with ``fg`` (B, V, 1, S, S) soft foreground the centroid of that foreground, in crop px: a centre that one
-    outstretched limb does not drag, as the paper's learnt box is not dragged by it (``LossConfig.centering_target``).
+    or ``centre`` (B, V, 2) crop px: the foreground's centroid (:func:`foreground_centroid`), a centre that one
+    outstretched limb does not drag, or its triangulated version (:func:`triangulated_centre`;
+    ``LossConfig.centering_target``).
     """
-    if fg is None:
+    if centre is None:
         centre = torch.full_like(kp_hat[:, :, 0], (crop_size - 1) / 2.0)
-    else:
-        S = fg.shape[-1]
-        coords = (torch.arange(S, dtype=fg.dtype, device=fg.device) + 0.5) * (crop_size / S) - 0.5  # cell centres
-        mass = fg.sum(dim=(2, 3, 4)).clamp_min(1e-6)
-        cx = (fg.sum(dim=(2, 3)) * coords).sum(-1) / mass
-        cy = (fg.sum(dim=(2, 4)) * coords).sum(-1) / mass
-        centre = torch.stack([cx, cy], dim=-1).to(kp_hat.dtype)
-    return (kp_hat.mean(dim=2) - centre).abs().sum(dim=-1) / crop_size
+    return (kp_hat.mean(dim=2) - centre.to(kp_hat.dtype)).abs().sum(dim=-1) / crop_size
 
 
 def fill_loss(rendered: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
@@ -266,8 +289,10 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
     if cfg.coverage > 0:
         terms["coverage"] = _view_mean(coverage_loss(out["probs"], fg_h), valid_view)
     if cfg.centering > 0:
-        target = fg if cfg.centering_target == "centroid" else None
-        terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size, target), valid_view)
+        centre = None if cfg.centering_target == "box" else foreground_centroid(fg, crop_size)
+        if cfg.centering_target == "triangulated":
+            centre = triangulated_centre(centre, batch)
+        terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size, centre), valid_view)
     if cfg.separation > 0:
         terms["separation"] = separation_loss(out["X"], out["valid"], cfg.separation_sigma_m)
     valid_kp = out["valid"].to(torch.bool)

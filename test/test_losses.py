@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from kp3d_core import losses
+from kp3d_core import geometry, losses
 from kp3d_core.config import LossConfig, ModelConfig
-from kp3d_core.models.discovery import DiscoveryModel
+from kp3d_core.models.discovery import DiscoveryModel, crop_to_ideal, ideal_to_crop
 from kp3d_core.models.synthetic import SyntheticDataset
 
 
@@ -58,8 +58,10 @@ def test_centering_fill_mask_consistency_values():
     fg[..., :, :2] = 1.0
     full = torch.ones(1, 1, 1, 4, 4)
     # centroid target: the left half of the crop is foreground, its centroid is at x = S / 4 - 0.5, y = centre
-    assert losses.centering_loss(kp, S, fg).item() == pytest.approx((centre - (S / 4 - 0.5)) / S)
-    assert losses.centering_loss(kp - torch.tensor([centre - (S / 4 - 0.5), 0.0]), S, fg).item() == pytest.approx(0.0)
+    c = losses.foreground_centroid(fg, S)
+    assert c[0, 0].tolist() == pytest.approx([S / 4 - 0.5, centre])
+    assert losses.centering_loss(kp, S, c).item() == pytest.approx((centre - (S / 4 - 0.5)) / S)
+    assert losses.centering_loss(kp - torch.tensor([centre - (S / 4 - 0.5), 0.0]), S, c).item() == pytest.approx(0.0)
     assert losses.fill_loss(full, fg).item() == pytest.approx(0.0)
     half = torch.zeros(1, 1, 1, 4, 4)
     half[..., :2, :] = 1.0  # covers half of the foreground, plus background (free for fill)
@@ -217,3 +219,22 @@ def test_fill_and_separation_reward_spread_keypoints():
     X = b["joints3d"].float()[:, :16]
     valid = torch.ones(2, 16, dtype=torch.bool)
     assert losses.separation_loss(X, valid, 0.08) < 0.5 * losses.separation_loss(X[:, :1].expand_as(X), valid, 0.08)
+
+
+def test_triangulated_centre_is_one_3d_point_seen_by_every_view():
+    """Per-view centres that disagree become the reprojections of one 3D point; centres that already agree stay."""
+    ds = SyntheticDataset(2, 3, 32, seed=1)
+    batch = torch.utils.data.default_collate([ds[i] for i in range(2)])
+    batch = {k: v.double() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in batch.items()}
+    P = batch["P"]
+    point = torch.tensor([[[0.1, -0.05, 0.9]], [[0.0, 0.1, 1.0]]], dtype=torch.float64)  # (B, 1, 3) m
+    agree = ideal_to_crop(geometry.project(point, P), batch)[:, :, 0]  # (B, V, 2) crop px
+    assert torch.allclose(losses.triangulated_centre(agree, batch), agree, atol=1e-6)
+    apart = agree + torch.tensor([[3.0, -2.0], [-1.5, 2.5], [0.5, 1.0]], dtype=torch.float64)
+    out = losses.triangulated_centre(apart, batch)
+    C, valid = geometry.triangulate(crop_to_ideal(out.unsqueeze(2), batch), torch.ones(2, 3, 1, dtype=P.dtype), P)
+    assert valid.all() and torch.allclose(ideal_to_crop(geometry.project(C, P), batch)[:, :, 0], out, atol=1e-6)
+    assert not torch.allclose(out, apart, atol=0.1)
+    alone = dict(batch, valid_view=torch.tensor([[True, False, False], [True, True, True]]))
+    kept = losses.triangulated_centre(apart, alone)
+    assert torch.equal(kept[0], apart[0]) and torch.allclose(kept[1], out[1])  # one view: its own centre
