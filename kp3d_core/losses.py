@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import geometry
 from .config import LossConfig
+from .models.discovery import crop_to_ideal, ideal_to_crop
 from .render_keypoints import nearest_neighbour_pairs, render_mask
 
 
@@ -101,9 +103,6 @@ def triangulated_centre(centre: torch.Tensor, batch: dict) -> torch.Tensor:
     Each view's foreground centroid is the image of a different 3D point (the mass of the side that view sees), so
     per-view centroids ask the one set of 3D keypoints for a mean no 3D point projects to in every view.
     """
-    from . import geometry
-    from .models.discovery import crop_to_ideal, ideal_to_crop
-
     centre = centre.detach()
     uv = crop_to_ideal(centre.unsqueeze(2), batch)  # (B, V, 1, 2)
     P = batch["P"].to(uv.dtype)
