@@ -45,6 +45,7 @@ import argparse
 import copy
 import dataclasses
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -119,8 +120,6 @@ def view_runs(names: list[str], v: int, seeds: int, subsets: str = "all") -> lis
     the first ``v`` cameras at ``seeds`` seeds (``--quick``, whose budget has no room for every subset).
     Folders: ``views{v}`` for the first cameras, ``_{cam}+{cam}...`` for another subset, ``_seed{i}`` at seed offset i.
     """
-    import itertools
-
     first = list(names[:v])
     combos = [list(c) for c in itertools.combinations(names, v)] if subsets == "all" else [first]
     runs = []
