@@ -45,6 +45,10 @@ class ModelConfig:
     """Also feed the decoder a map of learnt links between keypoints (the strongest weighted segment at each
     S/4 cell, every pair of keypoints a candidate): limbs can be drawn as lines between two keypoints instead
     of being tiled with blobs, so keypoints are free to sit at joints such as the wrists."""
+    learned_crop: bool = False
+    """A learned subject box inside the crop (:mod:`kp3d_core.models.box`): a spatial transformer, trained by the
+    reconstruction (and by ``loss.centering`` with ``centering_target: learned``), resamples the label-free |I - B|
+    crop to the box the keypoint net then reads; part of the exported net (keypoints still come out in crop px)."""
     facing: bool = False
     """A facing head: one logit per crop, from the deepest encoder features, saying whether the net's keypoint labels
     should be exchanged with their mirror twins (``KeypointNet.twins``) in this view. A per-view net labels limbs by
@@ -75,8 +79,9 @@ class LossConfig:
     centering_target: str = "box"
     """The centre of the centering term: 'box', the crop centre (the fixed label-free bounding box of |I - B|), or
     'centroid', the centroid of the soft |I - B| foreground, or 'triangulated', the reprojection of the one 3D point the
-    views' centroids triangulate to (the views then agree on it). The paper's u is the centre of a box its network
-    learns, which the term keeps on the keypoints; kp3d's box is fixed, and its centre moves with one outstretched limb."""
+    views' centroids triangulate to (the views then agree on it), or 'learned', the centre of the learned box
+    (``model.learned_crop``). The paper's u is the centre of a box its network learns, which the term keeps on the
+    keypoints: 'learned' is that term; the fixed box's centre moves with one outstretched limb."""
     fill: float = 2.0
     """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
     thin_fill: float = 0.0
@@ -296,8 +301,10 @@ def _validate(cfg: Config, source: str) -> Config:
     need(m.width >= 4, "model.width", f"must be >= 4, got {m.width}")
     need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
     need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
-    need(cfg.loss.centering_target in ("box", "centroid", "triangulated"), "loss.centering_target",
-         "must be 'box', 'centroid' or 'triangulated'")
+    need(cfg.loss.centering_target in ("box", "centroid", "triangulated", "learned"), "loss.centering_target",
+         "must be 'box', 'centroid', 'triangulated' or 'learned'")
+    need(cfg.loss.centering_target != "learned" or m.learned_crop, "loss.centering_target",
+         "'learned' centres the learned box: it needs model.learned_crop: true")
     need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
     need(cfg.loss.photo_blur >= 1 and cfg.loss.photo_blur % 2 == 1, "loss.photo_blur", "must be an odd integer >= 1")
     need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")

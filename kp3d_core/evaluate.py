@@ -79,7 +79,7 @@ def discover_keypoints(net, dataset, batch_size: int = 64, progress: bool = True
     out = {k: [] for k in ("X", "valid", "kp_crop", "kp_image", "conf", "valid_view", "frame")}
     for batch in tqdm(loader, desc="keypoints", disable=not progress, leave=False, unit="batch"):
         B, V = batch["image"].shape[:2]
-        _, kp, conf, logit = net.raw(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
+        _, kp, conf, logit, _ = net.raw(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
         kp = kp.reshape(B, V, -1, 2).double()
         conf = conf.reshape(B, V, -1).double()
         uv = crop_to_image(kp, batch["crop_to_image"].double())

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from . import geometry
 from .config import LossConfig
+from .models.box import box_centre, warp_to_box
 from .models.discovery import crop_to_ideal, ideal_to_crop
 from .render_keypoints import nearest_neighbour_pairs, render_mask
 
@@ -117,7 +118,8 @@ def centering_loss(kp_hat: torch.Tensor, crop_size: int, centre: torch.Tensor | 
 
     u is the crop centre (the crop is the label-free bounding box of the foreground, so its centre is the box centre),
     or ``centre`` (B, V, 2) crop px: the foreground's centroid (:func:`foreground_centroid`), a centre that one
-    outstretched limb does not drag, or its triangulated version (:func:`triangulated_centre`;
+    outstretched limb does not drag, or its triangulated version (:func:`triangulated_centre`), or the centre of the
+    learned box (:mod:`kp3d_core.models.box`; the paper's u: the term then trains the box and the keypoints alike;
     ``LossConfig.centering_target``).
     """
     if centre is None:
@@ -286,9 +288,24 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
             thin_h = downsample(thin_parts(fg, cfg.thin_kernel), h)
             terms["thin_fill"] = _view_mean(fill_loss(rendered, thin_h), valid_view)
     if cfg.coverage > 0:
-        terms["coverage"] = _view_mean(coverage_loss(out["probs"], fg_h), valid_view)
+        if "box" in out:  # the heatmaps cover the learned box: the foreground as the box sees it (the box is not
+            # trained by this term, which a box shrunk onto the body would satisfy for free)
+            B, V = fg.shape[:2]
+            fg_box = warp_to_box(fg.reshape(B * V, *fg.shape[2:]), out["box"].detach().reshape(B * V, 3), crop_size)
+            cover_h = downsample(fg_box.reshape(fg.shape), h)
+        else:
+            cover_h = fg_h
+        terms["coverage"] = _view_mean(coverage_loss(out["probs"], cover_h), valid_view)
     if cfg.centering > 0:
-        centre = None if cfg.centering_target == "box" else foreground_centroid(fg, crop_size)
+        if cfg.centering_target == "learned":
+            if "box" not in out:
+                raise ValueError("loss.centering_target 'learned' needs model.learned_crop (the box it centres)")
+            B, V = fg.shape[:2]
+            centre = box_centre(out["box"].reshape(B * V, 3), crop_size).reshape(B, V, 2)
+        elif cfg.centering_target == "box":
+            centre = None
+        else:
+            centre = foreground_centroid(fg, crop_size)
         if cfg.centering_target == "triangulated":
             centre = triangulated_centre(centre, batch)
         terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size, centre), valid_view)

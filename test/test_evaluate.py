@@ -156,6 +156,8 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     full = ablation_losses(lean, ABLATION[-1][1])
     assert full.coverage == LossConfig().coverage and full.mask == LossConfig().mask and full.fill == 3.0
     assert full.centering == LossConfig().centering and full.centering_target == CENTERING_TARGET == "centroid"
+    # a base that names its centre (the learned box's) keeps it
+    assert ablation_losses(dataclasses.replace(lean, centering_target="learned"), ABLATION[-1][1]).centering_target == "learned"
     assert ablation_losses(lean, ABLATION[1][1]).fill == 3.0 and ablation_losses(lean, ABLATION[0][1]).fill == 0
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
     assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]).thin_fill == 1

@@ -26,7 +26,7 @@ def tiny_checkpoint(path, seed=0, facing=False):
     if facing:
         net.twins.copy_(torch.tensor([1, 0, 3, 2, 5, 4]))
         with torch.no_grad():
-            logit = net.raw(torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(seed)))[3]
+            logit = net.raw(torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(seed))).logit
             net.facing_head[-1].bias -= logit.median()
     state = {f"keypoint_net.{k}": v for k, v in net.state_dict().items()}
     save_checkpoint(path, {"config": config_to_dict(cfg), "model": state})
@@ -78,7 +78,7 @@ def test_export_of_the_facing_head_agrees_with_pytorch(tmp_path, capsys):
     assert report["max_keypoint_diff_px"] < 1e-3 and report["max_confidence_diff"] < 1e-4
     model, info = export.load_model(ckpt)
     crops = np.random.default_rng(7).random((16, 3, 32, 32), dtype=np.float32)
-    exchanged = model.raw(torch.from_numpy(crops))[3] > 0
+    exchanged = model.raw(torch.from_numpy(crops)).logit > 0
     assert exchanged.any() and not exchanged.all()  # both branches of the exchange are exercised
     (kp_o, c_o), (kp_t, c_t) = OnnxRuntimeBackend(out).run(crops), TorchBackend(model, info).run(crops)
     np.testing.assert_allclose(kp_o, kp_t, atol=1e-3)

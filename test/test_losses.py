@@ -197,6 +197,8 @@ def test_switches_and_gradients_through_triangulation():
     from kp3d_core.config import ConfigError, config_from_dict
     with pytest.raises(ConfigError, match="loss.centering_target"):
         config_from_dict({"loss": {"centering_target": "bbox"}}, "test")
+    with pytest.raises(ConfigError, match="loss.centering_target.*model.learned_crop"):
+        config_from_dict({"loss": {"centering_target": "learned"}}, "test")
     # segment rendering works too
     seg = losses.unsupervised_losses(model(b), b, LossConfig(render_shape="segments"), 32)
     assert torch.isfinite(seg["fill"]) and 0 <= seg["fill"].item() <= 1
@@ -219,6 +221,44 @@ def test_fill_and_separation_reward_spread_keypoints():
     X = b["joints3d"].float()[:, :16]
     valid = torch.ones(2, 16, dtype=torch.bool)
     assert losses.separation_loss(X, valid, 0.08) < 0.5 * losses.separation_loss(X[:, :1].expand_as(X), valid, 0.08)
+
+
+def test_the_learned_box_is_trained_by_reconstruction_and_centering_not_coverage():
+    torch.manual_seed(0)
+    model = DiscoveryModel(ModelConfig(crop_size=32, num_keypoints=5, width=8, decoder_width=16, learned_crop=True))
+    b = _tiny_batch()
+    off = {k: 0.0 for k in ("reconstruction", "structure", "mask", "mask_to_fg", "coverage", "centering", "fill",
+                            "separation", "consistency")}
+
+    def box_grad(**on) -> float:
+        cfg = LossConfig(**{**off, **on}, centering_target="learned")
+        model.zero_grad()
+        out = model(b)
+        losses.total_loss(losses.unsupervised_losses(out, b, cfg, 32), cfg).backward()
+        return sum(p.grad.abs().sum().item() for p in model.keypoint_net.box_net.parameters() if p.grad is not None)
+
+    assert box_grad(reconstruction=1.0) > 0 and box_grad(centering=1.0) > 0
+    # coverage reaches the box only through the heatmaps, not through the foreground it warps into the box (a box
+    # shrunk onto the body would satisfy it for free)
+    out = model(b)
+    held = losses.unsupervised_losses({**out, "probs": out["probs"].detach()}, b,
+                                      LossConfig(**{**off, "coverage": 1.0}), 32)["coverage"]
+    assert not held.requires_grad
+    # centering on the learned box: the distance from the box's centre to the mean reprojected keypoint
+    out = model(b)
+    cfg = LossConfig(**{**off, "centering": 1.0}, centering_target="learned")
+    u = (out["box"][..., 1:] + 1.0) * 16 - 0.5
+    expected = ((out["kp_hat"].mean(2) - u).abs().sum(-1) / 32).mean()
+    assert torch.allclose(losses.unsupervised_losses(out, b, cfg, 32)["centering"], expected, atol=1e-6)
+    # coverage reads the foreground as the box sees it: an identity box reads the crop's own
+    assert torch.allclose(out["box"], torch.tensor([1.0, 0.0, 0.0]).expand_as(out["box"]))
+    plain = dict(out)
+    del plain["box"]
+    cov = LossConfig(**{**off, "coverage": 1.0})
+    assert torch.allclose(losses.unsupervised_losses(out, b, cov, 32)["coverage"],
+                          losses.unsupervised_losses(plain, b, cov, 32)["coverage"], atol=1e-6)
+    with pytest.raises(ValueError, match="learned_crop"):
+        losses.unsupervised_losses(plain, b, cfg, 32)
 
 
 def test_triangulated_centre_is_one_3d_point_seen_by_every_view():

@@ -11,7 +11,7 @@ from kp3d_core import geometry
 from kp3d_core.checkpoint import CheckpointError, save_checkpoint
 from kp3d_core.config import Config, ModelConfig, config_to_dict
 from kp3d_core.models import KeypointNet, load_keypoint_net, soft_argmax
-from kp3d_core.models.keypoint_net import estimate_twins, resolve_exchange
+from kp3d_core.models.keypoint_net import RawOutput, estimate_twins, resolve_exchange
 from kp3d_core.models.decoder import Decoder
 from kp3d_core.models.discovery import DiscoveryModel, crop_to_ideal, ideal_to_crop
 from kp3d_core.models.synthetic import SyntheticDataset
@@ -65,8 +65,44 @@ def test_keypoint_net_contract_shapes_ranges_and_parameters():
         assert probs.shape == (1, 3, 32 // stride, 32 // stride)
 
 
-def test_keypoint_net_exports_without_data_dependent_control_flow(tmp_path):
-    net = KeypointNet(TINY).eval()
+def _off_centre_box_net() -> KeypointNet:
+    """A learned-crop net whose box is not the identity: zoomed in, shifted, and moving with the crop."""
+    net = KeypointNet(replace(TINY, learned_crop=True)).eval()
+    with torch.no_grad():
+        net.box_net.out.bias.copy_(torch.tensor([-0.8, 0.5, -0.3]))
+        net.box_net.out.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(0))
+    return net
+
+
+def test_learned_box_warps_the_crop_and_maps_keypoints_back():
+    from kp3d_core.models.box import box_centre, box_to_crop, warp_to_box
+
+    img = torch.rand(1, 1, 32, 32)
+    assert torch.equal(warp_to_box(img, torch.tensor([[1.0, 0.0, 0.0]]), 32), img)  # identity box: the crop itself
+    shifted = warp_to_box(img, torch.tensor([[1.0, 4 / 32, 0.0]]), 32)  # 2 px right: box pixel x is crop pixel x + 2
+    assert torch.allclose(shifted[..., :30], img[..., 2:]) and (shifted[..., 30:] == 0).all()  # zeros off the crop
+    half = torch.tensor([[0.5, 0.0, 0.0]])  # the crop's central half, upsampled twice
+    corners = box_to_crop(torch.tensor([[[-0.5, -0.5], [31.5, 31.5], [15.5, 15.5]]]), half, 32)
+    assert torch.allclose(corners, torch.tensor([[[7.5, 7.5], [23.5, 23.5], [15.5, 15.5]]]))
+    assert torch.allclose(box_centre(torch.tensor([[0.7, 0.5, -0.25]]), 32), torch.tensor([[23.5, 11.5]]))
+    # the net at initialisation: the identity box, so the same keypoints as without one (same weights)
+    torch.manual_seed(0)
+    plain, boxed = KeypointNet(TINY).eval(), KeypointNet(replace(TINY, learned_crop=True)).eval()
+    boxed.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(3, 3, 32, 32)
+    for a, b in zip(plain(x), boxed(x)):
+        assert torch.allclose(a, b, atol=1e-5)
+    # an off-centre box: keypoints come back in crop px, inside the box
+    r = _off_centre_box_net().raw(x)
+    lo = box_to_crop(torch.full((3, 1, 2), -0.5), r.box, 32)
+    hi = box_to_crop(torch.full((3, 1, 2), 31.5), r.box, 32)
+    assert (r.box[:, 0] < 0.9).all() and ((r.kp >= lo - 1e-4) & (r.kp <= hi + 1e-4)).all()
+    assert not torch.allclose(r.kp, plain.raw(x).kp)
+
+
+@pytest.mark.parametrize("learned_crop", [False, True])
+def test_keypoint_net_exports_without_data_dependent_control_flow(tmp_path, learned_crop):
+    net = _off_centre_box_net() if learned_crop else KeypointNet(TINY).eval()
     x = torch.rand(2, 3, 32, 32)
     # torch.export refuses data-dependent control flow; the batch size stays dynamic
     ep = torch.export.export(net, (x,), dynamic_shapes=({0: torch.export.Dim("n")},))
@@ -220,7 +256,7 @@ class _ImageSideNet(torch.nn.Module):
         i = crops.sum(1).reshape(n, -1).argmax(1)
         x, y = (i % S).float(), (i // S).float()
         kp = torch.stack([x[:, None] + self.dx, y[:, None].expand(n, len(self.dx))], -1)
-        return None, kp, torch.ones(n, len(self.dx)), None
+        return RawOutput(None, kp, torch.ones(n, len(self.dx)), None, None)
 
 
 def test_estimate_twins_pairs_each_keypoint_with_its_mirror_image():
@@ -244,10 +280,10 @@ def test_exchange_twins_and_the_facing_head_through_the_forward_pass():
     net = KeypointNet(replace(TINY, facing=True)).eval()
     net.twins.copy_(torch.tensor([1, 0, 2, 3, 5, 4]))
     crops = torch.rand(8, 3, 32, 32)
-    _, kp_raw, conf_raw, logit = net.raw(crops)
+    _, kp_raw, conf_raw, logit, _ = net.raw(crops)
     assert logit.shape == (8,)
     net.facing_head[-1].bias.data -= logit.median()  # some crops exchange, some do not
-    _, kp_raw, conf_raw, logit = net.raw(crops)
+    _, kp_raw, conf_raw, logit, _ = net.raw(crops)
     assert (logit > 0).any() and (logit <= 0).any()
     kp, conf = net(crops)
     ex = logit > 0
@@ -263,7 +299,7 @@ def test_discovery_model_exchanges_what_triangulation_finds_mirrored():
     model.keypoint_net.twins.copy_(torch.tensor([1, 0, 2, 3, 5, 4]))
     out = model(b)
     assert out["facing_logit"].shape == (2, 3) and out["facing_target"].shape == (2, 3)
-    _, kp_raw, conf_raw, _ = model.keypoint_net.raw(b["image"].reshape(6, 3, 32, 32))
+    _, kp_raw, conf_raw, _, _ = model.keypoint_net.raw(b["image"].reshape(6, 3, 32, 32))
     kp_raw, conf_raw, target = kp_raw.reshape(2, 3, 6, 2), conf_raw.reshape(2, 3, 6), out["facing_target"].bool()
     assert torch.allclose(out["kp"], geometry.exchange_twins(kp_raw, model.keypoint_net.twins, target))
     # the exchange agrees with the mirror relations triangulation finds, and with the head on the free side
@@ -294,11 +330,11 @@ def test_discover_keypoints_exchanges_by_the_relations_and_the_heads_majority():
     ds = SyntheticDataset(4, 3, 32, seed=1)
     plain = discover_keypoints(net, ds, batch_size=4, progress=False)  # twins not estimated: nothing exchanged
     b = batch_of(4)
-    _, kp_raw, _, _ = net.raw(b["image"].reshape(12, 3, 32, 32))
+    _, kp_raw, _, _, _ = net.raw(b["image"].reshape(12, 3, 32, 32))
     assert np.allclose(plain["kp_crop"], kp_raw.reshape(4, 3, 6, 2).detach().numpy())
     net.twins.copy_(torch.tensor([1, 0, 2, 3, 5, 4]))
     found = discover_keypoints(net, ds, batch_size=4, progress=False)
-    _, kp_raw, conf_raw, logit = net.raw(b["image"].reshape(12, 3, 32, 32))
+    _, kp_raw, conf_raw, logit, _ = net.raw(b["image"].reshape(12, 3, 32, 32))
     kp_raw, conf_raw = kp_raw.reshape(4, 3, 6, 2).double(), conf_raw.reshape(4, 3, 6).double()
     relation = geometry.mirror_relations(crop_to_ideal(kp_raw, b), conf_raw, b["P"].double(), net.twins)
     exchange = resolve_exchange(relation, logit.reshape(4, 3).double(), b["valid_view"])

@@ -74,8 +74,10 @@ QUICK_MAPPING = MappingConfig(steps=600, seeds_per_limit=1, mirror=(0.5,))
 PAPER_TERMS = ("reconstruction", "mask_to_fg", "coverage", "centering")
 ANTI_COLLAPSE = ("fill", "thin_fill", "separation")  # thin_fill: on only where the base config has it (default 0)
 ADDITIONS = ANTI_COLLAPSE + ("mask", "consistency")
-# The centre of the centering term in a row that switches it on where the base config has it off. The paper's u is
-# the centre of a box its network learns; kp3d's crop box is fixed, so the foreground's centroid stands in for it.
+# The centre of the centering term in a row that switches it on where the base config has it off, unless the base
+# config names one (``loss.centering_target`` other than the crop centre 'box'; with ``model.learned_crop``, 'learned'
+# is the paper's term). The paper's u is the centre of a box its network learns; kp3d's crop box is fixed, so the
+# foreground's centroid stands in for it.
 CENTERING_TARGET = "centroid"
 ABLATION = (
     ("recon", ("reconstruction",)),
@@ -89,8 +91,8 @@ ABLATION = (
 
 def ablation_losses(base, terms) -> object:
     """A LossConfig with only ``terms`` (plus the structural part of reconstruction) on, at the base weights
-    (the LossConfig default weight for a term the base switches off; centering so switched on aims at
-    ``CENTERING_TARGET``)."""
+    (the LossConfig default weight for a term the base switches off; centering so switched on aims at the base's
+    ``centering_target``, or ``CENTERING_TARGET`` where that is the crop centre 'box')."""
     from ..config import LossConfig
 
     loss, default = copy.deepcopy(base), LossConfig()
@@ -99,7 +101,7 @@ def ablation_losses(base, terms) -> object:
             setattr(loss, name, 0.0)
         elif getattr(loss, name) <= 0:
             setattr(loss, name, getattr(default, name))
-            if name == "centering":
+            if name == "centering" and loss.centering_target == "box":
                 loss.centering_target = CENTERING_TARGET
     if "reconstruction" not in terms:
         loss.structure = 0.0

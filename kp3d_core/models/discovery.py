@@ -52,9 +52,10 @@ class DiscoveryModel(nn.Module):
                 ``K`` (B, V, 3, 3), ``dist`` (B, V, 5), ``P`` (B, V, 3, 4), ``valid_view`` (B, V).
             decode: run the decoder (False for the supervised upper bound, which needs no reconstruction).
         Returns:
-            ``probs`` (B, V, K, h, w), ``kp`` (B, V, K, 2) crop px, ``conf`` (B, V, K), ``X`` (B, K, 3) m
-            (NaN-free: invalid points are zeros), ``valid`` (B, K), ``kp_hat`` (B, V, K, 2) crop px and,
-            with ``decode``, ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S).
+            ``probs`` (B, V, K, h, w) (over the learned box with ``model.learned_crop``), ``kp`` (B, V, K, 2) crop
+            px, ``conf`` (B, V, K), ``X`` (B, K, 3) m (NaN-free: invalid points are zeros), ``valid`` (B, K),
+            ``kp_hat`` (B, V, K, 2) crop px, ``box`` (B, V, 3) with ``model.learned_crop`` (:mod:`.box`) and, with
+            ``decode``, ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S).
         """
         image = batch["image"]
         if image.dim() != 5:
@@ -63,7 +64,7 @@ class DiscoveryModel(nn.Module):
         S = self.cfg.crop_size
         check_crops(image.reshape(B * V, *image.shape[2:]), S)
         seen = batch.get("encoder_image", image)  # the augmenter's background swap, else the crops themselves
-        probs, kp, conf, logit = self.keypoint_net.raw(seen.reshape(B * V, 3, S, S))
+        probs, kp, conf, logit, box = self.keypoint_net.raw(seen.reshape(B * V, 3, S, S))
         K = kp.shape[1]
         probs = probs.reshape(B, V, K, *probs.shape[-2:])
         kp, conf = kp.reshape(B, V, K, 2), conf.reshape(B, V, K)
@@ -84,6 +85,8 @@ class DiscoveryModel(nn.Module):
         X = torch.where(valid.unsqueeze(-1), X, torch.zeros_like(X))
         kp_hat = ideal_to_crop(geometry.project(X, batch["P"].to(kp.dtype)), batch)
         out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat, **facing}
+        if box is not None:
+            out["box"] = box.reshape(B, V, 3)
         if decode:
             mask, fg_image = self.decoder(kp_hat.reshape(B * V, K, 2))
             mask = mask.reshape(B, V, 1, S, S)

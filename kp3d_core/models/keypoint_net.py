@@ -11,6 +11,8 @@ to the camera), no data-dependent control flow, GroupNorm (identical in training
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from ..config import ModelConfig
 from ..geometry import exchange_twins
 from ..render_keypoints import cell_centres
+from .box import BoxNet, box_to_crop, warp_to_box
 
 
 def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -101,8 +104,24 @@ def soft_argmax(logits: torch.Tensor, crop_size: int) -> tuple[torch.Tensor, tor
     return probs, torch.stack([mx, my], dim=-1), spread
 
 
+class RawOutput(NamedTuple):
+    """What :meth:`KeypointNet.raw` returns for N crops."""
+
+    probs: torch.Tensor
+    """(N, K, h, w) heatmaps summing to 1, over the learned box (``box``) or, without one, over the crop."""
+    kp: torch.Tensor
+    """(N, K, 2) crop px, in the net's own labels (no exchange)."""
+    conf: torch.Tensor
+    """(N, K) in [0, 1]."""
+    logit: torch.Tensor | None
+    """(N,) the facing logit; None without the facing head."""
+    box: torch.Tensor | None
+    """(N, 3) the learned box (scale, tx, ty; :mod:`kp3d_core.models.box`); None without ``model.learned_crop``."""
+
+
 class KeypointNet(nn.Module):
-    """Encoder + 1x1 heatmap head + soft-argmax (+ the facing head); forward returns (keypoints, confidence).
+    """[Learned box +] encoder + 1x1 heatmap head + soft-argmax (+ the facing head); forward returns (keypoints,
+    confidence).
 
     With ``cfg.facing`` the forward pass exchanges each crop's keypoints (and confidences) with their mirror twins
     where the facing logit is positive: the labels then follow the body rather than the image side. ``twins`` (K,)
@@ -112,6 +131,8 @@ class KeypointNet(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        if cfg.learned_crop:
+            self.box_net = BoxNet()
         self.encoder = Encoder(cfg.width, cfg.heatmap_stride)
         self.head = nn.Conv2d(self.encoder.out_channels, cfg.num_keypoints, 1)
         if cfg.facing:
@@ -125,13 +146,17 @@ class KeypointNet(nn.Module):
         (no exchange)."""
         return self.raw(crops)[:3]
 
-    def raw(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """:meth:`heatmaps` plus the facing logit (N,) (None without the facing head)."""
-        u, deep = self.encoder.features(crops)
-        probs, kp, spread = soft_argmax(self.head(u), self.cfg.crop_size)
+    def raw(self, crops: torch.Tensor) -> RawOutput:
+        """:meth:`heatmaps` plus the facing logit and the learned box (:class:`RawOutput`)."""
+        S = self.cfg.crop_size
+        box = self.box_net(crops) if self.cfg.learned_crop else None
+        u, deep = self.encoder.features(crops if box is None else warp_to_box(crops, box, S))
+        probs, kp, spread = soft_argmax(self.head(u), S)
+        if box is not None:
+            kp, spread = box_to_crop(kp, box, S), spread * box[:, :1]  # box px -> crop px; spread as a crop fraction
         s0 = self.cfg.confidence_scale
         logit = self.facing_head(deep)[:, 0] if self.cfg.facing else None
-        return probs, kp, s0 / (s0 + spread), logit
+        return RawOutput(probs, kp, s0 / (s0 + spread), logit, box)
 
     def estimated_twins(self) -> torch.Tensor | None:
         """The mirror twins (K,) once estimated; None without the facing head or while they are the identity."""
@@ -142,7 +167,7 @@ class KeypointNet(nn.Module):
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """crops (N, 3, S, S) float32 RGB in [0, 1] -> keypoints (N, K, 2) crop px, confidence (N, K)."""
-        _, kp, conf, logit = self.raw(crops)
+        _, kp, conf, logit, _ = self.raw(crops)
         if logit is None:
             return kp, conf
         return exchange_twins(kp, self.twins, logit > 0), exchange_twins(conf, self.twins, logit > 0)
@@ -174,8 +199,8 @@ def estimate_twins(net: "KeypointNet", crops: torch.Tensor) -> torch.Tensor:
     from scipy.optimize import linear_sum_assignment
 
     S = net.cfg.crop_size
-    _, kp, _, _ = net.raw(crops)
-    _, kp_flip, _, _ = net.raw(torch.flip(crops, dims=[-1]))
+    kp = net.raw(crops).kp
+    kp_flip = net.raw(torch.flip(crops, dims=[-1])).kp
     kp_flip = torch.stack([S - 1 - kp_flip[..., 0], kp_flip[..., 1]], dim=-1)  # back to the crop's x (pixel centres)
     cost = (kp[:, :, None] - kp_flip[:, None, :]).norm(dim=-1).mean(0)  # (K, K): keypoint k against flipped m
     cost = (cost + cost.T).double().cpu().numpy()
