@@ -300,8 +300,7 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
         if cfg.centering_target == "learned":
             if "box" not in out:
                 raise ValueError("loss.centering_target 'learned' needs model.learned_crop (the box it centres)")
-            B, V = fg.shape[:2]
-            centre = box_centre(out["box"].reshape(B * V, 3), crop_size).reshape(B, V, 2)
+            centre = box_centre(out["box"], crop_size)
         elif cfg.centering_target == "box":
             centre = None
         else:

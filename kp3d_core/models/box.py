@@ -67,5 +67,5 @@ def box_to_crop(points: torch.Tensor, theta: torch.Tensor, crop_size: int) -> to
 
 
 def box_centre(theta: torch.Tensor, crop_size: int) -> torch.Tensor:
-    """(N, 3) box parameters -> (N, 2) crop px: the box's centre."""
-    return (theta[:, 1:] + 1.0) * (crop_size / 2.0) - 0.5
+    """(..., 3) box parameters -> (..., 2) crop px: the box's centre."""
+    return (theta[..., 1:] + 1.0) * (crop_size / 2.0) - 0.5
