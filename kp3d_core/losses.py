@@ -23,7 +23,7 @@ from . import geometry
 from .config import LossConfig
 from .models.box import box_centre, warp_to_box
 from .models.discovery import crop_to_ideal, ideal_to_crop
-from .render_keypoints import nearest_neighbour_pairs, render_mask
+from .render_keypoints import cell_centres, nearest_neighbour_pairs, render_mask
 
 
 def _view_mean(per_view: torch.Tensor, valid_view: torch.Tensor) -> torch.Tensor:
@@ -89,8 +89,7 @@ def coverage_loss(probs: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
 
 def foreground_centroid(fg: torch.Tensor, crop_size: int) -> torch.Tensor:
     """(B, V, 2) crop px: the centroid of the soft foreground ``fg`` (B, V, 1, S', S') of each view (any S')."""
-    S = fg.shape[-1]
-    coords = (torch.arange(S, dtype=fg.dtype, device=fg.device) + 0.5) * (crop_size / S) - 0.5  # cell centres
+    coords = cell_centres(fg.shape[-1], crop_size, fg.device, fg.dtype)
     mass = fg.sum(dim=(2, 3, 4)).clamp_min(1e-6)
     cx = (fg.sum(dim=(2, 3)) * coords).sum(-1) / mass
     cy = (fg.sum(dim=(2, 4)) * coords).sum(-1) / mass
