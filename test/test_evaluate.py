@@ -287,6 +287,9 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     # Bookkeeping does not change the digest; a changed setting (more side steps) does: nothing stale is reused.
     cfg = acc.run_config(base, "main", out, data, 2)
     assert acc.part_id(cfg) == acc.part_id(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=2)))
+    # A bench folder moved elsewhere keeps its digests; the run's name still tells two runs apart.
+    assert acc.part_id(cfg) == acc.part_id(acc.run_config(base, "main", tmp_path / "moved", data, 2))
+    assert acc.part_id(cfg) != acc.part_id(acc.run_config(base, "other", out, data, 2))
     # A field added to the config since a part was written (absent then, at its default now) leaves its digest alone.
     older = config_to_dict(cfg)
     del older["loss"]["temporal_margin"], older["data"]["augment"]["background_swap"]
@@ -321,6 +324,8 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     # Bookkeeping (checkpoint cadence, threads) may differ; a checkpoint left by other settings is not continued.
     assert acc.same_run(load_checkpoint(ckpt)["config"], dataclasses.replace(
         cfg, train=dataclasses.replace(cfg.train, checkpoint_every=7, threads=2)))
+    assert acc.same_run(load_checkpoint(ckpt)["config"], dataclasses.replace(  # the folder moved
+        cfg, train=dataclasses.replace(cfg.train, out_dir=str(tmp_path / "moved" / "cut" / "train"))))
     # A config field added since the checkpoint was written (absent from it, default value) changes nothing.
     stored = load_checkpoint(ckpt)["config"]
     del stored["loss"]["temporal"]

@@ -143,8 +143,9 @@ def base_config(path: Path | None):
 STEP_CAP = 10**9  # the step limit of a time-budgeted run: the budget ends it
 CHECKPOINT_EVERY = 500  # steps between checkpoints of a bench run: how much an interruption can cost
 # Train settings that do not change the weights a run ends with: a checkpoint written under other values of
-# these still belongs to the same run and may be continued.
-BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "tensorboard")
+# these still belongs to the same run and may be continued. ``out_dir`` among them, so a bench folder moved or
+# copied elsewhere (``--out``) still resumes; the run's name (``cfg.name``, its folder) keeps runs apart.
+BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "tensorboard", "out_dir")
 
 
 def run_identity(config: dict) -> dict:
