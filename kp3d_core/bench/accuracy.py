@@ -55,7 +55,7 @@ import torch
 from ..mapping import MappingConfig
 from .report import write_report
 
-# The base config: the best main run so far (README, "Coverage back on").
+# The base config: the best main run so far (docs/accuracy_journal.md, "Coverage back on").
 DEFAULT_CONFIG = Path("training/configs/studio64_swap_cover.yaml")
 DEFAULT_OUT = Path("out/bench/accuracy")
 FRACTIONS = (0.01, 0.1, 1.0)
@@ -69,8 +69,9 @@ QUICK_MAPPING = MappingConfig(steps=600, seeds_per_limit=1, mirror=(0.5,))
 # The paper's mask term matches the mask drawn from the reprojected keypoints to the subject mask M the model estimated
 # without labels. kp3d's label-free subject mask is the soft |I - B| foreground: that is ``mask_to_fg``. kp3d's decoder
 # draws its M from the keypoints themselves, so ``mask`` (drawn mask against that M) cannot spread collapsed keypoints:
-# it is one of kp3d's additions. Without the prior the paper's terms leave the keypoints collapsed in one spot (README,
-# "Loss ablation"). A row's name lists its loss set, not the order the terms came in (it names the run folder).
+# it is one of kp3d's additions. Without the prior the paper's terms leave the keypoints collapsed in one spot
+# (docs/accuracy_journal.md, "The ablation in the paper's order"). A row's name lists its loss set, not the order the
+# terms came in (it names the run folder).
 PAPER_TERMS = ("reconstruction", "mask_to_fg", "coverage", "centering")
 ANTI_COLLAPSE = ("fill", "thin_fill", "separation")  # thin_fill: on only where the base config has it (default 0)
 ADDITIONS = ANTI_COLLAPSE + ("mask", "consistency")
