@@ -10,6 +10,7 @@ setup: $(STAMP)
 # The project itself (not editable, so share/kp3d_ros and the ament index marker land under the venv prefix);
 # re-run every time so the installed `kp3d` and `multicam_node` match the source tree.
 install: setup
+	@rm -rf build  # setuptools never deletes from build/: a module removed from the tree would still be installed
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation . \
 		> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from kp3d_core.camera import Camera
 from kp3d_core.image_encoding import image_msg_to_rgb, rgb_to_image_fields
+from kp3d_core.sync import ApproximateTimeSync
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
@@ -390,7 +391,6 @@ def read_camera_frames(
         slop_ns: largest stamp spread within a frame (0: exact stamps).
         min_cameras: fewest cameras in a frame (default: all).
     """
-    from kp3d_core.sync import ApproximateTimeSync
 
     available = camera_topics(path)
     if not available:

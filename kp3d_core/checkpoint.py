@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .config import ConfigError, config_from_dict
+
 FORMAT = "kp3d-checkpoint"
 VERSION = 1
 
@@ -49,6 +51,9 @@ def save_checkpoint(path: str | Path, ckpt: dict) -> Path:
             torch.save(data, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -78,7 +83,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def model_config_of(ckpt: dict, path: str | Path = "checkpoint"):
     """The :class:`ModelConfig` stored in a checkpoint (CheckpointError naming the file if invalid)."""
-    from .config import ConfigError, config_from_dict
 
     try:
         return config_from_dict(ckpt["config"], f"{path} (stored config)").model

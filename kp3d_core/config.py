@@ -41,19 +41,6 @@ class ModelConfig:
     """Channels of the decoder (training only; not part of the exported keypoint net)."""
     decoder_sigma: float = 0.04
     """Std of the keypoint Gaussians fed to the decoder, as a fraction of the crop side."""
-    decoder_links: bool = False
-    """Also feed the decoder a map of learnt links between keypoints (the strongest weighted segment at each
-    S/4 cell, every pair of keypoints a candidate): limbs can be drawn as lines between two keypoints instead
-    of being tiled with blobs, so keypoints are free to sit at joints such as the wrists."""
-    learned_crop: bool = False
-    """A learned subject box inside the crop (:mod:`kp3d_core.models.box`): a spatial transformer, trained by the
-    reconstruction (and by ``loss.centering`` with ``centering_target: learned``), resamples the label-free |I - B|
-    crop to the box the keypoint net then reads; part of the exported net (keypoints still come out in crop px)."""
-    facing: bool = False
-    """A facing head: one logit per crop, from the deepest encoder features, saying whether the net's keypoint labels
-    should be exchanged with their mirror twins (``KeypointNet.twins``) in this view. A per-view net labels limbs by
-    image side, so cameras that face each other label the body's sides oppositely; the head, trained by the views'
-    mirror relations that triangulation finds (``loss.facing``), makes the labels follow the body instead."""
 
 
 @dataclass
@@ -75,86 +62,42 @@ class LossConfig:
     coverage: float = 1.0
     """Each keypoint's heatmap mass should lie on the soft foreground (Honari & Fua)."""
     centering: float = 0.5
-    """Mean of the reprojected keypoints near the subject's centre (Honari & Fua; ``centering_target``)."""
-    centering_target: str = "box"
-    """The centre of the centering term: 'box', the crop centre (the fixed label-free bounding box of |I - B|), or
-    'centroid', the centroid of the soft |I - B| foreground, or 'triangulated', the reprojection of the one 3D point the
-    views' centroids triangulate to (the views then agree on it), or 'learned', the centre of the learned box
-    (``model.learned_crop``). The paper's u is the centre of a box its network learns, which the term keeps on the
-    keypoints: 'learned' is that term; the fixed box's centre moves with one outstretched limb."""
+    """Mean of the reprojected keypoints near the centroid of the soft |I - B| foreground (Honari & Fua's centering;
+    the paper's centre is that of a box its network learns, kp3d's crop box is fixed, so the centroid stands in)."""
     fill: float = 2.0
     """Addition: the union of reprojected keypoint Gaussians must cover the soft foreground."""
     thin_fill: float = 0.0
-    """Addition, off by default: fill restricted to the thin parts of the foreground (arms, shins: fg minus its
-    opening). On (1.0, thin_kernel 3) in studio64_thin, the bench's base: on top of the lean set, 10000 steps,
-    studio-bench test at 10 % labels, 57.4 mm against 64.4 with the same map (55.4 with the two-MLP map)."""
+    """Addition: fill restricted to the thin parts of the foreground (arms, shins: fg minus its opening), so that an
+    uncovered forearm costs as much as the trunk."""
     thin_kernel: int = 3
     """Side (crop pixels, odd) of the opening that defines the thin parts: parts narrower than it count."""
     separation: float = 1.0
     """Addition: Gaussian kernel prior pushing 3D keypoints apart."""
     separation_sigma_m: float = 0.08
     """Kernel width of the separation prior, metres."""
-    photo: float = 0.0
-    """Addition, off by default: cross-view photo-consistency of the reprojected 3D keypoints. A keypoint on the
-    body surface shows the same colour in every view that sees it; one floating in the visual hull (inside
-    every silhouette but on no body part) shows a different part in each, and this term moves it. With ``inside``,
-    both at 1.0 on top of studio64_thin (studio64_photo.yaml), 10000 steps: 90.9 mm at 10 % labels against 63.3."""
-    photo_blur: int = 5
-    """Side (crop pixels, odd) of the box blur of the foreground colours before sampling (widens the basin)."""
-    photo_tau: float = 0.15
-    """Scale of the robust (Geman-McClure) colour penalty: differences well above it (a view where the
-    keypoint is occluded) saturate instead of dragging the keypoint."""
-    inside: float = 0.0
-    """Addition, off by default: each reprojected keypoint should lie on the soft |I - B| foreground in every view
-    (its distance outside it, see losses.outside_distance)."""
-    inside_reach: int = 8
-    """Crop pixels over which the ``inside`` penalty rises from 0 (on the body) to 1."""
     temporal: float = 0.0
-    """Addition, off by default: the centred 3D keypoints of frames of one clip ``temporal_offset`` frames apart
-    should change little (Charbonnier, metres; ``temporal_order``), so that a keypoint keeps its body part over time
-    instead of swapping limbs as the body turns (kp3d_core.data.pairs). Training then draws
-    batch_size / (temporal_order + 1) such windows per step."""
+    """Addition: the centred 3D keypoints of frames of one clip ``temporal_offset`` frames apart should change little
+    (Charbonnier, metres; ``temporal_order``), so that a keypoint keeps its body part over time instead of swapping
+    limbs as the body turns (kp3d_core.data.pairs). Training then draws batch_size / (temporal_order + 1) such windows
+    per step."""
     temporal_offset: int = 3
     """Frames between consecutive frames of a temporal window (3 = 0.1 s at 30 fps)."""
     temporal_order: int = 1
     """What the temporal term charges: 1 the move between two frames; 2 the second difference over three frames
     (the change of velocity), which leaves a limb's steady motion free and charges a label handed from one limb to
     the other where they meet (kp3d_core.data.pairs)."""
-    temporal_margin: float = 0.0
-    """Metres of free motion in the temporal term: only a keypoint's move beyond it is charged. 0 charges all motion,
-    which also charges a keypoint for following a fast limb, so it drifts to the trunk; a margin above the limbs'
-    own motion over ``temporal_offset`` frames (studio-bench train, 1 frame: wrists 13 cm at the 99th percentile)
-    and below the jump to the other limb (wrists 56 cm apart at the median, ankles 30) charges swaps alone."""
-    facing: float = 1.0
-    """With ``model.facing``: binary cross-entropy between each view's facing logit and the exchange that triangulation
-    chose for it (views mirrored relative to each other exchange oppositely; which side exchanges is the side the
-    head already leans to). Also, from ``facing_start`` on, training triangulates the exchanged labels."""
-    facing_start: int = 100
-    """Training step from which the mirror twins are estimated and the facing head trained (before it the keypoints
-    have not spread, and the flipped crops' keypoints pair with nothing)."""
-    twins_every: int = 50
-    """Steps between two estimates of the mirror twins (from the current batch and its horizontally flipped crops)."""
     consistency: float = 0.1
     """L1 between detected 2D keypoints and their reprojected 3D keypoints (fraction of crop side)."""
     render_sigma: float = 0.06
-    """Std of the Gaussians / segments drawn for the rendered mask, fraction of the crop side."""
-    render_shape: str = "gaussian"
-    """Rendered mask shape: 'gaussian' (isotropic blobs) or 'segments' (limbs to 3D nearest neighbours)."""
+    """Std of the Gaussians drawn for the rendered mask, fraction of the crop side."""
     supervised: float = 1.0
     """Weight of the 2D joint loss when training with --supervised."""
 
 
 @dataclass
 class AugmentConfig:
-    """Label-free training augmentation (kp3d_core.augment); every strength 0 = off."""
+    """Label-free training augmentation (kp3d_core.augment); 0 = off."""
 
-    colour: float = 0.0
-    """Foreground re-colouring strength in [0, 1]: hue rotation up to +-colour*pi, saturation and brightness
-    factors in [1 - colour/2, 1 + colour/2]; one draw per frame, the same in every view."""
-    scale: float = 0.0
-    """Crop zoom jitter: factor in [1 - scale, 1 + scale], per view."""
-    shift: float = 0.0
-    """Crop shift jitter: up to +-shift * S pixels in x and y, per view."""
     background_swap: float = 0.0
     """Probability, per view crop, that the keypoint net sees the crop's foreground (soft |I - B| mask) laid on the
     background crop of another sample of the batch (often another camera) instead of its own. Why: the room behind
@@ -300,15 +243,7 @@ def _validate(cfg: Config, source: str) -> Config:
     need(m.heatmap_stride in (1, 2, 4), "model.heatmap_stride", f"must be 1, 2 or 4, got {m.heatmap_stride}")
     need(m.width >= 4, "model.width", f"must be >= 4, got {m.width}")
     need(m.confidence_scale > 0, "model.confidence_scale", "must be > 0")
-    need(cfg.loss.render_shape in ("gaussian", "segments"), "loss.render_shape", "must be 'gaussian' or 'segments'")
-    need(cfg.loss.centering_target in ("box", "centroid", "triangulated", "learned"), "loss.centering_target",
-         "must be 'box', 'centroid', 'triangulated' or 'learned'")
-    need(cfg.loss.centering_target != "learned" or m.learned_crop, "loss.centering_target",
-         "'learned' centres the learned box: it needs model.learned_crop: true")
     need(cfg.loss.separation_sigma_m > 0, "loss.separation_sigma_m", "must be > 0")
-    need(cfg.loss.photo_blur >= 1 and cfg.loss.photo_blur % 2 == 1, "loss.photo_blur", "must be an odd integer >= 1")
-    need(cfg.loss.inside_reach >= 1, "loss.inside_reach", "must be >= 1")
-    need(cfg.loss.photo_tau > 0, "loss.photo_tau", "must be > 0")
     need(cfg.loss.temporal_offset >= 1, "loss.temporal_offset", f"must be >= 1 frame, got {cfg.loss.temporal_offset}")
     need(cfg.loss.temporal_order in (1, 2), "loss.temporal_order", f"must be 1 or 2, got {cfg.loss.temporal_order}")
     if cfg.loss.temporal > 0:
@@ -316,8 +251,6 @@ def _validate(cfg: Config, source: str) -> Config:
         need(cfg.train.batch_size % window == 0, "train.batch_size",
              f"must be a multiple of {window} with loss.temporal on (it is made of temporal windows of "
              f"loss.temporal_order + 1 frames), got {cfg.train.batch_size}")
-    need(cfg.loss.facing_start >= 0, "loss.facing_start", f"must be >= 0, got {cfg.loss.facing_start}")
-    need(cfg.loss.twins_every >= 1, "loss.twins_every", f"must be >= 1, got {cfg.loss.twins_every}")
     need(cfg.loss.thin_kernel >= 3 and cfg.loss.thin_kernel % 2 == 1, "loss.thin_kernel", "must be an odd integer >= 3")
     for f in dataclasses.fields(LossConfig):
         v = getattr(cfg.loss, f.name)
@@ -330,9 +263,6 @@ def _validate(cfg: Config, source: str) -> Config:
         need(cfg.data.bag_stride >= 1, "data.bag_stride", f"must be >= 1, got {cfg.data.bag_stride}")
         need(cfg.data.bag_slop_ms > 0, "data.bag_slop_ms", f"must be > 0, got {cfg.data.bag_slop_ms}")
     a = cfg.data.augment
-    need(0 <= a.colour <= 1, "data.augment.colour", f"must be in [0, 1], got {a.colour}")
-    need(0 <= a.scale < 0.5, "data.augment.scale", f"must be in [0, 0.5), got {a.scale}")
-    need(0 <= a.shift <= 0.25, "data.augment.shift", f"must be in [0, 0.25], got {a.shift}")
     need(0 <= a.background_swap <= 1, "data.augment.background_swap", f"must be in [0, 1], got {a.background_swap}")
     t = cfg.train
     need(t.steps >= 1, "train.steps", "must be >= 1")
@@ -341,7 +271,6 @@ def _validate(cfg: Config, source: str) -> Config:
     need(t.lr > 0, "train.lr", "must be > 0")
     need(t.device in ("auto", "cpu", "cuda"), "train.device", "must be 'auto', 'cpu' or 'cuda'")
     if t.supervised:
-        need(not m.facing, "model.facing", "must be false with --supervised (keypoint k is joint k: no twins)")
         need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the studio joints) with --supervised")
     return cfg
 

@@ -24,8 +24,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import metrics
+from . import metrics, plots
+from .checkpoint import CheckpointError, load_checkpoint, model_config_of, shipped_model_path
+from .crop import crop_to_image
+from .data.cache import CachedDataset
+from .data.studio import SampleParams, StudioFolder
+from .geometry import triangulate, undistort_pixels
+from .models.keypoint_net import load_keypoint_net
+from .models.mapping import apply_mapping
 from .skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, ROOT
+from .studio import presets
 
 DEFAULT_OUT = Path("out/eval")
 
@@ -47,7 +55,6 @@ def default_split(split: str, preset: str = "studio-bench") -> Path:
     out = roots[0] if os.environ.get("KP3D_STUDIO_BENCH") else Path("out") / preset
     print(f"{preset} {split} split not found (looked in {', '.join(map(str, roots))}): rendering it with the "
           f"{preset} preset into {out / split} (one-off; takes a while)", file=sys.stderr, flush=True)
-    from .studio import presets
 
     presets.generate(preset, split, out, log=lambda m: print(m, file=sys.stderr, flush=True))
     if not (out / split / "manifest.yaml").is_file():
@@ -58,7 +65,6 @@ def default_split(split: str, preset: str = "studio-bench") -> Path:
 # ------------------------------------------------------------------------------------------ model
 def load_net(checkpoint: str | Path | None):
     """The checkpoint's keypoint net in eval mode (None: the shipped model)."""
-    from .models.keypoint_net import load_keypoint_net
 
     return load_keypoint_net(checkpoint)
 
@@ -71,25 +77,16 @@ def discover_keypoints(net, dataset, batch_size: int = 64, progress: bool = True
     ``kp_crop`` (N, V, K, 2) crop px, ``kp_image`` (N, V, K, 2) raw image px, ``conf`` (N, V, K),
     ``valid_view`` (N, V), ``frame`` (N,).
     """
-    from .crop import crop_to_image
-    from .geometry import exchange_twins, mirror_relations, triangulate, undistort_pixels
-    from .models.keypoint_net import resolve_exchange
-
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     out = {k: [] for k in ("X", "valid", "kp_crop", "kp_image", "conf", "valid_view", "frame")}
     for batch in tqdm(loader, desc="keypoints", disable=not progress, leave=False, unit="batch"):
         B, V = batch["image"].shape[:2]
-        _, kp, conf, logit, _ = net.raw(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
+        kp, conf = net(batch["image"].reshape(B * V, *batch["image"].shape[2:]))
         kp = kp.reshape(B, V, -1, 2).double()
         conf = conf.reshape(B, V, -1).double()
         uv = crop_to_image(kp, batch["crop_to_image"].double())
         ideal = undistort_pixels(uv, batch["K"].double(), batch["dist"].double())
         w = conf * batch["valid_view"].reshape(B, V, 1).double()
-        twins = net.estimated_twins()
-        if logit is not None and twins is not None:  # the facing head: the views' relations, the heads' majority
-            relation = mirror_relations(ideal, w, batch["P"].double(), twins)
-            exchange = resolve_exchange(relation, logit.reshape(B, V).double(), batch["valid_view"])
-            kp, conf, uv, ideal, w = (exchange_twins(t, twins, exchange) for t in (kp, conf, uv, ideal, w))
         X, valid = triangulate(ideal, w, batch["P"].double())
         for k, v in (("X", X), ("valid", valid), ("kp_crop", kp), ("kp_image", uv), ("conf", conf),
                      ("valid_view", batch["valid_view"]), ("frame", batch["frame"])):
@@ -229,7 +226,6 @@ def evaluate(checkpoint: str | Path | None, data: str | Path, out: str | Path = 
              cameras: list[str] | None = None, kind: str | None = None, batch_size: int = 64,
              figures: bool = True, progress: bool = True) -> dict:
     """Evaluate ``checkpoint`` (None: the shipped model) on a studio folder; writes ``out``; returns the figures."""
-    from .checkpoint import CheckpointError, load_checkpoint, shipped_model_path
 
     ckpt_path = Path(checkpoint) if checkpoint else shipped_model_path()
     ckpt = load_checkpoint(ckpt_path)
@@ -248,9 +244,6 @@ def checkpoint_keypoints(checkpoint: str | Path, data: str | Path, cameras: list
 
     Returns (:func:`discover_keypoints` output, the CachedDataset); ``frames`` selects frame indices.
     """
-    from .checkpoint import load_checkpoint, model_config_of
-    from .data.cache import CachedDataset
-    from .data.studio import SampleParams
 
     mcfg = model_config_of(load_checkpoint(checkpoint), checkpoint)
     params = SampleParams(size=mcfg.crop_size)
@@ -262,8 +255,6 @@ def checkpoint_keypoints(checkpoint: str | Path, data: str | Path, cameras: list
 def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str | Path = DEFAULT_OUT,
                      kind: str | None = None, figures: bool = True) -> dict:
     """Metrics (and files in ``out``) of one mapping applied to keypoints already discovered on ``ds``."""
-    from .data.studio import StudioFolder
-    from .mapping import apply_mapping
 
     pred = np.asarray(apply_mapping(mapping, found["X"], kind), dtype=np.float64)
     gt = ds.labels("joints3d")
@@ -287,7 +278,6 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     out.mkdir(parents=True, exist_ok=True)
     write_per_frame(out / "per_frame.csv", frame_err, frames, clips, subjects)
     if figures and res.get("frames_evaluated", 0) > 0:
-        from . import plots
 
         i = int(np.nanargmin(np.abs(frame_err - np.nanmedian(frame_err))))  # a typical frame: the median error
         t = int(found["frame"][i])

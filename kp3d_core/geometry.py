@@ -1,4 +1,4 @@
-"""Batched multi-view geometry in PyTorch: weighted DLT triangulation, projection, lens distortion, mirror twins.
+"""Batched multi-view geometry in PyTorch: weighted DLT triangulation, projection, lens distortion.
 
 Every function is differentiable and works on any float dtype and device. Shapes:
 ``B`` frames, ``V`` views, ``K`` points. Pixels are those of the ideal pinhole camera unless a
@@ -94,44 +94,6 @@ def triangulate(
     valid = enough & torch.isfinite(X).all(-1)
     X = torch.where(valid[..., None], X, torch.full_like(X, float("nan")))
     return X, valid
-
-
-def exchange_twins(values: torch.Tensor, twins: torch.Tensor, exchange: torch.Tensor) -> torch.Tensor:
-    """values (..., K, ...) indexed by keypoint on dim ``exchange.dim()``; where ``exchange`` (...) is true, keypoint k
-    takes the values of ``twins[k]``."""
-    d = exchange.dim()
-    swapped = values.index_select(d, twins)
-    return torch.where(exchange.reshape(*exchange.shape, *([1] * (values.dim() - d))), swapped, values)
-
-
-def mirror_relations(points2d: Tensor, weights: Tensor, P: Tensor, twins: Tensor, cap_px: float = 50.0) -> Tensor:
-    """Which views label the body mirrored relative to view 0: (B, V) bool, view 0 always False.
-
-    Each of views 1..V-1 either keeps its labels or exchanges every keypoint with its mirror twin; of the 2^(V-1)
-    choices, the one whose DLT triangulation leaves the least confidence-weighted reprojection error (each error
-    capped at ``cap_px``, so one wild keypoint cannot decide) wins. Seed 002: multi-view triangulation removes the
-    left-right flip that one view cannot.
-
-    Args:
-        points2d: (B, V, K, 2) ideal pixels; weights: (B, V, K) confidences (0 = unseen); P: (B|1, V, 3, 4);
-        twins: (K,) long, each keypoint's mirror twin.
-    """
-    B, V, K, _ = points2d.shape
-    best_err, best = None, None
-    for combo in range(2 ** (V - 1)):
-        exchange = torch.tensor([False] + [bool(combo >> i & 1) for i in range(V - 1)], device=points2d.device)
-        p2, w2 = (exchange_twins(t, twins, exchange.expand(B, V)) for t in (points2d, weights))
-        X, valid = triangulate(p2, w2, P)
-        seen = torch.isfinite(p2).all(-1) & valid[:, None, :]
-        e = reprojection_error(torch.nan_to_num(X), torch.nan_to_num(p2), P).clamp(max=cap_px)
-        err = torch.where(seen, w2.clamp_min(0) * e, torch.zeros_like(e)).sum((1, 2))  # (B,)
-        if best_err is None:
-            best_err, best = err, exchange.expand(B, V)
-        else:
-            better = err < best_err
-            best_err = torch.where(better, err, best_err)
-            best = torch.where(better[:, None], exchange.expand(B, V), best)
-    return best
 
 
 def project(X: Tensor, P: Tensor, min_depth: float = 1e-6) -> Tensor:

@@ -6,10 +6,8 @@ the mask drawn from the keypoints with the subject mask the model estimated with
 the keypoints. Additions (REFERENCE section 5, a prototype's lessons): ``fill`` and ``separation`` fix the
 collapse of all keypoints onto the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than
 the decoder's own mask (which dropped the arms); foreground pixels are weighted 5x in the reconstruction;
-``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone), ``temporal`` (a keypoint keeps its part over
-time), ``photo`` (cross-view photo-consistency of the reprojected keypoints) and ``inside`` (keypoints on the
-foreground) are further additions, the last four off by default; ``facing`` trains the facing head (``model.facing``)
-on the views' mirror relations. ``supervised_loss`` is the upper bound's loss (labels).
+``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone) and ``temporal`` (a keypoint keeps its part
+over time) are further additions. ``supervised_loss`` is the upper bound's loss (labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -19,11 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import geometry
 from .config import LossConfig
-from .models.box import box_centre, warp_to_box
-from .models.discovery import crop_to_ideal, ideal_to_crop
-from .render_keypoints import cell_centres, nearest_neighbour_pairs, render_mask
+from .render_keypoints import cell_centres, render_mask
 
 
 def _view_mean(per_view: torch.Tensor, valid_view: torch.Tensor) -> torch.Tensor:
@@ -96,33 +91,12 @@ def foreground_centroid(fg: torch.Tensor, crop_size: int) -> torch.Tensor:
     return torch.stack([cx, cy], dim=-1)
 
 
-def triangulated_centre(centre: torch.Tensor, batch: dict) -> torch.Tensor:
-    """(B, V, 2) crop px per-view centres -> (B, V, 2) crop px: the reprojection into every view of the one 3D point
-    that the valid views' centres triangulate to (DLT); a frame seen by fewer than two views keeps its own centres.
-
-    Each view's foreground centroid is the image of a different 3D point (the mass of the side that view sees), so
-    per-view centroids ask the one set of 3D keypoints for a mean no 3D point projects to in every view.
-    """
-    centre = centre.detach()
-    uv = crop_to_ideal(centre.unsqueeze(2), batch)  # (B, V, 1, 2)
-    P = batch["P"].to(uv.dtype)
-    C, valid = geometry.triangulate(uv, batch["valid_view"].to(uv.dtype).unsqueeze(-1), P)  # (B, 1, 3), (B, 1)
-    C = torch.where(valid.unsqueeze(-1), C, torch.zeros_like(C))
-    reprojected = ideal_to_crop(geometry.project(C, P), batch)[:, :, 0]
-    return torch.where(valid.unsqueeze(-1), reprojected, centre)
-
-
-def centering_loss(kp_hat: torch.Tensor, crop_size: int, centre: torch.Tensor | None = None) -> torch.Tensor:
+def centering_loss(kp_hat: torch.Tensor, crop_size: int, centre: torch.Tensor) -> torch.Tensor:
     """(B, V) L1 distance (fraction of S) between the mean reprojected keypoint and the subject's centre u.
 
-    u is the crop centre (the crop is the label-free bounding box of the foreground, so its centre is the box centre),
-    or ``centre`` (B, V, 2) crop px: the foreground's centroid (:func:`foreground_centroid`), a centre that one
-    outstretched limb does not drag, or its triangulated version (:func:`triangulated_centre`), or the centre of the
-    learned box (:mod:`kp3d_core.models.box`; the paper's u: the term then trains the box and the keypoints alike;
-    ``LossConfig.centering_target``).
+    ``centre`` (B, V, 2) crop px: the foreground's centroid (:func:`foreground_centroid`), a centre that one
+    outstretched limb drags less than it drags the crop box's centre.
     """
-    if centre is None:
-        centre = torch.full_like(kp_hat[:, :, 0], (crop_size - 1) / 2.0)
     return (kp_hat.mean(dim=2) - centre.to(kp_hat.dtype)).abs().sum(dim=-1) / crop_size
 
 
@@ -164,12 +138,10 @@ def separation_loss(X: torch.Tensor, valid: torch.Tensor, sigma_m: float) -> tor
     return (kern * w).sum() / w.sum().clamp_min(1.0)
 
 
-def temporal_loss(X: torch.Tensor, valid: torch.Tensor, margin_m: float = 0.0, eps_m: float = 0.01,
-                  length: int = 2) -> torch.Tensor:
-    """Scalar mean over keypoints of the Charbonnier penalty sqrt(e^2 + eps^2) - eps of e = max(0, |D| - margin),
-    D each keypoint's finite difference of order ``length - 1`` over its temporal window: its move between two frames
+def temporal_loss(X: torch.Tensor, valid: torch.Tensor, eps_m: float = 0.01, length: int = 2) -> torch.Tensor:
+    """Scalar mean over keypoints of the Charbonnier penalty sqrt(|D|^2 + eps^2) - eps of D, each keypoint's finite difference of order ``length - 1`` over its temporal window: its move between two frames
     (length 2), or its second difference x(t - d) - 2 x(t) + x(t + d) over three (length 3). Each frame's keypoints are
-    centred on their mean first (so walking across the room costs nothing); ``margin_m`` metres are free.
+    centred on their mean first (so walking across the room costs nothing).
 
     Args: X (L * P, K, 3) metres, window i at rows L * i ... L * i + L - 1 in time order (kp3d_core.data.pairs);
     valid (L * P, K) bool. Only keypoints valid in every frame of their window count, and the centres are taken
@@ -181,8 +153,6 @@ def temporal_loss(X: torch.Tensor, valid: torch.Tensor, margin_m: float = 0.0, e
     w = every.to(X.dtype)[:, None, :, None]
     centres = (Xw * w).sum(2, keepdim=True) / w.sum(2, keepdim=True).clamp_min(1.0)
     d2 = torch.diff(Xw - centres, n=length - 1, dim=1)[:, 0].pow(2).sum(-1)  # (P, K) squared metres
-    if margin_m > 0:  # the floor keeps the gradient of the norm finite at d = 0
-        d2 = torch.relu(torch.sqrt(d2 + 1e-12) - margin_m).pow(2)
     rho = torch.sqrt(d2 + eps_m**2) - eps_m
     return (rho * every.to(X.dtype)).sum() / every.sum().clamp_min(1)
 
@@ -190,55 +160,6 @@ def temporal_loss(X: torch.Tensor, valid: torch.Tensor, margin_m: float = 0.0, e
 def consistency_loss(kp: torch.Tensor, kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
     """(B, V) mean L1 (fraction of S) between detected and reprojected keypoints."""
     return (kp - kp_hat).abs().sum(-1).mean(-1) / crop_size
-
-
-def sample_at(maps: torch.Tensor, kp: torch.Tensor, crop_size: int, blur: int = 1) -> torch.Tensor:
-    """(B, V, K, C) bilinear samples of ``maps`` (B, V, C, S, S) at ``kp`` (B, V, K, 2) crop px (pixel centres
-    at integers), after a ``blur`` x ``blur`` box blur; differentiable in ``kp``. Outside the crop: border values."""
-    B, V, C, S, _ = maps.shape
-    x = maps.reshape(B * V, C, S, S)
-    if blur > 1:
-        x = F.avg_pool2d(x, blur, stride=1, padding=blur // 2, count_include_pad=False)
-    grid = (2.0 * (kp.reshape(B * V, 1, -1, 2) + 0.5) / crop_size - 1.0).to(x.dtype)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)  # (BV, C, 1, K)
-    return out.reshape(B, V, C, -1).permute(0, 1, 3, 2)
-
-
-def photo_consistency_loss(colours: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor,
-                           tau: float) -> torch.Tensor:
-    """Scalar mean over keypoints and pairs of valid views of rho(|c_u - c_v|), rho(d) = d^2 / (d^2 + tau^2).
-
-    Args: colours (B, V, K, 3) in [0, 1], each keypoint's colour in each view; valid_view (B, V); valid (B, K).
-    Lambertian shading does not depend on the viewpoint, so a point on the body surface has one colour in
-    every view that sees it. The bounded penalty lets a view where the point is occluded disagree at a fixed cost.
-    """
-    d2 = (colours.unsqueeze(2) - colours.unsqueeze(1)).pow(2).mean(-1)  # (B, V, V, K) mean over channels
-    rho = d2 / (d2 + tau**2)
-    V = colours.shape[1]
-    others = ~torch.eye(V, dtype=torch.bool, device=colours.device)
-    pair = valid_view.unsqueeze(2) & valid_view.unsqueeze(1) & others
-    w = (pair.unsqueeze(-1) & valid.unsqueeze(1).unsqueeze(1)).to(rho.dtype)
-    return (rho * w).sum() / w.sum().clamp_min(1.0)
-
-
-def outside_distance(fg: torch.Tensor, reach: int) -> torch.Tensor:
-    """(B, V, 1, S, S) distance outside the soft foreground, in [0, 1]: the fraction of the dilations of ``fg``
-    by 1..``reach`` px (3x3 max-pool steps) that do not yet cover a pixel. 0 on the body, thin limbs included;
-    it rises linearly to 1 at ``reach`` px away, so a keypoint off the body is pulled to the nearest part of it."""
-    B, V = fg.shape[:2]
-    x = fg.reshape(B * V, 1, *fg.shape[-2:])
-    total = torch.zeros_like(x)
-    for _ in range(reach):
-        x = F.max_pool2d(x, 3, stride=1, padding=1)
-        total = total + (1.0 - x)
-    return (total / reach).reshape(fg.shape)
-
-
-def inside_loss(outside_at: torch.Tensor, valid_view: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Scalar mean over valid keypoints and views of ``outside_at`` (B, V, K, 1): :func:`outside_distance`
-    sampled at each keypoint."""
-    w = (valid_view.unsqueeze(-1) & valid.unsqueeze(1)).to(outside_at.dtype)
-    return (outside_at[..., 0] * w).sum() / w.sum().clamp_min(1.0)
 
 
 def supervised_loss(kp: torch.Tensor, joints2d_crop: torch.Tensor, visible: torch.Tensor, crop_size: int) -> torch.Tensor:
@@ -272,10 +193,7 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
     need_render = cfg.mask > 0 or cfg.mask_to_fg > 0 or cfg.fill > 0 or cfg.thin_fill > 0
     if need_render:
         B, V, K = out["kp_hat"].shape[:3]
-        pairs = None
-        if cfg.render_shape == "segments":
-            pairs = nearest_neighbour_pairs(out["X"]).repeat_interleave(V, dim=0)  # (B*V, K, 2)
-        rendered = render_mask(out["kp_hat"].reshape(B * V, K, 2), h, crop_size, cfg.render_sigma * crop_size, pairs)
+        rendered = render_mask(out["kp_hat"].reshape(B * V, K, 2), h, crop_size, cfg.render_sigma * crop_size)
         rendered = rendered.reshape(B, V, 1, h, h)
         if cfg.mask > 0 and "mask" in out:
             terms["mask"] = _view_mean(mask_loss(rendered, downsample(out["mask"], h)), valid_view)
@@ -287,47 +205,18 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
             thin_h = downsample(thin_parts(fg, cfg.thin_kernel), h)
             terms["thin_fill"] = _view_mean(fill_loss(rendered, thin_h), valid_view)
     if cfg.coverage > 0:
-        if "box" in out:  # the heatmaps cover the learned box: the foreground as the box sees it (the box is not
-            # trained by this term, which a box shrunk onto the body would satisfy for free)
-            B, V = fg.shape[:2]
-            fg_box = warp_to_box(fg.reshape(B * V, *fg.shape[2:]), out["box"].detach().reshape(B * V, 3), crop_size)
-            cover_h = downsample(fg_box.reshape(fg.shape), h)
-        else:
-            cover_h = fg_h
-        terms["coverage"] = _view_mean(coverage_loss(out["probs"], cover_h), valid_view)
+        terms["coverage"] = _view_mean(coverage_loss(out["probs"], fg_h), valid_view)
     if cfg.centering > 0:
-        if cfg.centering_target == "learned":
-            if "box" not in out:
-                raise ValueError("loss.centering_target 'learned' needs model.learned_crop (the box it centres)")
-            centre = box_centre(out["box"], crop_size)
-        elif cfg.centering_target == "box":
-            centre = None
-        else:
-            centre = foreground_centroid(fg, crop_size)
-        if cfg.centering_target == "triangulated":
-            centre = triangulated_centre(centre, batch)
+        centre = foreground_centroid(fg, crop_size)
         terms["centering"] = _view_mean(centering_loss(out["kp_hat"], crop_size, centre), valid_view)
     if cfg.separation > 0:
         terms["separation"] = separation_loss(out["X"], out["valid"], cfg.separation_sigma_m)
     valid_kp = out["valid"].to(torch.bool)
-    if cfg.photo > 0:
-        # Normalised convolution: the blurred colour of the foreground alone, so a keypoint on a thin limb is
-        # not mixed with each view's different background.
-        image = batch["image"].to(fg.dtype)
-        s = sample_at(torch.cat([image * fg, fg], dim=2), out["kp_hat"], crop_size, cfg.photo_blur)
-        colours = s[..., :3] / s[..., 3:].clamp_min(1e-3)
-        terms["photo"] = photo_consistency_loss(colours, valid_view, valid_kp, cfg.photo_tau)
-    if cfg.inside > 0:
-        outside = outside_distance(fg, cfg.inside_reach)
-        terms["inside"] = inside_loss(sample_at(outside, out["kp_hat"], crop_size), valid_view, valid_kp)
     if cfg.temporal > 0:
         if batch.get("temporal_window") != cfg.temporal_order + 1:
             raise ValueError(f"loss.temporal: the batch is not made of temporal windows of {cfg.temporal_order + 1} "
                              "frames (loss.temporal_order + 1; kp3d_core.data.pairs.flatten_windows)")
-        terms["temporal"] = temporal_loss(out["X"], valid_kp, cfg.temporal_margin, length=cfg.temporal_order + 1)
-    if cfg.facing > 0 and "facing_target" in out:
-        bce = F.binary_cross_entropy_with_logits(out["facing_logit"], out["facing_target"], reduction="none")
-        terms["facing"] = _view_mean(bce, valid_view)
+        terms["temporal"] = temporal_loss(out["X"], valid_kp, length=cfg.temporal_order + 1)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
     return terms

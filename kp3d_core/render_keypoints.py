@@ -1,5 +1,4 @@
-"""Differentiable drawing of keypoints into maps: Gaussian blobs, limb segments, their soft union, and
-the decoder's learnt link map.
+"""Differentiable drawing of keypoints into maps: Gaussian blobs, limb segments and their soft union.
 
 Pixel convention: a map of side ``size`` covers a crop of side ``crop_size`` pixels; map cell ``c``
 has its centre at crop pixel ``(c + 0.5) * crop_size / size - 0.5`` (pixel centres at integers,
@@ -91,64 +90,6 @@ def soft_union(maps: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.exp(log_empty)
 
 
-def nearest_neighbour_pairs(points3d: torch.Tensor) -> torch.Tensor:
-    """(B, K, 3) points -> (B, K, 2) long pairs (k, nearest other keypoint of k), no gradient.
-
-    The discovered keypoints have no fixed skeleton; linking each to its 3D nearest neighbour gives a
-    limb-like graph that follows the body (a fresh graph per sample).
-    """
-    with torch.no_grad():
-        d = torch.cdist(points3d, points3d)
-        d = d + torch.eye(points3d.shape[1], device=d.device, dtype=d.dtype) * 1e9
-        nn_idx = d.argmin(dim=-1)  # (B, K)
-        k = torch.arange(points3d.shape[1], device=d.device).expand_as(nn_idx)
-        return torch.stack([k, nn_idx], dim=-1)
-
-
-def render_mask(
-    points: torch.Tensor, size: int, crop_size: int, sigma: float, pairs: torch.Tensor | None = None
-) -> torch.Tensor:
-    """The mask drawn from keypoints: soft union of Gaussians (``pairs`` None) or of limb segments.
-
-    Args:
-        points: (N, K, 2) crop pixels. pairs: optional (N, L, 2) or (L, 2) segment indices.
-    Returns:
-        (N, 1, size, size) in [0, 1].
-    """
-    if pairs is None:
-        return soft_union(gaussian_maps(points, size, crop_size, sigma))
-    return soft_union(segment_maps(points, pairs, size, crop_size, sigma))
-
-
-def link_map(points: torch.Tensor, pairs: torch.Tensor, weights: torch.Tensor, size: int, crop_size: int,
-             sigma: float) -> torch.Tensor:
-    """The strongest weighted limb at each cell: max over links l of ``weights[l] * segment map of l``.
-
-    Args:
-        points: (N, K, 2) keypoints in crop pixels.
-        pairs: (L, 2) long indices into K: the candidate links (e.g. every pair of keypoints).
-        weights: (L,) link strengths in [0, 1] (learnt: the decoder's skeleton graph).
-        size, crop_size, sigma: as in :func:`gaussian_maps`.
-    Returns:
-        (N, 1, size, size) in [0, 1].
-
-    Same values and gradient as ``(segment_maps(...) * weights).amax(1)``, whose gradient flows only
-    through each cell's winning link; the winner is found without autograd and only its map is
-    recomputed with it, so memory and time stay far below the per-link graph (L = 496 for K = 32).
-    """
-    _check_points(points)
-    if pairs.dim() != 2 or pairs.shape[-1] != 2 or weights.shape != (pairs.shape[0],):
-        raise ValueError(f"pairs (L, 2) and weights (L,) expected, got {tuple(pairs.shape)} and {tuple(weights.shape)}")
-    n = points.shape[0]
-    px, py = _cell_grid(size, crop_size, points)  # (HW,)
-
-    def weighted_segment(a, b, w):  # end points (..., 2) -> w * segment map at every cell
-        return w * torch.exp(-_segment_sq_distance(a[..., 0], a[..., 1], b[..., 0], b[..., 1], px, py) / (2 * sigma**2))
-
-    a, b = points[:, pairs[:, 0]], points[:, pairs[:, 1]]  # (N, L, 2)
-    with torch.no_grad():  # one crop at a time: its (L, HW) maps stay in cache (4x faster than all at once)
-        w = weights.view(-1, 1)
-        win = torch.stack([weighted_segment(a[i, :, None], b[i, :, None], w).argmax(0) for i in range(n)])  # (N, HW)
-    idx = win.unsqueeze(-1).expand(-1, -1, 2)
-    wa, wb = torch.gather(a, 1, idx), torch.gather(b, 1, idx)  # (N, HW, 2): the winning link's end points
-    return weighted_segment(wa, wb, weights[win]).view(n, 1, size, size)
+def render_mask(points: torch.Tensor, size: int, crop_size: int, sigma: float) -> torch.Tensor:
+    """The mask drawn from keypoints: the soft union of their Gaussians, (N, K, 2) crop px -> (N, 1, size, size)."""
+    return soft_union(gaussian_maps(points, size, crop_size, sigma))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .camera import Camera, CalibrationError, look_at
+from .camera import CalibrationError, Camera, look_at
 
 _MATRICES = {
     "camera_matrix": (3, 3),

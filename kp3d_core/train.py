@@ -25,10 +25,13 @@ from tqdm import tqdm
 from . import losses
 from .augment import Augmenter
 from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, save_checkpoint
-from .config import Config, config_to_dict, load_config
+from .config import Config, config_from_dict, config_to_dict, load_config
+from .data.bag import build_bag_cache
+from .data.cache import DEFAULT_ROOT, CachedDataset
 from .data.pairs import TemporalWindows, flatten_windows
+from .data.studio import SampleParams
 from .models.discovery import DiscoveryModel
-from .models.keypoint_net import estimate_twins
+from .models.synthetic import SyntheticDataset
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -36,17 +39,13 @@ def build_dataset(cfg: Config) -> torch.utils.data.Dataset:
     """The training samples named by ``cfg.data``: a studio folder, a rosbag2 bag (+ rig file) or synthetic tensors."""
     d = cfg.data
     if d.source == "synthetic":
-        from .models.synthetic import SyntheticDataset
 
         return SyntheticDataset(d.num_synthetic, d.num_views, cfg.model.crop_size, seed=cfg.train.seed)
-    from .data.cache import DEFAULT_ROOT, CachedDataset
-    from .data.studio import SampleParams
 
     params = SampleParams(size=cfg.model.crop_size)
     cameras = list(d.views) or None
     root = d.cache_dir or DEFAULT_ROOT
     if d.source == "bag":
-        from .data.bag import build_bag_cache
 
         if not Path(d.path, "metadata.yaml").is_file():
             raise FileNotFoundError(f"data.path: '{d.path}' is not a rosbag2 bag directory (no metadata.yaml)")
@@ -251,11 +250,6 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 group["lr"] = lr
             batch = next(batches)
             batch = augment(to_device(flatten_windows(batch) if window > 1 else batch, device))
-
-            since = step - cfg.loss.facing_start
-            if cfg.model.facing and since >= 0 and since % cfg.loss.twins_every == 0:  # the twins the head exchanges
-                seen = batch.get("encoder_image", batch["image"])
-                model.keypoint_net.twins.copy_(estimate_twins(model.keypoint_net, seen.reshape(-1, *seen.shape[2:])))
             total, terms, out = compute_losses(ddp_model, batch, cfg)
             if not torch.isfinite(total):
                 raise FloatingPointError(f"step {step}: loss is not finite ({terms})")
@@ -327,7 +321,6 @@ def main(args: argparse.Namespace) -> int:
     if args.supervised:
         cfg.train.supervised = True
         cfg.model.num_keypoints = 17  # one keypoint per studio joint
-    from .config import config_from_dict
 
     cfg = config_from_dict(dataclasses.asdict(cfg), args.config)  # re-validate after overrides
     train(cfg, resume=args.resume)

@@ -26,6 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+from kp3d_core.rig import load_rig, ring_rig, save_rig
+from kp3d_ros import convert
+from kp3d_ros.harness import ROS_ENV_KEYS, NodeProcess, OutputCollector, child_env, ros_env, write_params
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cameras", type=int, default=4, help="number of cameras (default 4)")
@@ -54,12 +58,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def ensure_dataset(args, width: int, height: int) -> Path:
-    from kp3d_ros.harness import child_env
 
     """The studio folder the publisher reads (rendered once with ``kp3d synth`` and cached)."""
     if args.dataset is not None:
         return args.dataset.resolve()
-    from kp3d_core.rig import ring_rig, save_rig
 
     tag = f"{args.cameras}cam_{width}x{height}_{args.frames}f"
     out = args.out / f"studio_{tag}"
@@ -84,8 +86,6 @@ def publisher_main(argv: list[str]) -> int:
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
 
-    from kp3d_core.rig import load_rig
-    from kp3d_ros import convert
 
     p = argparse.ArgumentParser()
     p.add_argument("dataset", type=Path)
@@ -146,9 +146,7 @@ def main(args: argparse.Namespace) -> int:
     import psutil
     import rclpy
 
-    from kp3d_ros.harness import ROS_ENV_KEYS, NodeProcess, OutputCollector, child_env, ros_env, write_params
 
-    from kp3d_core.rig import load_rig
 
     try:
         width, height = parse_size(args.size)

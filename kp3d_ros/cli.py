@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("kp3d_core.studio.cli", "render a synthetic multi-camera studio dataset and/or rosbag2 bag"),
     "train": ("kp3d_core.train", "train the keypoint model from a config (unsupervised or --supervised)"),
     "eval": ("kp3d_core.evaluate", "evaluate a checkpoint on a studio dataset (default: shipped model, studio-bench test)"),
-    "map": ("kp3d_core.mapping", "fit the keypoints -> 17-joint pose mapping on a fraction of labelled frames"),
+    "map": ("kp3d_core.fit_mapping", "fit the keypoints -> 17-joint pose mapping on a fraction of labelled frames"),
     "export": ("kp3d_core.inference.export", "export a checkpoint to ONNX (and a TensorRT engine)"),
     "bench": ("kp3d_ros.bench", "benchmarks that print JSON lines (triangulation, synth, inference, accuracy, node)"),
     "replay": ("kp3d_ros.replay", "play a rosbag2 bag through rclpy publishers, with /clock"),

@@ -21,6 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from kp3d_core.bagio import camera_topics
+from kp3d_core.checkpoint import shipped_model_path
+from kp3d_core.metrics import mpjpe
+from kp3d_core.rig import load_rig, ring_rig, save_rig
+from kp3d_core.skeleton import BONES
+from kp3d_ros.bench_node import parse_size
+from kp3d_ros.harness import ROS_ENV_KEYS, NodeProcess, OutputCollector, child_env, ros_env, write_params
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
@@ -39,8 +47,6 @@ def render_studio(args) -> Path:
     """The studio folder with a bag, rendered once per settings (reused if complete)."""
     if args.dataset is not None:
         return args.dataset
-    from kp3d_core.rig import ring_rig, save_rig
-    from kp3d_ros.bench_node import parse_size
 
     width, height = parse_size(args.size)
     tag = f"{args.cameras}cam_{width}x{height}_{args.frames}f_seed{args.seed}"
@@ -55,7 +61,6 @@ def render_studio(args) -> Path:
         "--motion", "procedural", "--frames", str(args.frames), "--seed", str(args.seed), "--bag", "--overwrite",
     ]
     print(f"[1/4] rendering the studio bag: kp3d {' '.join(cmd[3:])}", flush=True)
-    from kp3d_ros.harness import child_env
 
     subprocess.run(cmd, check=True, env=child_env(os.environ))
     return out
@@ -70,8 +75,6 @@ def run_pipeline(dataset: Path, out: Path, model: str = "", backend: str = "auto
     """
     import rclpy
 
-    from kp3d_core.bagio import camera_topics
-    from kp3d_ros.harness import ROS_ENV_KEYS, NodeProcess, OutputCollector, child_env, ros_env, write_params
 
     cams = list(camera_topics(dataset / "bag"))
     env = ros_env(domain_id)
@@ -154,8 +157,6 @@ def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kp3d_core.rig import load_rig
-    from kp3d_core.skeleton import BONES
 
     rig = load_rig(dataset / "rig.yaml")
     views = rig.names[:4]
@@ -196,9 +197,7 @@ def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_p
 
 
 def main(args: argparse.Namespace) -> int:
-    from kp3d_core.metrics import mpjpe
 
-    from kp3d_core.checkpoint import shipped_model_path
 
     model = Path(args.model) if args.model else shipped_model_path()
     if not model.is_file():

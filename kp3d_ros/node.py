@@ -39,8 +39,16 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
+from kp3d_core.background import load_stored_backgrounds
 from kp3d_core.camera import CalibrationError
+from kp3d_core.checkpoint import CheckpointError
+from kp3d_core.filters import OneEuroFilter
+from kp3d_core.inference.estimator import MultiViewEstimator
+from kp3d_core.inference.interface import BackendUnavailable
+from kp3d_core.inference.predictor import Predictor, PredictorConfig
+from kp3d_core.mailbox import LatestSlot
 from kp3d_core.rig import Rig, load_rig
+from kp3d_core.sync import ApproximateTimeSync
 
 from . import convert
 
@@ -177,8 +185,6 @@ class MultiCamNode(Node):
         self._rebuild = threading.Event()
         self._calibrated = not self._from_info  # False until every camera's CameraInfo is in use
 
-        from kp3d_core.mailbox import LatestSlot
-        from kp3d_core.sync import ApproximateTimeSync
 
         if self.p["sync.min_cameras"] > len(self.cameras):
             raise ValueError(
@@ -237,8 +243,6 @@ class MultiCamNode(Node):
         return rig.subset(self.cameras)
 
     def _build_estimator(self):
-        from kp3d_core.inference.estimator import MultiViewEstimator
-        from kp3d_core.inference.predictor import PredictorConfig
 
         path = self.p["model.path"]
         model = resolve_path(path, "parameter 'model.path'") if path else None
@@ -254,7 +258,6 @@ class MultiCamNode(Node):
         """Stored per-camera backgrounds from parameter 'model.backgrounds' (a folder), or None."""
         if not self.p["model.backgrounds"]:
             return None
-        from kp3d_core.background import load_stored_backgrounds
 
         folder = resolve_path(self.p["model.backgrounds"], "parameter 'model.backgrounds'")
         try:
@@ -266,7 +269,6 @@ class MultiCamNode(Node):
         """One Euro filter on the 3D keypoints (applied by the estimator before mapping), or None."""
         if not self.p["smoothing.enabled"]:
             return None
-        from kp3d_core.filters import OneEuroFilter
 
         return OneEuroFilter(min_cutoff=self.p["smoothing.min_cutoff_hz"], beta=self.p["smoothing.beta"])
 
@@ -336,9 +338,6 @@ class MultiCamNode(Node):
 
     def _use_camera_infos(self) -> None:
         """Worker thread: the estimator on the CameraInfo intrinsics (same network, mapping and settings)."""
-        from kp3d_core.inference.estimator import MultiViewEstimator
-        from kp3d_core.inference.predictor import PredictorConfig
-        from kp3d_core.inference.predictor import Predictor
 
         old = self.estimator
         cams = [self._info_cams[c] for c in self.cameras]
@@ -526,8 +525,6 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=sys.argv if argv is None else argv)
     node = None
     try:
-        from kp3d_core.checkpoint import CheckpointError
-        from kp3d_core.inference.backends import BackendUnavailable
 
         try:
             node = MultiCamNode()

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from kp3d_core.bagio import BagReader, iter_raw
+
 DEFAULT_DEPTH = 100
 
 
@@ -48,7 +50,6 @@ class Player:
         from rclpy.qos import QoSProfile
         from rosgraph_msgs.msg import Clock
 
-        from kp3d_core.bagio import BagReader
 
         self.node, self.bag, self.topics = node, Path(bag), topics
         with BagReader(self.bag) as reader:
@@ -78,7 +79,6 @@ class Player:
     def play(self, rate: float = 1.0, progress: bool = False) -> int:
         from builtin_interfaces.msg import Time
 
-        from kp3d_core.bagio import iter_raw
 
         if not rate > 0:
             raise ValueError(f"--rate must be > 0, got {rate}")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from studio_fixture import write_tiny_studio
 
 FRAME_NS = 33_333_333
@@ -82,11 +81,11 @@ def fresh_checkpoint(path: Path, nan: bool = False, num_keypoints: int = 8) -> P
 
 
 def mapped_checkpoint(path: Path, studio: Path) -> Path:
-    """:func:`fresh_checkpoint` plus a linear keypoints -> joints mapping fitted (kp3d_core.mapping) on the
+    """:func:`fresh_checkpoint` plus a linear keypoints -> joints mapping fitted (kp3d_core.fit_mapping) on the
     studio's frames: the estimator's 3D keypoints of every frame where all are valid, against gt.npz."""
     from kp3d_core.bagio import read_camera_frames
     from kp3d_core.inference.estimator import MultiViewEstimator
-    from kp3d_core.mapping import fit_mapping, store_mapping
+    from kp3d_core.fit_mapping import fit_mapping, store_mapping
     from kp3d_core.rig import load_rig
 
     ckpt = fresh_checkpoint(path)

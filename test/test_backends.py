@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from kp3d_core.config import ModelConfig
-from kp3d_core.inference.backends import (
-    BackendUnavailable, ModelFileError, OnnxRuntimeBackend, TorchBackend, available_backends, create_backend,
-    default_threads,
-)
-from kp3d_core.inference.export import export_onnx, model_info
+from kp3d_core.inference.backends import available_backends, create_backend
+from kp3d_core.inference.export import export_onnx
+from kp3d_core.inference.interface import BackendUnavailable, ModelFileError, default_threads
+from kp3d_core.inference.onnx_backend import OnnxRuntimeBackend
+from kp3d_core.inference.torch_backend import TorchBackend, model_info
 from kp3d_core.models import KeypointNet
 
 
@@ -111,11 +111,13 @@ def test_auto_selection_order_and_unavailable_reasons(tiny):
         create_backend("auto")
 
 
-def test_threads_are_bounded_for_small_cpus(monkeypatch):
+@pytest.mark.parametrize("cpus, expected", [(None, 1), (1, 1), (2, 1), (3, 2), (8, 4), (64, 4)])
+def test_threads_leave_a_core_to_the_rest_of_the_node(monkeypatch, cpus, expected):
     monkeypatch.delenv("KP3D_THREADS", raising=False)
-    assert 1 <= default_threads() <= 2
-    monkeypatch.setenv("KP3D_THREADS", "1")
-    assert default_threads() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert default_threads() == expected
+    monkeypatch.setenv("KP3D_THREADS", "3")
+    assert default_threads() == 3
 
 
 def _tensorrt_skip_reason():

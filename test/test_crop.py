@@ -5,11 +5,23 @@ import pytest
 import torch
 
 from kp3d_core.background import (
-    RunningBackground, estimate_background, median_background, mode_background, sample_indices,
+    RunningBackground,
+    estimate_background,
+    median_background,
+    mode_background,
+    sample_indices,
 )
 from kp3d_core.crop import (
-    CropBox, CropParams, crop_image, crop_images, crop_to_image, crop_to_image_matrix, detect_box,
-    image_to_crop, image_to_crop_matrix, soft_foreground,
+    CropBox,
+    CropParams,
+    crop_image,
+    crop_images,
+    crop_to_image,
+    crop_to_image_matrix,
+    detect_box,
+    image_to_crop,
+    image_to_crop_matrix,
+    soft_foreground,
 )
 
 

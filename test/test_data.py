@@ -4,11 +4,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from studio_fixture import write_tiny_studio
 
 from kp3d_core.crop import crop_to_image
 from kp3d_core.data.cache import CachedDataset, build_cache, dataset_key
 from kp3d_core.data.studio import SampleParams, StudioDataset, StudioFolder, crop_views
-from studio_fixture import write_tiny_studio
 
 PARAMS = SampleParams(size=32, background_samples=12)
 

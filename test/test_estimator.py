@@ -12,11 +12,12 @@ import torch
 from studio_fixture import background
 
 from kp3d_core.filters import OneEuroFilter
-from kp3d_core.inference.backends import OnnxRuntimeBackend, TorchBackend
+from kp3d_core.inference.onnx_backend import OnnxRuntimeBackend
+from kp3d_core.inference.torch_backend import TorchBackend, model_info
 from kp3d_core.inference.estimator import MultiViewEstimator
-from kp3d_core.inference.export import export_onnx, model_info
+from kp3d_core.inference.export import export_onnx
 from kp3d_core.inference.predictor import Predictor
-from kp3d_core.mapping import MappingConfig, fit_mapping
+from kp3d_core.fit_mapping import MappingConfig, fit_mapping
 from kp3d_core.models import soft_argmax
 from kp3d_core.rig import ring_rig
 
@@ -189,7 +190,7 @@ def test_shipped_model_runtime_matches_the_evaluation_pipeline(shipped):
     """Predictor on full frames + estimator == kp3d eval's crops + triangulation (same MPJPE within 2 mm)."""
     from kp3d_core.data.studio import SampleParams, make_sample, to_torch
     from kp3d_core.evaluate import discover_keypoints
-    from kp3d_core.mapping import apply_mapping
+    from kp3d_core.models.mapping import apply_mapping
     from kp3d_core.models import load_keypoint_net
 
     path, ckpt, onnx_path, rig, bgs, images, joints = shipped
@@ -218,7 +219,7 @@ def test_load_from_checkpoint_or_onnx(rig, bgs, tmp_path, monkeypatch):
     """The node's entry point: a checkpoint (exported once into the cache) or an ONNX file, any backend."""
     from kp3d_core.checkpoint import save_checkpoint
     from kp3d_core.config import Config, ModelConfig, config_to_dict
-    from kp3d_core.inference.backends import ModelFileError
+    from kp3d_core.inference.interface import ModelFileError
     from kp3d_core.models import KeypointNet
 
     monkeypatch.setenv("KP3D_CACHE", str(tmp_path / "cache"))

@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from studio_fixture import TEMPLATE, write_tiny_studio
 
 from kp3d_core.checkpoint import load_checkpoint, save_checkpoint
 from kp3d_core.config import Config, ModelConfig, config_to_dict
 from kp3d_core.evaluate import compute_metrics, evaluate, markdown_table
-from kp3d_core.mapping import MappingConfig, map_checkpoint
+from kp3d_core.fit_mapping import MappingConfig, map_checkpoint
 from kp3d_core.models.discovery import DiscoveryModel
 from kp3d_core.skeleton import LEFT_RIGHT_PAIRS
-from studio_fixture import TEMPLATE, write_tiny_studio
 
 
 def test_metrics_of_a_known_case():
@@ -132,7 +132,7 @@ def test_eval_without_mapping_says_what_to_do(checkpoint_and_data):
 
 def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tmp_path, monkeypatch, capsys):
     """Every run of the bench (main, supervised, ablation, views) on the tiny studio with 1-2 steps each."""
-    from kp3d_core.bench.accuracy import ABLATION, CENTERING_TARGET, ablation_losses, paired_z, run_bench
+    from kp3d_core.bench.accuracy import ABLATION, ablation_losses, paired_z, run_bench
     from kp3d_core.config import LossConfig, TrainConfig
 
     _, data, root = checkpoint_and_data
@@ -150,14 +150,11 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     assert rows[0].fill == 0 and rows[0].separation == 0 and rows[0].mask_to_fg == 0
     assert all(r.fill > 0 and r.separation > 0 for r in rows[1:])  # the prior under every paper term
     assert all(r.mask == 0 and r.consistency == 0 for r in rows[:5]) and rows[5].mask > 0 and rows[5].consistency > 0
-    assert rows[4].centering_target == "box"  # the base has centering on: its target stays
     # a lean base (coverage, mask... off): rows that switch a term on take its default weight
     lean = LossConfig(mask=0, mask_to_fg=0, coverage=0, centering=0, consistency=0, fill=3.0)
     full = ablation_losses(lean, ABLATION[-1][1])
     assert full.coverage == LossConfig().coverage and full.mask == LossConfig().mask and full.fill == 3.0
-    assert full.centering == LossConfig().centering and full.centering_target == CENTERING_TARGET == "centroid"
-    # a base that names its centre (the learned box's) keeps it
-    assert ablation_losses(dataclasses.replace(lean, centering_target="learned"), ABLATION[-1][1]).centering_target == "learned"
+    assert full.centering == LossConfig().centering
     assert ablation_losses(lean, ABLATION[1][1]).fill == 3.0 and ablation_losses(lean, ABLATION[0][1]).fill == 0
     thin = dataclasses.replace(lean, thin_fill=1.0)  # thin_fill belongs to the anti-collapse prior
     assert ablation_losses(thin, ABLATION[0][1]).thin_fill == 0 and ablation_losses(thin, ABLATION[1][1]).thin_fill == 1
@@ -292,10 +289,10 @@ def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoin
     assert acc.part_id(cfg) != acc.part_id(acc.run_config(base, "other", out, data, 2))
     # A field added to the config since a part was written (absent then, at its default now) leaves its digest alone.
     older = config_to_dict(cfg)
-    del older["loss"]["temporal_margin"], older["data"]["augment"]["background_swap"]
+    del older["loss"]["thin_kernel"], older["data"]["augment"]["background_swap"]
     assert acc.run_identity(older) == acc.run_identity(config_to_dict(cfg))
-    margin = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, temporal_margin=0.1))
-    assert acc.part_id(cfg) != acc.part_id(margin)
+    kernel = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, thin_kernel=5))
+    assert acc.part_id(cfg) != acc.part_id(kernel)
     trained.clear()
     acc.run_bench(data, data, out, base, 0, 0, mapping=fit, runs=("views",), fixed_steps=(2, 2), resume=True,
                   view_subsets="first")

@@ -11,23 +11,19 @@ import torch
 from kp3d_core.checkpoint import save_checkpoint
 from kp3d_core.config import Config, ModelConfig, config_to_dict
 from kp3d_core.inference import export
-from kp3d_core.inference.backends import ModelFileError, OnnxRuntimeBackend, TorchBackend
+from kp3d_core.inference.interface import ModelFileError
+from kp3d_core.inference.onnx_backend import OnnxRuntimeBackend
+from kp3d_core.inference.torch_backend import TorchBackend
 from kp3d_core.models import KeypointNet
 
 TINY = ModelConfig(crop_size=32, num_keypoints=6, width=8)
 
 
-def tiny_checkpoint(path, seed=0, facing=False):
-    """A real (randomly initialised) KeypointNet saved as a kp3d training checkpoint; with ``facing``, its head set so
-    that about half of random crops exchange their keypoints with twins (1, 0), (3, 2), (5, 4)."""
+def tiny_checkpoint(path, seed=0):
+    """A real (randomly initialised) KeypointNet saved as a kp3d training checkpoint."""
     torch.manual_seed(seed)
-    cfg = Config(model=dataclasses.replace(TINY, facing=facing))
+    cfg = Config(model=TINY)
     net = KeypointNet(cfg.model)
-    if facing:
-        net.twins.copy_(torch.tensor([1, 0, 3, 2, 5, 4]))
-        with torch.no_grad():
-            logit = net.raw(torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(seed))).logit
-            net.facing_head[-1].bias -= logit.median()
     state = {f"keypoint_net.{k}": v for k, v in net.state_dict().items()}
     save_checkpoint(path, {"config": config_to_dict(cfg), "model": state})
     return path
@@ -68,21 +64,6 @@ def test_export_graph_metadata_and_agreement(tmp_path, capsys):
         np.testing.assert_allclose(kp_o, kp_t, atol=1e-3)
         np.testing.assert_allclose(c_o, c_t, atol=1e-4)
         assert ((kp_o >= -0.5) & (kp_o <= 31.5)).all()  # soft-argmax keeps points in the crop
-
-
-def test_export_of_the_facing_head_agrees_with_pytorch(tmp_path, capsys):
-    ckpt = tiny_checkpoint(tmp_path / "f.pt", facing=True)
-    out = tmp_path / "f.onnx"
-    assert run_cli(["--checkpoint", str(ckpt), "--onnx", str(out)]) == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["max_keypoint_diff_px"] < 1e-3 and report["max_confidence_diff"] < 1e-4
-    model, info = export.load_model(ckpt)
-    crops = np.random.default_rng(7).random((16, 3, 32, 32), dtype=np.float32)
-    exchanged = model.raw(torch.from_numpy(crops)).logit > 0
-    assert exchanged.any() and not exchanged.all()  # both branches of the exchange are exercised
-    (kp_o, c_o), (kp_t, c_t) = OnnxRuntimeBackend(out).run(crops), TorchBackend(model, info).run(crops)
-    np.testing.assert_allclose(kp_o, kp_t, atol=1e-3)
-    np.testing.assert_allclose(c_o, c_t, atol=1e-4)
 
 
 def test_export_rejects_corrupt_checkpoint_and_low_opset(tmp_path, capsys):

@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from kp3d_core.geometry import (
-    distort_pixels, mirror_relations, project, refine_triangulation, reprojection_error, triangulate,
+    distort_pixels,
+    project,
+    refine_triangulation,
+    reprojection_error,
+    triangulate,
     undistort_pixels,
 )
 from kp3d_core.rig import ring_rig
@@ -122,19 +126,3 @@ def test_distortion_matches_opencv_and_inverts():
     assert undistort_pixels(torch.from_numpy(ref).expand(3, -1, -1), Kb, db).shape == (3, 300, 2)
 
 
-def test_mirror_relations_find_the_views_that_label_the_body_mirrored(P):
-    # K = 6 points: pairs (0, 1) and (2, 3) are twins (a left and a right limb), 4 and 5 sit on the midline
-    twins = torch.tensor([1, 0, 3, 2, 4, 5])
-    X = torch.tensor([[0.2, 0.0, 1.4], [-0.2, 0.0, 1.4], [0.15, 0.05, 0.4], [-0.15, -0.05, 0.4],
-                      [0.0, 0.0, 1.6], [0.0, 0.1, 0.9]], dtype=torch.float64)[None].repeat(3, 1, 1)
-    uv = project(X, P)  # (3, 4, 6, 2)
-    mirrored = torch.tensor([[False, False, True, True], [False, True, False, False], [False, False, False, False]])
-    uv = torch.where(mirrored[..., None, None], uv.index_select(2, twins), uv)
-    w = torch.ones(3, 4, 6, dtype=torch.float64)
-    assert torch.equal(mirror_relations(uv, w, P, twins), mirrored)
-    # relative to view 0: the same views when view 0 itself is the mirrored one
-    assert torch.equal(mirror_relations(torch.where(mirrored[..., None, None], uv.index_select(2, twins), uv)[:1],
-                                        w[:1], P, twins), torch.zeros(1, 4, dtype=torch.bool))
-    # an unseen view (weight 0) costs nothing either way; the others are still found
-    w[0, 3] = 0
-    assert torch.equal(mirror_relations(uv, w, P, twins)[0, :3], mirrored[0, :3])

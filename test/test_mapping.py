@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from kp3d_core.checkpoint import load_checkpoint, save_checkpoint
-from kp3d_core.mapping import (
-    MappingConfig, apply_mapping, fit_linear, fit_mapping, plain_mapping, select_fraction, yaw_rotations,
-)
+from kp3d_core.fit_mapping import MappingConfig, fit_linear, fit_mapping, select_fraction, yaw_rotations
+from kp3d_core.models.mapping import apply_mapping, plain_mapping
 
 K = 6
 
@@ -72,7 +71,7 @@ def test_yaw_augmented_fits_recover_an_equivariant_map():
 
 
 def test_bounded_yaw_augmentation():
-    from kp3d_core.mapping import _yaw_grid
+    from kp3d_core.fit_mapping import _yaw_grid
 
     grid = _yaw_grid(MappingConfig(yaw_max_deg=(30.0,), ridge_copies=7)).numpy()
     np.testing.assert_allclose(grid[[0, 3, 6]], np.radians([-30.0, 0.0, 30.0]), atol=1e-12)
@@ -145,7 +144,7 @@ def test_weights_only_round_trip_in_a_checkpoint(tmp_path):
 
 
 def test_identity_mapping_passes_joints_through():
-    from kp3d_core.mapping import identity_mapping
+    from kp3d_core.models.mapping import identity_mapping
 
     X = random_keypoints(4, 10)[:, :1].repeat(17, 1) + np.random.default_rng(0).normal(0, 0.2, (4, 17, 3))
     np.testing.assert_allclose(apply_mapping(identity_mapping(), X), X, atol=1e-6)
@@ -182,7 +181,7 @@ def test_validated_mlp_does_not_overfit_few_labels():
 
 
 def test_mirror_augmentation_reflects_in_a_vertical_plane_and_swaps_sides():
-    from kp3d_core.mapping import mirror_matrix
+    from kp3d_core.fit_mapping import mirror_matrix
     from kp3d_core.skeleton import FLIP_PERMUTATION
 
     for up in ((0, 0, 1), (0, -1, 0), (0.3, 0.2, 0.9)):

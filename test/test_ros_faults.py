@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
 
-from ros_fixtures import fresh_checkpoint, frame_stamp, raw_image, tiny_bag  # noqa: E402
+from ros_fixtures import frame_stamp, fresh_checkpoint, raw_image, tiny_bag  # noqa: E402
 
 from kp3d_ros.demo import run_pipeline  # noqa: E402
 

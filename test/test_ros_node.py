@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
 
-from ros_fixtures import fresh_checkpoint, frame_stamp, tiny_bag  # noqa: E402
+from ros_fixtures import frame_stamp, fresh_checkpoint, tiny_bag  # noqa: E402
 
 from kp3d_ros.demo import run_pipeline  # noqa: E402
 
@@ -99,7 +99,7 @@ def _eval_poses(checkpoint, studio, cache_root):
     from kp3d_core.data.cache import CachedDataset
     from kp3d_core.data.studio import SampleParams
     from kp3d_core.evaluate import discover_keypoints, load_net
-    from kp3d_core.mapping import apply_mapping
+    from kp3d_core.models.mapping import apply_mapping
 
     ckpt = load_checkpoint(checkpoint)
     params = SampleParams(size=model_config_of(ckpt, checkpoint).crop_size)
@@ -223,8 +223,8 @@ def estimator_poses(checkpoint, studio, stamps=None, backgrounds=None, backgroun
     """
     from kp3d_core.background import load_stored_backgrounds
     from kp3d_core.bagio import read_camera_frames
-    from kp3d_core.inference.predictor import PredictorConfig
     from kp3d_core.inference.estimator import MultiViewEstimator
+    from kp3d_core.inference.predictor import PredictorConfig
     from kp3d_core.rig import load_rig
 
     rig = load_rig(studio / "rig.yaml")

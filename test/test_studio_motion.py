@@ -11,8 +11,14 @@ from kp3d_core.studio.bvh import load_bvh
 from kp3d_core.studio.motion import Motion, fit_in_volume
 from kp3d_core.studio.procedural import ACTIONS, procedural_motion
 from kp3d_core.studio.proportions import BodyProportions, sample_proportions
-from kp3d_core.studio.retarget import (JointMapError, detect_joint_map, list_motion_clips,
-                                       load_joint_map, load_motion_dir, retarget)
+from kp3d_core.studio.retarget import (
+    JointMapError,
+    detect_joint_map,
+    list_motion_clips,
+    load_joint_map,
+    load_motion_dir,
+    retarget,
+)
 
 MOTION_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "motion"
 BANDAI_DIR = MOTION_ROOT / "bandai_namco_1"

@@ -8,14 +8,13 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from test_studio_render import standing_pose
 
 from kp3d_core.camera import Camera, look_at
 from kp3d_core.rig import Rig, load_rig, ring_rig
 from kp3d_core.skeleton import JOINT_NAMES
 from kp3d_core.studio.body import sample_subject
 from kp3d_core.studio.dataset import Segment, render_dataset
-
-from test_studio_render import standing_pose
 
 
 def _segments(T=3):

@@ -7,7 +7,8 @@ import pytest
 
 from kp3d_core.camera import Camera, look_at
 from kp3d_core.rig import Rig, load_rig, ring_rig, save_rig
-from kp3d_core.skeleton import JOINT_INDEX as J, NUM_JOINTS
+from kp3d_core.skeleton import JOINT_INDEX as J
+from kp3d_core.skeleton import NUM_JOINTS
 from kp3d_core.studio.body import PART_NAMES, body_primitives, sample_subject
 from kp3d_core.studio.render import StudioRenderer, capsule_entry, ellipsoid_entry, pixel_rays
 from kp3d_core.studio.scene import sample_scene

@@ -52,7 +52,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..mapping import MappingConfig
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..config import Config, ConfigError, LossConfig, config_from_dict, config_to_dict, load_config
+from ..data.cache import CachedDataset
+from ..data.studio import SampleParams, StudioFolder
+from ..evaluate import checkpoint_keypoints, default_split, evaluate, evaluate_mapping
+from ..fit_mapping import MappingConfig, map_checkpoint, select_fraction
+from ..models.mapping import identity_mapping
+from ..skeleton import ROOT
+from ..train import train
 from .report import write_report
 
 # The base config: the best main run so far (docs/accuracy_journal.md, "Coverage back on").
@@ -75,11 +83,6 @@ QUICK_MAPPING = MappingConfig(steps=600, seeds_per_limit=1, mirror=(0.5,))
 PAPER_TERMS = ("reconstruction", "mask_to_fg", "coverage", "centering")
 ANTI_COLLAPSE = ("fill", "thin_fill", "separation")  # thin_fill: on only where the base config has it (default 0)
 ADDITIONS = ANTI_COLLAPSE + ("mask", "consistency")
-# The centre of the centering term in a row that switches it on where the base config has it off, unless the base
-# config names one (``loss.centering_target`` other than the crop centre 'box'; with ``model.learned_crop``, 'learned'
-# is the paper's term). The paper's u is the centre of a box its network learns; kp3d's crop box is fixed, so the
-# foreground's centroid stands in for it.
-CENTERING_TARGET = "centroid"
 ABLATION = (
     ("recon", ("reconstruction",)),
     ("recon+fill+sep", ("reconstruction",) + ANTI_COLLAPSE),
@@ -92,9 +95,7 @@ ABLATION = (
 
 def ablation_losses(base, terms) -> object:
     """A LossConfig with only ``terms`` (plus the structural part of reconstruction) on, at the base weights
-    (the LossConfig default weight for a term the base switches off; centering so switched on aims at the base's
-    ``centering_target``, or ``CENTERING_TARGET`` where that is the crop centre 'box')."""
-    from ..config import LossConfig
+    (the LossConfig default weight for a term the base switches off)."""
 
     loss, default = copy.deepcopy(base), LossConfig()
     for name in PAPER_TERMS + ADDITIONS:
@@ -102,8 +103,6 @@ def ablation_losses(base, terms) -> object:
             setattr(loss, name, 0.0)
         elif getattr(loss, name) <= 0:
             setattr(loss, name, getattr(default, name))
-            if name == "centering" and loss.centering_target == "box":
-                loss.centering_target = CENTERING_TARGET
     if "reconstruction" not in terms:
         loss.structure = 0.0
     return loss
@@ -134,7 +133,6 @@ def view_runs(names: list[str], v: int, seeds: int, subsets: str = "all") -> lis
 
 
 def base_config(path: Path | None):
-    from ..config import Config, load_config
 
     if path is not None:
         return load_config(path)
@@ -153,7 +151,6 @@ def run_identity(config: dict) -> dict:
     """A ``config_to_dict`` without its bookkeeping and without the fields at their default: equal for two configs
     that train the same weights, and unchanged when a field is added to the config at the default that reproduces
     the earlier behaviour (so a resumed bench still finds the parts it finished before the field existed)."""
-    from ..config import Config, config_to_dict
 
     def strip(values: dict, default: dict, path: tuple = ()) -> dict:
         out = {}
@@ -176,7 +173,6 @@ def same_run(stored: dict, cfg) -> bool:
 
     The stored config is read back through the current dataclasses first, so a field added since (at its default,
     which is the behaviour the checkpoint was trained with) does not make a finished run look different."""
-    from ..config import ConfigError, config_from_dict, config_to_dict
 
     try:
         stored = config_to_dict(config_from_dict(stored, "checkpoint config"))
@@ -189,7 +185,6 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, c
                losses=None, supervised: bool = False, minutes: float | None = None, seed: int | None = None):
     """A validated copy of ``base`` for one bench run of ``steps`` steps, or of ``minutes`` of training (with
     ``seed`` instead of the base config's, when given)."""
-    from ..config import config_from_dict
 
     cfg = copy.deepcopy(base)
     cfg.name = name
@@ -222,8 +217,6 @@ def timed_train(cfg, resume: bool = False) -> tuple[Path, dict]:
     checkpoint and the training minutes (loop time, resumed runs included), steps and samples per second."""
     import shutil
 
-    from ..checkpoint import load_checkpoint
-    from ..train import train
 
     ckpt_path = Path(cfg.train.out_dir) / "ckpt.pt"
     start = 0
@@ -243,9 +236,6 @@ def timed_train(cfg, resume: bool = False) -> tuple[Path, dict]:
 
 def mean_pose_baseline(train_dir: Path, test_dir: Path, fraction: float) -> float:
     """Pelvis-aligned MPJPE (mm) of predicting the mean labelled training pose (root-centred) for every test frame."""
-    from ..data.studio import StudioFolder
-    from ..mapping import select_fraction
-    from ..skeleton import ROOT
 
     tr = StudioFolder(train_dir).gt["joints3d"]
     tr = tr[select_fraction(len(tr), fraction)]
@@ -273,7 +263,6 @@ def emit(line: dict, log: list, results_file: Path | None = None) -> None:
 def part_id(cfg, **settings) -> str:
     """Digest of one bench run: its training config (:func:`run_identity`) plus the ``settings`` its figures
     depend on."""
-    from ..config import config_to_dict
 
     blob = json.dumps({"config": run_identity(config_to_dict(cfg)), **settings}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -301,9 +290,6 @@ def map_and_eval(ckpt: Path, train_dir: Path, test_dir: Path, out: Path, plan: d
     the train frames needed (all of them when 100 % is asked) and once over the test split. Returns
     {(fraction, kind): figures}.
     """
-    from ..evaluate import checkpoint_keypoints, evaluate_mapping
-    from ..mapping import map_checkpoint, select_fraction
-    from ..data.studio import StudioFolder
 
     n = StudioFolder(train_dir).num_frames
     if max(plan) >= 1.0:
@@ -407,11 +393,6 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
         raise ValueError(f"run_bench: seeds must be at least 1, got {seeds}")
     if view_subsets not in VIEW_SUBSETS:
         raise ValueError(f"run_bench: view_subsets must be one of {VIEW_SUBSETS}, got {view_subsets!r}")
-    from ..checkpoint import load_checkpoint, save_checkpoint
-    from ..data.cache import CachedDataset
-    from ..data.studio import SampleParams, StudioFolder
-    from ..evaluate import evaluate
-    from ..mapping import identity_mapping
 
     log: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -583,7 +564,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..evaluate import default_split
 
     main_minutes = args.budget_minutes if args.budget_minutes is not None else (2.5 if args.quick else 60.0)
     side_minutes = args.side_minutes if args.side_minutes is not None else (

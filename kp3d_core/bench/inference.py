@@ -32,6 +32,25 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
+from ..config import Config, config_to_dict
+from ..data.studio import SampleParams, StudioFolder, make_sample, to_torch
+from ..evaluate import discover_keypoints
+from ..inference.backends import AUTO_ORDER, create_backend
+from ..inference.estimator import MultiViewEstimator
+from ..inference.export import ensure_onnx
+from ..inference.interface import BackendUnavailable
+from ..inference.onnx_backend import OnnxRuntimeBackend
+from ..inference.predictor import Predictor
+from ..inference.torch_backend import TorchBackend, load_model
+from ..models import KeypointNet
+from ..models.mapping import apply_mapping
+from ..rig import ring_rig
+from ..studio.body import sample_subject
+from ..studio.procedural import procedural_motion
+from ..studio.render import StudioRenderer
+from ..studio.scene import sample_scene
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped model, "
@@ -57,7 +76,6 @@ def _stats(ms: list[float]) -> dict:
 
 def _model(checkpoint: str | None, tmp: Path) -> tuple[Path, str]:
     """(checkpoint path, label)."""
-    from ..checkpoint import shipped_model_path
 
     if checkpoint:
         return Path(checkpoint), str(checkpoint)
@@ -66,9 +84,6 @@ def _model(checkpoint: str | None, tmp: Path) -> tuple[Path, str]:
         return shipped, f"shipped ({shipped.name})"
     import torch
 
-    from ..checkpoint import save_checkpoint
-    from ..config import Config, config_to_dict
-    from ..models import KeypointNet
 
     torch.manual_seed(0)
     cfg = Config()
@@ -84,11 +99,6 @@ def render_studio_sets(views: int, width: int, height: int, frames: int, seed: i
     Returns (rig, backgrounds: V true static backgrounds (H, W, 3) uint8, images: ``frames`` lists of
     V (H, W, 3) uint8 RGB images, joints3d: (frames, 17, 3) world metres).
     """
-    from ..rig import ring_rig
-    from ..studio.body import sample_subject
-    from ..studio.procedural import procedural_motion
-    from ..studio.render import StudioRenderer
-    from ..studio.scene import sample_scene
 
     rng = np.random.default_rng(seed)
     rig = ring_rig(max(views, 2), radius=3.5, heights=1.7, target=(0.0, 0.0, 1.0), width=width, height=height)
@@ -108,7 +118,6 @@ def studio_sets(path: str | Path, views: int, frames: int):
     Returns (cameras, backgrounds: label-free temporal medians, images: ``frames`` lists of V images,
     joints3d: (frames, 17, 3) ground truth, metres), or None when the folder has fewer cameras.
     """
-    from ..data.studio import StudioFolder
 
     names = StudioFolder(path).rig.names
     if views > len(names):
@@ -122,14 +131,6 @@ def studio_sets(path: str | Path, views: int, frames: int):
 
 def agreement(checkpoint, onnx_path, cameras, backgrounds, images, joints3d) -> dict:
     """Run-time pipeline vs evaluation pipeline on the same frames (see the module docstring)."""
-    from ..checkpoint import load_checkpoint
-    from ..data.studio import SampleParams, make_sample, to_torch
-    from ..evaluate import discover_keypoints
-    from ..inference.backends import OnnxRuntimeBackend, TorchBackend
-    from ..inference.estimator import MultiViewEstimator
-    from ..inference.export import load_model
-    from ..inference.predictor import Predictor
-    from ..mapping import apply_mapping
 
     ckpt = load_checkpoint(checkpoint)
     net, info = load_model(checkpoint)
@@ -162,8 +163,6 @@ def agreement(checkpoint, onnx_path, cameras, backgrounds, images, joints3d) -> 
 
 
 def _time_backend(backend, cameras, backgrounds, images, warmup: int) -> dict:
-    from ..inference.estimator import MultiViewEstimator
-    from ..inference.predictor import Predictor
 
     est = MultiViewEstimator(Predictor(backend, cameras, backgrounds=backgrounds), cameras)
     pre, net, crop_net_kp, total, found, tracked, cpu = [], [], [], [], [], [], []
@@ -189,8 +188,6 @@ def _time_backend(backend, cameras, backgrounds, images, warmup: int) -> dict:
 def main(args: argparse.Namespace) -> int:
     import os
 
-    from ..inference.backends import AUTO_ORDER, BackendUnavailable, create_backend
-    from ..inference.export import ensure_onnx
 
     with tempfile.TemporaryDirectory(prefix="kp3d-bench-") as tmpdir:
         tmp = Path(tmpdir)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plots import plot_rows
+
 
 def _num(value, fmt: str = ".1f") -> str:
     return "" if not isinstance(value, (int, float)) else format(value, fmt)
@@ -78,7 +80,6 @@ def markdown(log: list[dict]) -> str:
 
 def write_report(log: list[dict], out: Path) -> list[Path]:
     """Write ``out/results.md`` and, when there are ablation or views rows, ``out/rows.png``; returns the paths."""
-    from ..plots import plot_rows
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..rig import ring_rig
+from ..studio.body import sample_subject
+from ..studio.dataset import Segment, render_dataset
+from ..studio.procedural import procedural_motion
+from ..studio.proportions import sample_proportions
+from ..studio.render import StudioRenderer
+from ..studio.scene import sample_scene
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=120, help="frames per mode (default 120)")
@@ -33,13 +41,6 @@ def _peak_mib() -> float:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..rig import ring_rig
-    from ..studio.body import sample_subject
-    from ..studio.dataset import Segment, render_dataset
-    from ..studio.procedural import procedural_motion
-    from ..studio.proportions import sample_proportions
-    from ..studio.render import StudioRenderer
-    from ..studio.scene import sample_scene
 
     if args.frames < 1 or args.cameras < 1:
         raise SystemExit("kp3d bench synth: --frames and --cameras must be >= 1")

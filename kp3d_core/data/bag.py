@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..background import BACKGROUND_METHODS
+from ..bagio import camera_topics, read_camera_frames
 from ..camera import Camera
 from ..rig import load_rig
 from .cache import CACHE_VERSION, DEFAULT_ROOT, write_cache
@@ -36,7 +37,6 @@ def bag_cameras(infos: dict[str, dict], rig_path: str | Path, names: list[str]) 
 
 
 def _frames(bag, names, slop_ns, stride):
-    from ..bagio import read_camera_frames
 
     for i, frame in enumerate(read_camera_frames(bag, names, slop_ns)):
         if i % stride == 0:
@@ -66,7 +66,6 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
         slop_ns: largest header-stamp spread within one multi-camera frame.
         stride: keep every stride-th synchronised frame.
     """
-    from ..bagio import camera_topics
     from tqdm import tqdm
 
     if stride < 1:

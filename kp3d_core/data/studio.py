@@ -25,7 +25,15 @@ import yaml
 
 from ..background import estimate_background
 from ..camera import Camera
-from ..crop import CropParams, crop_images, crop_to_image_matrix, detect_box, fallback_box, image_to_crop, soft_foreground
+from ..crop import (
+    CropParams,
+    crop_images,
+    crop_to_image_matrix,
+    detect_box,
+    fallback_box,
+    image_to_crop,
+    soft_foreground,
+)
 from ..rig import Rig, load_rig
 from ..skeleton import NUM_JOINTS
 

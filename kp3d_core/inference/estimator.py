@@ -12,7 +12,7 @@ with the previous frame's 3D keypoints); keypoints with confidence below ``conf_
 dropped; the rest are undistorted and triangulated by confidence-weighted DLT
 (:func:`kp3d_core.geometry.triangulate`), optionally refined on the reprojection error; keypoints seen
 confidently in fewer than ``min_views`` views are invalid. The mapping (keypoints -> 17 joints,
-:func:`kp3d_core.mapping.apply_mapping`) runs when at least ``pose_min_valid`` of the keypoints are
+:func:`kp3d_core.models.mapping.apply_mapping`) runs when at least ``pose_min_valid`` of the keypoints are
 valid; otherwise, or if it is not finite, the pose is ``None``.
 
 The defaults (no confidence threshold, no refinement) compute exactly what ``kp3d eval`` computes
@@ -29,7 +29,10 @@ import numpy as np
 import torch
 
 from ..camera import Camera
+from ..checkpoint import load_checkpoint, shipped_model_path
 from ..geometry import refine_triangulation, triangulate, undistort_pixels
+from ..models.mapping import apply_mapping, check_mapping
+from .backends import create_backend
 from .predictor import Predictor, PredictorConfig
 
 
@@ -72,7 +75,7 @@ class MultiViewEstimator:
     Args:
         predictor: per-view keypoints; its cameras must be ``cameras`` (same names, same order).
         cameras: the V cameras.
-        mapping: the checkpoint's ``mapping`` entry (for :func:`kp3d_core.mapping.apply_mapping`), or None.
+        mapping: the checkpoint's ``mapping`` entry (for :func:`kp3d_core.models.mapping.apply_mapping`), or None.
         min_views: confident views needed to triangulate a keypoint (>= 2).
         conf_threshold: keypoints below this confidence in a view are not used from that view.
         smoothing: optional callable ``f(points (K, 3), t_seconds) -> (K, 3)`` (e.g. a One Euro filter)
@@ -105,7 +108,7 @@ class MultiViewEstimator:
         self.predictor = predictor
         self.mapping = mapping
         if mapping is not None:
-            _check_mapping(mapping, predictor.num_keypoints)
+            check_mapping(mapping, predictor.num_keypoints)
         self.min_views = int(min_views)
         self.conf_threshold = float(conf_threshold)
         self.smoothing = smoothing
@@ -136,9 +139,6 @@ class MultiViewEstimator:
         as aliases). The mapping comes from the checkpoint (an ONNX file has none: pose is None).
         Other keyword arguments go to the constructor.
         """
-        from ..checkpoint import load_checkpoint, shipped_model_path
-        from .backends import create_backend
-
         cameras = list(getattr(rig, "cameras", rig))
         path = Path(model) if model is not None else shipped_model_path()
         if path.suffix == ".onnx":
@@ -212,8 +212,6 @@ class MultiViewEstimator:
     def _pose(self, X: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
         if self.mapping is None or not valid.any() or valid.mean() < self.pose_min_valid:
             return None
-        from ..mapping import apply_mapping
-
         pose = np.asarray(apply_mapping(self.mapping, X), dtype=np.float64).reshape(-1, 3)
         return pose if np.isfinite(pose).all() else None
 
@@ -225,20 +223,6 @@ class MultiViewEstimator:
             self._track_age += 1
             if self._track_age > self.track_max_age:
                 self.reset()
-
-
-def _check_mapping(mapping: dict, num_keypoints: int) -> None:
-    """Fail at start-up, not on every frame, when the mapping does not fit the network's K keypoints."""
-    try:
-        models = mapping["models"]
-        k = {int(m["num_keypoints"]) for m in models.values()}
-        default = mapping["default"]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise ValueError("mapping: not a kp3d mapping entry (needs 'default' and 'models' with num_keypoints)") from None
-    if default not in models:
-        raise ValueError(f"mapping: default {default!r} not among its models {sorted(models)}")
-    if k != {num_keypoints}:
-        raise ValueError(f"mapping: fitted for {sorted(k)} keypoints but the network gives {num_keypoints}")
 
 
 @contextmanager

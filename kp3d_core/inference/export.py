@@ -13,68 +13,31 @@ Example::
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
 import os
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
+import torch
 
-from .backends import INPUT_NAME, OUTPUT_NAMES, ModelFileError, ModelInfo
+from .interface import (
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    BackendUnavailable,
+    ModelFileError,
+    ModelInfo,
+    file_sha256,
+    onnx_model_info,
+)
+from .onnx_backend import OnnxRuntimeBackend
+from .tensorrt_backend import build_engine
+from .torch_backend import TorchBackend, load_model
 
 OPSET = 17
 METADATA_VERSION = "1"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def state_sha256(model) -> str:
-    """Hex sha256 of a module's parameters and buffers (for models that do not come from a file)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def model_info(model, model_sha256: str = "") -> ModelInfo:
-    """Read K and S from the network's config (``model.cfg.num_keypoints``, ``model.cfg.crop_size``)."""
-    cfg = getattr(model, "cfg", model)
-    try:
-        k, s = int(cfg.num_keypoints), int(cfg.crop_size)
-    except AttributeError:
-        raise ValueError(
-            f"{type(model).__name__}: the keypoint network must expose cfg.num_keypoints and cfg.crop_size"
-        ) from None
-    return ModelInfo(num_keypoints=k, crop_size=s, model_sha256=model_sha256 or state_sha256(model))
-
-
-def load_model(checkpoint: str | os.PathLike):
-    """Checkpoint file -> (keypoint network in eval mode on the CPU, :class:`ModelInfo`).
-
-    Raises :class:`ModelFileError` naming the file when it is missing, corrupt or not a kp3d model.
-    """
-    from kp3d_core.models import load_keypoint_net
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise ModelFileError(f"checkpoint '{path}': file not found")
-    try:
-        model = load_keypoint_net(path)
-    except ModelFileError:
-        raise
-    except Exception as exc:  # unpickling / state_dict errors come in many types
-        raise ModelFileError(f"checkpoint '{path}': cannot load a keypoint network ({type(exc).__name__}: {exc})") from None
-    model = model.eval()
-    return model, model_info(model, file_sha256(path))
 
 
 def export_onnx(model, info: ModelInfo, out_path: str | os.PathLike, opset: int = OPSET) -> Path:
@@ -82,9 +45,6 @@ def export_onnx(model, info: ModelInfo, out_path: str | os.PathLike, opset: int 
 
     The file is written to a temporary name and renamed, so a reader never sees half a file.
     """
-    import onnx
-    import torch
-
     if opset < 17:
         raise ValueError(f"opset must be 17 or newer, got {opset}")
     out_path = Path(out_path)
@@ -129,8 +89,6 @@ def export_onnx(model, info: ModelInfo, out_path: str | os.PathLike, opset: int 
 
 def verify_onnx(model, onnx_path: str | os.PathLike, batch: int = 3, seed: int = 0) -> dict:
     """Run PyTorch and ONNX Runtime on the same random crops: max abs differences (px, confidence)."""
-    from .backends import OnnxRuntimeBackend, TorchBackend
-
     ort_backend = OnnxRuntimeBackend(onnx_path)
     ref = TorchBackend(model, ort_backend.info)
     s = ort_backend.info.crop_size
@@ -145,8 +103,6 @@ def verify_onnx(model, onnx_path: str | os.PathLike, batch: int = 3, seed: int =
 
 def ensure_onnx(checkpoint: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
     """The ONNX export of ``checkpoint`` in ``cache_dir``, exported once per checkpoint content."""
-    from .backends import onnx_model_info
-
     path = Path(checkpoint)
     if not path.is_file():
         raise ModelFileError(f"checkpoint '{path}': file not found")
@@ -174,8 +130,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
-
     try:
         model, info = load_model(args.checkpoint)
         out = export_onnx(model, info, args.onnx, opset=args.opset)
@@ -187,9 +141,6 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_verify:
         report.update(verify_onnx(model, out))
     if args.engine:
-        from .backends import BackendUnavailable
-        from .tensorrt_backend import build_engine
-
         try:
             report["engine"] = str(build_engine(out, args.engine, precision=args.precision))
         except (BackendUnavailable, ModelFileError, ValueError) as exc:

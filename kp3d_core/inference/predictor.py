@@ -26,7 +26,7 @@ import numpy as np
 from ..background import RunningBackground
 from ..camera import Camera
 from ..crop import CropBox, CropParams, box_from_mask, crop_images, crop_to_image, crop_to_image_matrix, foreground_mask
-from .backends import Backend
+from .interface import Backend
 
 
 @dataclass(frozen=True)

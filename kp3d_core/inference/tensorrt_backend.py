@@ -19,8 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import (
-    INPUT_NAME, OUTPUT_NAMES, Backend, BackendUnavailable, ModelFileError, default_cache_dir, onnx_model_info,
+from .interface import (
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    Backend,
+    BackendUnavailable,
+    ModelFileError,
+    default_cache_dir,
+    file_sha256,
+    onnx_model_info,
 )
 
 MAX_BATCH = 16  # optimisation profile upper bound: one crop per camera
@@ -44,8 +51,6 @@ def check_tensorrt_available():
 def engine_key(onnx_path: str | os.PathLike, precision: str) -> dict:
     """The fields an engine depends on: TensorRT version, GPU name, ONNX sha256, precision."""
     import torch
-
-    from .export import file_sha256
 
     trt = check_tensorrt_available()
     return {

@@ -10,16 +10,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig
-from ..render_keypoints import gaussian_maps, link_map
+from ..render_keypoints import gaussian_maps
 from .keypoint_net import ResBlock, conv_block
 
 
 class Decoder(nn.Module):
     """(N, K, 2) crop-px keypoints -> mask M (N, 1, S, S) in (0, 1), foreground D (N, 3, S, S) in (0, 1).
 
-    Gaussians are drawn at S/4 and S/2 and the maps upsampled to S with convolutions in between. With
-    ``cfg.decoder_links`` a learnt link map joins them at S/4 (:func:`link_map`: each cell's strongest
-    weighted segment between two keypoints, link strengths ``sigmoid(link_logits)``, all pairs candidates).
+    Gaussians are drawn at S/4 and S/2 and the maps upsampled to S with convolutions in between.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -27,12 +25,7 @@ class Decoder(nn.Module):
         k, w = cfg.num_keypoints, cfg.decoder_width
         self.crop_size = cfg.crop_size
         self.sigma = cfg.decoder_sigma * cfg.crop_size
-        self.links = cfg.decoder_links
-        links = int(self.links)
-        if self.links:
-            self.register_buffer("link_pairs", torch.triu_indices(k, k, 1).T.contiguous(), persistent=False)
-            self.link_logits = nn.Parameter(torch.zeros(k * (k - 1) // 2))  # every link half on at the start
-        self.inp = nn.Sequential(conv_block(k + links, 2 * w), ResBlock(2 * w))  # S/4
+        self.inp = nn.Sequential(conv_block(k, 2 * w), ResBlock(2 * w))  # S/4
         self.mid = nn.Sequential(conv_block(2 * w + k, w), ResBlock(w))  # S/2
         self.top = nn.Sequential(conv_block(w, w // 2), nn.Conv2d(w // 2, 4, 3, padding=1))  # S
 
@@ -40,9 +33,6 @@ class Decoder(nn.Module):
         s = self.crop_size
         g4 = gaussian_maps(keypoints, s // 4, s, self.sigma)
         g2 = gaussian_maps(keypoints, s // 2, s, self.sigma)
-        if self.links:
-            links = link_map(keypoints, self.link_pairs, torch.sigmoid(self.link_logits), s // 4, s, self.sigma)
-            g4 = torch.cat([g4, links], 1)
         x = self.inp(g4)
         x = self.mid(torch.cat([F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False), g2], 1))
         x = self.top(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))

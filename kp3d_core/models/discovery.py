@@ -17,7 +17,7 @@ import torch.nn as nn
 from .. import crop, geometry
 from ..config import ModelConfig
 from .decoder import Decoder
-from .keypoint_net import KeypointNet, check_crops, resolve_exchange
+from .keypoint_net import KeypointNet, check_crops
 
 
 def crop_to_ideal(kp_crop: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -52,10 +52,9 @@ class DiscoveryModel(nn.Module):
                 ``K`` (B, V, 3, 3), ``dist`` (B, V, 5), ``P`` (B, V, 3, 4), ``valid_view`` (B, V).
             decode: run the decoder (False for the supervised upper bound, which needs no reconstruction).
         Returns:
-            ``probs`` (B, V, K, h, w) (over the learned box with ``model.learned_crop``), ``kp`` (B, V, K, 2) crop
-            px, ``conf`` (B, V, K), ``X`` (B, K, 3) m (NaN-free: invalid points are zeros), ``valid`` (B, K),
-            ``kp_hat`` (B, V, K, 2) crop px, ``box`` (B, V, 3) with ``model.learned_crop`` (:mod:`.box`) and, with
-            ``decode``, ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S).
+            ``probs`` (B, V, K, h, w), ``kp`` (B, V, K, 2) crop px, ``conf`` (B, V, K), ``X`` (B, K, 3) m (NaN-free:
+            invalid points are zeros), ``valid`` (B, K), ``kp_hat`` (B, V, K, 2) crop px and, with ``decode``,
+            ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S).
         """
         image = batch["image"]
         if image.dim() != 5:
@@ -64,29 +63,18 @@ class DiscoveryModel(nn.Module):
         S = self.cfg.crop_size
         check_crops(image.reshape(B * V, *image.shape[2:]), S)
         seen = batch.get("encoder_image", image)  # the augmenter's background swap, else the crops themselves
-        probs, kp, conf, logit, box = self.keypoint_net.raw(seen.reshape(B * V, 3, S, S))
+        probs, kp, conf = self.keypoint_net.heatmaps(seen.reshape(B * V, 3, S, S))
         K = kp.shape[1]
         probs = probs.reshape(B, V, K, *probs.shape[-2:])
         kp, conf = kp.reshape(B, V, K, 2), conf.reshape(B, V, K)
 
         valid_view = batch["valid_view"].to(torch.bool).reshape(B, V, 1)
         uv = crop_to_ideal(kp, batch)
-        facing = {}
-        twins = self.keypoint_net.estimated_twins()
-        if logit is not None and twins is not None:
-            logit = logit.reshape(B, V)
-            weights = (conf * valid_view.to(conf.dtype)).detach()
-            relation = geometry.mirror_relations(uv.detach(), weights, batch["P"].to(kp.dtype), twins)
-            exchange = resolve_exchange(relation, logit.detach(), valid_view[..., 0], batch.get("temporal_window", 1))
-            probs, kp, conf, uv = (geometry.exchange_twins(t, twins, exchange) for t in (probs, kp, conf, uv))
-            facing = {"facing_logit": logit, "facing_target": exchange.to(logit.dtype)}
         weights = conf * valid_view.to(conf.dtype)
         X, valid = geometry.triangulate(uv, weights, batch["P"].to(kp.dtype))
         X = torch.where(valid.unsqueeze(-1), X, torch.zeros_like(X))
         kp_hat = ideal_to_crop(geometry.project(X, batch["P"].to(kp.dtype)), batch)
-        out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat, **facing}
-        if box is not None:
-            out["box"] = box.reshape(B, V, 3)
+        out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat}
         if decode:
             mask, fg_image = self.decoder(kp_hat.reshape(B * V, K, 2))
             mask = mask.reshape(B, V, 1, S, S)

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .presets import DEFAULT_MOTION_HELP, PRESETS, SOURCES, SPLITS
+from ..camera import CalibrationError
+from ..rig import load_rig, ring_rig
+from .body import sample_subject
+from .bvh import BvhError
+from .dataset import Segment, render_dataset
+from .presets import DEFAULT_MOTION_HELP, PRESETS, SOURCES, SPLITS, generate
+from .procedural import procedural_motion
+from .proportions import sample_proportions
+from .retarget import JointMapError, load_motion_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +74,6 @@ def main(args: argparse.Namespace) -> int:
     bag = args.storage if args.bag else None
     progress = not args.no_progress
     if args.preset:
-        from .presets import generate
 
         if args.rig is not None or args.cameras is not None or args.motion != "procedural":
             print("error: --preset fixes the rig and the motion; drop --rig/--cameras/--motion", file=sys.stderr)
@@ -86,12 +93,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _custom(args: argparse.Namespace, bag: str | None, progress: bool) -> int:
-    from ..camera import CalibrationError
-    from ..rig import load_rig, ring_rig
-    from .body import sample_subject
-    from .dataset import Segment, render_dataset
-    from .procedural import procedural_motion
-    from .proportions import sample_proportions
 
     if args.frames < 1:
         print(f"error: --frames must be >= 1, got {args.frames}", file=sys.stderr)
@@ -112,8 +113,6 @@ def _custom(args: argparse.Namespace, bag: str | None, progress: bool) -> int:
         clips.append(motion.name)
         segments.append(Segment(motion.joints3d, 0, 0))
     else:
-        from .bvh import BvhError
-        from .retarget import JointMapError, load_motion_dir
 
         try:
             motions = load_motion_dir(args.motion, joint_map=args.joint_map, fps=args.fps,

@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 import yaml
 
+from ..bagio import BagWriter
 from ..rig import Rig, save_rig
-from ..skeleton import JOINT_NAMES, NUM_JOINTS
+from ..skeleton import BONES, JOINT_NAMES, NUM_JOINTS
 from .body import Subject
 from .render import OCCLUSION_TOLERANCE_M, Frame, StudioRenderer
 from .scene import sample_scene
@@ -98,7 +99,6 @@ class DatasetWriter:
         self.seen = np.zeros(len(rig), dtype=np.int64)        # frames in which each camera sees body pixels
         self.bag = None
         if bag_storage:
-            from ..bagio import BagWriter  # imported only when a bag is wanted
 
             self.bag = BagWriter(self.out / "bag", storage=bag_storage).open()
             for cam in rig.cameras:
@@ -272,7 +272,6 @@ def render_dataset(out: str | Path, rig: Rig, segments: list[Segment], clips: li
 def contact_sheet(frame: Frame, names: list[str], columns: int | None = None) -> np.ndarray:
     """(H', W', 3) uint8 RGB tiles of the views with bones and joints drawn (green visible, red occluded,
     joints out of frame omitted) and the camera name."""
-    from ..skeleton import BONES
 
     n = len(frame.images)
     cols = columns or int(np.ceil(np.sqrt(n)))

@@ -35,7 +35,11 @@ import numpy as np
 
 from ..rig import Rig, ring_rig
 from .body import sample_subject
+from .bvh import load_bvh
 from .dataset import Segment, Summary, render_dataset
+from .procedural import procedural_motion
+from .proportions import sample_proportions
+from .retarget import retarget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MOTION_ROOT_ENV = "KP3D_MOTION_ROOT"
@@ -125,10 +129,6 @@ def plan_split(split: str, sources: list[str], motion_root: Path, progress: bool
     Returns:
         (segments, clips, subjects, subject_info, segment_info)
     """
-    from .procedural import procedural_motion
-    from .proportions import sample_proportions
-    from .bvh import load_bvh
-    from .retarget import retarget
 
     spec = SPLITS[split]
     rng = np.random.default_rng([spec.seed, 1])

@@ -1,4 +1,4 @@
-"""Mapping discovered 3D keypoints to the 17 studio joints (``kp3d map``), fitted on few labels.
+"""Fitting the map from discovered 3D keypoints to the 17 studio joints on few labels (``kp3d map``).
 
 Both models see the keypoints centred on their root (the keypoints' mean, or one chosen keypoint) and
 predict the 17 joints relative to that same origin, so the root translation comes for free:
@@ -12,15 +12,11 @@ fitted without it, since the discovered keypoints' identity can depend on the he
 The labelled frames are a stated fraction of the TRAINING split, chosen deterministically (evenly
 spaced over the split): never test frames.
 
-The fitted maps are stored in the checkpoint under ``mapping`` as plain tensors and values (loadable
-with ``torch.load(weights_only=True)``)::
+The fitted maps are stored in the checkpoint under ``mapping`` (layout and the run-time side:
+:mod:`kp3d_core.models.mapping`)::
 
-    {"default": "mlp", "fraction": 0.1, "num_frames": 1200, "data": "...",
-     "models": {"linear": {"weight": ..., "bias": ...}, "mlp": {"members": [{"state": ...}, ...]}}}
-
-and applied by :func:`apply_mapping` (shared with the run-time predictor)::
-
-    joints = apply_mapping(ckpt["mapping"], keypoints3d)   # (..., K, 3) m -> (..., 17, 3) m
+    entry = fit_mapping(keypoints3d, joints3d, MappingConfig())   # (N, K, 3), (N, 17, 3) metres
+    store_mapping("ckpt.pt", entry)
 """
 from __future__ import annotations
 
@@ -33,8 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
+from tqdm import tqdm
 
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data.studio import StudioFolder
+from .evaluate import checkpoint_keypoints, default_split
+from .models.mapping import MappingMLP, apply_mapping, centred_features, plain_mapping, root_origin
 from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 
@@ -96,23 +96,6 @@ def select_fraction(num_frames: int, fraction: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ geometry
-def _origin(keypoints: torch.Tensor, root: int) -> torch.Tensor:
-    """(..., K, 3) with NaN for invalid keypoints -> (..., 3) centring origin (NaN if none valid)."""
-    if root >= 0:
-        return keypoints[..., root, :]
-    ok = torch.isfinite(keypoints).all(-1, keepdim=True)
-    n = ok.sum(-2)
-    s = torch.where(ok, keypoints, torch.zeros_like(keypoints)).sum(-2)
-    return torch.where(n > 0, s / n.clamp_min(1), torch.full_like(s, float("nan")))
-
-
-def _features(keypoints: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
-    """Centred keypoints, invalid ones zero (the origin): (..., K, 3) -> (..., K * 3)."""
-    x = keypoints - origin[..., None, :]
-    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
-    return x.flatten(-2)
-
-
 def yaw_rotations(angles: torch.Tensor, up) -> torch.Tensor:
     """(N,) angles (radians) -> (N, 3, 3) rotations about the unit axis ``up`` (Rodrigues)."""
     u = np.asarray(up, dtype=np.float64)
@@ -158,7 +141,7 @@ def _centred_pairs(keypoints, joints, root: int):
         raise ValueError(f"keypoints3d: expected (N, K, 3), got {tuple(X.shape)}")
     if Y.shape != (X.shape[0], NUM_JOINTS, 3):
         raise ValueError(f"joints3d: expected ({X.shape[0]}, {NUM_JOINTS}, 3), got {tuple(Y.shape)}")
-    o = _origin(X, root)
+    o = root_origin(X, root)
     keep = torch.isfinite(o).all(-1) & torch.isfinite(Y).all((-1, -2))
     if not bool(keep.any()):
         raise ValueError("mapping fit: no frame has valid keypoints and joints")
@@ -167,27 +150,6 @@ def _centred_pairs(keypoints, joints, root: int):
 
 
 # ------------------------------------------------------------------------------------------ models
-class MappingMLP(nn.Module):
-    """(N, K*3) centred keypoints -> (N, 17*3) joints relative to the same origin.
-
-    Two hidden ReLU layers plus a linear skip path: the linear part carries what ridge already explains
-    (joints as blends of nearby keypoints), the hidden layers learn the non-linear rest, which keeps the
-    fit stable with 1 % labels.
-    """
-
-    def __init__(self, num_keypoints: int, hidden: int = 256, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(3 * num_keypoints, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, 3 * NUM_JOINTS),
-        )
-        self.skip = nn.Linear(3 * num_keypoints, 3 * NUM_JOINTS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x) + self.skip(x)
-
-
 def fit_linear(keypoints, joints, cfg: MappingConfig = MappingConfig()) -> dict:
     """Ridge map from (N, K, 3) keypoints to (N, 17, 3) joints (metres, world); returns the stored entry."""
     Xc, Yc = _centred_pairs(keypoints, joints, cfg.root)
@@ -197,7 +159,7 @@ def fit_linear(keypoints, joints, cfg: MappingConfig = MappingConfig()) -> dict:
         R = yaw_rotations(angles, cfg.up)  # (C, 3, 3)
         Xc = torch.einsum("cij,nkj->cnki", R, Xc).reshape(-1, K, 3)
         Yc = torch.einsum("cij,nkj->cnki", R, Yc).reshape(-1, NUM_JOINTS, 3)
-    F = _features(Xc, torch.zeros(Xc.shape[0], 3, dtype=Xc.dtype))
+    F = centred_features(Xc, torch.zeros(Xc.shape[0], 3, dtype=Xc.dtype))
     T = Yc.flatten(-2)
     F1 = torch.cat([F, torch.ones(F.shape[0], 1, dtype=F.dtype)], 1)
     reg = cfg.ridge_alpha * F.shape[0] * torch.eye(F1.shape[1], dtype=F.dtype)
@@ -215,8 +177,6 @@ def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: b
     is validated by :func:`_validate_member` (its step count chosen on a hold-out of the labelled frames), then
     fitted on all of them by :func:`_train_mlp` (Adam, random yaw per sample within its limit).
     """
-    from tqdm import tqdm
-
     keypoints = np.asarray(keypoints, dtype=np.float64)
     joints = np.asarray(joints, dtype=np.float64)
     limits = sorted(set(cfg.yaw_max_deg)) or [0.0]
@@ -227,13 +187,13 @@ def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: b
     try:
         members = {p: [_member_config(cfg, limit, cfg.seed + s, p) for limit in limits
                        for s in range(max(1, cfg.seeds_per_limit))] for p in mirrors}
-        checks = {p: [_validate_member(keypoints, joints, m, progress, tqdm) if validate else {} for m in ms]
+        checks = {p: [_validate_member(keypoints, joints, m, progress) if validate else {} for m in ms]
                   for p, ms in members.items()}
         holdout = {p: float(np.mean([c["holdout_mpjpe_mm"] for c in cs])) for p, cs in checks.items() if validate}
         mirror = min(holdout, key=holdout.get) if holdout else mirrors[0]
         fitted = []
         for m, check in zip(members[mirror], checks[mirror]):
-            model, _ = _train_mlp(keypoints, joints, m, check.get("validated_steps", cfg.steps), progress, tqdm)
+            model, _ = _train_mlp(keypoints, joints, m, check.get("validated_steps", cfg.steps), progress)
             state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
             fitted.append({"yaw_max_deg": _yaw_limit(m), "seed": int(m.seed), "state": state,
                            "steps": int(check.get("validated_steps", cfg.steps)), **check})
@@ -245,7 +205,7 @@ def fit_mlp(keypoints, joints, cfg: MappingConfig = MappingConfig(), progress: b
             "members": fitted}
 
 
-def _validate_member(keypoints, joints, cfg: MappingConfig, progress: bool, tqdm) -> dict:
+def _validate_member(keypoints, joints, cfg: MappingConfig, progress: bool) -> dict:
     """The step count of one MLP of the map, chosen on the labelled frames themselves (early stopping).
 
     Two contiguous blocks (20 %) of them, in the given (time) order, are held out, an MLP is trained on the rest
@@ -256,13 +216,13 @@ def _validate_member(keypoints, joints, cfg: MappingConfig, progress: bool, tqdm
     # Two contiguous blocks of the time-ordered labelled frames: interleaved frames would sit next to training
     # frames of the same motion and make the hold-out look better than new motion.
     hold = np.isin(np.arange(n) * 10 // n, (2, 7))
-    _, curve = _train_mlp(keypoints[~hold], joints[~hold], cfg, cfg.steps, progress, tqdm,
+    _, curve = _train_mlp(keypoints[~hold], joints[~hold], cfg, cfg.steps, progress,
                           (keypoints[hold], joints[hold]))
     steps, err = min(curve, key=lambda c: c[1])  # step 0: the ridge start itself was best
     return {"validated_steps": int(steps), "holdout_mpjpe_mm": float(1000 * err), "holdout_frames": int(hold.sum())}
 
 
-def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool, tqdm, holdout=None):
+def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool, holdout=None):
     """Train one MLP for ``steps``; with ``holdout`` (keypoints, joints) also return [(step, mpjpe m)] every 5 %."""
     Xc, Yc = _centred_pairs(keypoints, joints, cfg.root)
     Xc, Yc = Xc.float(), Yc.float()
@@ -290,7 +250,7 @@ def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool
     curve = []
     if holdout is not None:
         Hx, Hy = _centred_pairs(*holdout, cfg.root)
-        Hf, Hy = _features(Hx.float(), torch.zeros(len(Hx), 3)), Hy.float()
+        Hf, Hy = centred_features(Hx.float(), torch.zeros(len(Hx), 3)), Hy.float()
         every = max(steps // 20, 1)
 
     def holdout_error() -> float:
@@ -314,7 +274,7 @@ def _train_mlp(keypoints, joints, cfg: MappingConfig, steps: int, progress: bool
             flip = torch.rand(cfg.batch_size, generator=gen) < p_mirror
             x = torch.where(flip[:, None, None], x @ mirror.T, x)
             y = torch.where(flip[:, None, None], (y @ mirror.T)[:, list(FLIP_PERMUTATION)], y)
-        pred = model(_features(x, torch.zeros(x.shape[0], 3))).view(-1, NUM_JOINTS, 3)
+        pred = model(centred_features(x, torch.zeros(x.shape[0], 3))).view(-1, NUM_JOINTS, 3)
         loss = ((pred - y).pow(2).sum(-1) + 1e-12).sqrt().mean()  # MPJPE itself (finite gradient at 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -341,87 +301,6 @@ def fit_mapping(keypoints, joints, cfg: MappingConfig = MappingConfig(), kinds=(
         raise ValueError(f"default mapping {default!r} not among the fitted kinds {list(models)}")
     cfg_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
     return {"default": default, "models": models, "config": cfg_dict, **(info or {})}
-
-
-def identity_mapping(num_keypoints: int = NUM_JOINTS, info: dict | None = None) -> dict:
-    """A mapping entry that passes keypoints through as joints (keypoint k = joint k).
-
-    For a network trained with ground-truth joints (the supervised upper bound): no fit, no labels used.
-    """
-    if num_keypoints != NUM_JOINTS:
-        raise ValueError(f"identity mapping needs {NUM_JOINTS} keypoints, got {num_keypoints}")
-    entry = {"kind": "linear", "num_keypoints": NUM_JOINTS, "root": -1, "up": [0.0, 0.0, 1.0],
-             "weight": torch.eye(3 * NUM_JOINTS), "bias": torch.zeros(3 * NUM_JOINTS)}
-    return {"default": "identity", "models": {"identity": entry}, "fraction": 0.0, "num_frames": 0, **(info or {})}
-
-
-def apply_mapping(mapping: dict, keypoints3d, kind: str | None = None):
-    """Discovered keypoints -> 17 joints with a stored mapping.
-
-    Args:
-        mapping: the checkpoint's ``mapping`` entry (from :func:`fit_mapping`).
-        keypoints3d: (..., K, 3) world metres, NaN for invalid keypoints (NumPy or torch).
-        kind: 'linear' or 'mlp' (default: the entry's ``default``).
-    Returns:
-        (..., 17, 3) world metres, same type as the input; NaN where no keypoint was valid.
-    """
-    if "models" not in mapping:
-        raise ValueError("mapping: field 'models' missing (not a kp3d mapping entry)")
-    kind = kind or mapping["default"]
-    if kind not in mapping["models"]:
-        raise ValueError(f"mapping: no '{kind}' model (available: {sorted(mapping['models'])})")
-    m = mapping["models"][kind]
-    is_numpy = not isinstance(keypoints3d, torch.Tensor)
-    X = torch.as_tensor(np.asarray(keypoints3d, dtype=np.float32)) if is_numpy else keypoints3d
-    K = int(m["num_keypoints"])
-    if X.ndim < 2 or tuple(X.shape[-2:]) != (K, 3):
-        raise ValueError(f"keypoints3d: expected (..., {K}, 3), got {tuple(X.shape)}")
-    origin = _origin(X, int(m["root"]))
-    feats = _features(X, origin)
-    if m["kind"] == "linear":
-        out = feats @ m["weight"].to(feats) + m["bias"].to(feats)
-    elif m["kind"] == "mlp":
-        net = _mlp_cache(m)
-        with torch.set_grad_enabled(feats.requires_grad):
-            out = net.to(feats.dtype)(feats.reshape(-1, feats.shape[-1])).reshape(*feats.shape[:-1], -1)
-    else:
-        raise ValueError(f"mapping: unknown model kind {m['kind']!r}")
-    joints = out.reshape(*out.shape[:-1], NUM_JOINTS, 3) + origin[..., None, :]
-    return joints.detach().numpy() if is_numpy else joints
-
-
-class _MeanOfMLPs(nn.Module):
-    """The stored MLP map at inference: the mean of its members' outputs."""
-
-    def __init__(self, nets: list[MappingMLP]) -> None:
-        super().__init__()
-        self.nets = nn.ModuleList(nets)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([net(x) for net in self.nets]).mean(0)
-
-
-def _mlp_cache(entry: dict) -> _MeanOfMLPs:
-    """Build (once per entry) the eval-mode MLP map of a stored entry."""
-    net = entry.get("_module")
-    if net is None:
-        members = entry["members"] if "members" in entry else [entry]  # entries before 2026-12-02: one MLP
-        nets = []
-        for member in members:
-            m = MappingMLP(int(entry["num_keypoints"]), int(entry["hidden"]))
-            m.load_state_dict(member["state"])
-            nets.append(m)
-        net = _MeanOfMLPs(nets).eval()
-        entry["_module"] = net  # not saved: save_mapping stores only plain entries
-    return net
-
-
-def plain_mapping(mapping: dict) -> dict:
-    """The mapping without cached modules (what goes into a checkpoint)."""
-    return {
-        **{k: v for k, v in mapping.items() if k != "models"},
-        "models": {k: {kk: vv for kk, vv in m.items() if not kk.startswith("_")} for k, m in mapping["models"].items()},
-    }
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -457,9 +336,6 @@ def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, ou
     ``found``: keypoints already discovered on ALL frames of ``data`` (``evaluate.checkpoint_keypoints``), to
     fit several fractions without running the net again.
     """
-    from .evaluate import checkpoint_keypoints
-    from .data.studio import StudioFolder
-
     n = StudioFolder(data, cameras).num_frames
     frames = select_fraction(n, fraction)
     if found is None:
@@ -481,8 +357,6 @@ def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, ou
 
 def store_mapping(checkpoint: str | Path, mapping: dict, out: str | Path | None = None) -> Path:
     """Write ``checkpoint`` with ``mapping`` as its ``mapping`` entry to ``out`` (default: in place, atomically)."""
-    from .checkpoint import load_checkpoint, save_checkpoint
-
     ckpt = load_checkpoint(checkpoint)
     ckpt["mapping"] = plain_mapping(mapping)
     return save_checkpoint(Path(out) if out else Path(checkpoint),
@@ -490,8 +364,6 @@ def store_mapping(checkpoint: str | Path, mapping: dict, out: str | Path | None 
 
 
 def main(args: argparse.Namespace) -> int:
-    from .evaluate import default_split
-
     data = args.data or default_split("train")
     if not np.any(args.up):
         raise ValueError("--up: the vertical axis must not be zero")

@@ -1,0 +1,155 @@
+"""Applying a fitted keypoints -> 17-joint mapping (the run-time half of ``kp3d map``; fitting: kp3d_core.fit_mapping).
+
+A mapping sees the discovered 3D keypoints centred on their root (the keypoints' mean, or one chosen keypoint) and
+predicts the 17 joints relative to that same origin: ``joints = origin + f(keypoints - origin)``. It is stored in a
+checkpoint under ``mapping`` as plain tensors and values (loadable with ``torch.load(weights_only=True)``)::
+
+    {"default": "mlp", "fraction": 0.1, "num_frames": 1200, "data": "...",
+     "models": {"linear": {"weight": ..., "bias": ...}, "mlp": {"members": [{"state": ...}, ...]}}}
+
+Example::
+
+    check_mapping(ckpt["mapping"], num_keypoints=32)        # at start-up: ValueError if it does not fit
+    joints = apply_mapping(ckpt["mapping"], keypoints3d)   # (..., K, 3) m -> (..., 17, 3) m
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..skeleton import NUM_JOINTS
+
+
+def root_origin(keypoints: torch.Tensor, root: int) -> torch.Tensor:
+    """(..., K, 3) with NaN for invalid keypoints -> (..., 3) centring origin (NaN if none valid)."""
+    if root >= 0:
+        return keypoints[..., root, :]
+    ok = torch.isfinite(keypoints).all(-1, keepdim=True)
+    n = ok.sum(-2)
+    s = torch.where(ok, keypoints, torch.zeros_like(keypoints)).sum(-2)
+    return torch.where(n > 0, s / n.clamp_min(1), torch.full_like(s, float("nan")))
+
+
+def centred_features(keypoints: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
+    """Centred keypoints, invalid ones zero (the origin): (..., K, 3) -> (..., K * 3)."""
+    x = keypoints - origin[..., None, :]
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    return x.flatten(-2)
+
+
+class MappingMLP(nn.Module):
+    """(N, K*3) centred keypoints -> (N, 17*3) joints relative to the same origin.
+
+    Two hidden ReLU layers plus a linear skip path: the linear part carries what ridge already explains
+    (joints as blends of nearby keypoints), the hidden layers learn the non-linear rest, which keeps the
+    fit stable with 1 % labels.
+    """
+
+    def __init__(self, num_keypoints: int, hidden: int = 256, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(3 * num_keypoints, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, 3 * NUM_JOINTS),
+        )
+        self.skip = nn.Linear(3 * num_keypoints, 3 * NUM_JOINTS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + self.skip(x)
+
+
+def check_mapping(mapping: dict, num_keypoints: int) -> None:
+    """Raise ValueError unless ``mapping`` is a kp3d mapping entry fitted for ``num_keypoints`` keypoints (at start-up,
+    not on every frame)."""
+    try:
+        models = mapping["models"]
+        k = {int(m["num_keypoints"]) for m in models.values()}
+        default = mapping["default"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError("mapping: not a kp3d mapping entry (needs 'default' and 'models' with num_keypoints)") from None
+    if default not in models:
+        raise ValueError(f"mapping: default {default!r} not among its models {sorted(models)}")
+    if k != {num_keypoints}:
+        raise ValueError(f"mapping: fitted for {sorted(k)} keypoints but the network gives {num_keypoints}")
+
+
+def identity_mapping(num_keypoints: int = NUM_JOINTS, info: dict | None = None) -> dict:
+    """A mapping entry that passes keypoints through as joints (keypoint k = joint k).
+
+    For a network trained with ground-truth joints (the supervised upper bound): no fit, no labels used.
+    """
+    if num_keypoints != NUM_JOINTS:
+        raise ValueError(f"identity mapping needs {NUM_JOINTS} keypoints, got {num_keypoints}")
+    entry = {"kind": "linear", "num_keypoints": NUM_JOINTS, "root": -1, "up": [0.0, 0.0, 1.0],
+             "weight": torch.eye(3 * NUM_JOINTS), "bias": torch.zeros(3 * NUM_JOINTS)}
+    return {"default": "identity", "models": {"identity": entry}, "fraction": 0.0, "num_frames": 0, **(info or {})}
+
+
+def apply_mapping(mapping: dict, keypoints3d, kind: str | None = None):
+    """Discovered keypoints -> 17 joints with a stored mapping.
+
+    Args:
+        mapping: the checkpoint's ``mapping`` entry (from :func:`fit_mapping`).
+        keypoints3d: (..., K, 3) world metres, NaN for invalid keypoints (NumPy or torch).
+        kind: 'linear' or 'mlp' (default: the entry's ``default``).
+    Returns:
+        (..., 17, 3) world metres, same type as the input; NaN where no keypoint was valid.
+    """
+    if "models" not in mapping:
+        raise ValueError("mapping: field 'models' missing (not a kp3d mapping entry)")
+    kind = kind or mapping["default"]
+    if kind not in mapping["models"]:
+        raise ValueError(f"mapping: no '{kind}' model (available: {sorted(mapping['models'])})")
+    m = mapping["models"][kind]
+    is_numpy = not isinstance(keypoints3d, torch.Tensor)
+    X = torch.as_tensor(np.asarray(keypoints3d, dtype=np.float32)) if is_numpy else keypoints3d
+    K = int(m["num_keypoints"])
+    if X.ndim < 2 or tuple(X.shape[-2:]) != (K, 3):
+        raise ValueError(f"keypoints3d: expected (..., {K}, 3), got {tuple(X.shape)}")
+    origin = root_origin(X, int(m["root"]))
+    feats = centred_features(X, origin)
+    if m["kind"] == "linear":
+        out = feats @ m["weight"].to(feats) + m["bias"].to(feats)
+    elif m["kind"] == "mlp":
+        net = _mlp_cache(m)
+        with torch.set_grad_enabled(feats.requires_grad):
+            out = net.to(feats.dtype)(feats.reshape(-1, feats.shape[-1])).reshape(*feats.shape[:-1], -1)
+    else:
+        raise ValueError(f"mapping: unknown model kind {m['kind']!r}")
+    joints = out.reshape(*out.shape[:-1], NUM_JOINTS, 3) + origin[..., None, :]
+    return joints.detach().numpy() if is_numpy else joints
+
+
+class _MeanOfMLPs(nn.Module):
+    """The stored MLP map at inference: the mean of its members' outputs."""
+
+    def __init__(self, nets: list[MappingMLP]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(x) for net in self.nets]).mean(0)
+
+
+def _mlp_cache(entry: dict) -> _MeanOfMLPs:
+    """Build (once per entry) the eval-mode MLP map of a stored entry."""
+    net = entry.get("_module")
+    if net is None:
+        members = entry["members"] if "members" in entry else [entry]  # entries before 2026-12-02: one MLP
+        nets = []
+        for member in members:
+            m = MappingMLP(int(entry["num_keypoints"]), int(entry["hidden"]))
+            m.load_state_dict(member["state"])
+            nets.append(m)
+        net = _MeanOfMLPs(nets).eval()
+        entry["_module"] = net  # not saved: save_mapping stores only plain entries
+    return net
+
+
+def plain_mapping(mapping: dict) -> dict:
+    """The mapping without cached modules (what goes into a checkpoint)."""
+    return {
+        **{k: v for k, v in mapping.items() if k != "models"},
+        "models": {k: {kk: vv for kk, vv in m.items() if not kk.startswith("_")} for k, m in mapping["models"].items()},
+    }
