@@ -81,7 +81,10 @@ class ApproximateTimeSync:
         names: camera names (distinct).
         slop_ns: largest allowed span of a set, ns (>= 0).
         min_cameras: fewest cameras in a set (default: all, i.e. complete sets only).
-        queue_size: messages kept per camera; older ones are dropped as 'queue_overflow'.
+        queue_size: messages kept per camera; older ones are dropped as 'queue_overflow'. While a camera
+            that stopped is still waited for (up to ``timeout_ns`` of stamps), the live cameras' messages
+            queue up: the queue must hold more than ``timeout_ns`` of frames, or they overflow. Default
+            30: 1 s at 30 fps, twice the default timeout.
         timeout_ns: a camera whose last stamp is older than the newest stamp seen minus this is
             dead (no longer waited for; reported by :meth:`alive`). Default 500 ms.
         jump_back_ns: a stamp this much older than the camera's last one resets the queues.
@@ -93,7 +96,7 @@ class ApproximateTimeSync:
         names,
         slop_ns: int,
         min_cameras: int | None = None,
-        queue_size: int = 10,
+        queue_size: int = 30,
         timeout_ns: int = 500_000_000,
         jump_back_ns: int = 1_000_000_000,
     ) -> None:

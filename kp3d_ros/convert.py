@@ -1,4 +1,4 @@
-"""ROS 2 messages <-> kp3d_core types: stamps, images, CameraInfo, poses, markers, diagnostics.
+"""ROS 2 messages <-> kp3d_core types: stamps, images, CameraInfo, poses, markers, diagnostics, TF.
 
 Pure conversions (no node, no I/O); the maths lives in kp3d_core. Units: metres, pixels, nanoseconds.
 
@@ -6,9 +6,12 @@ Published conventions (also sent, latched, on ``~/joint_names`` as JSON, see :fu
 
 * ``PoseArray`` of the mapped pose: 17 poses in the order of ``kp3d_core.skeleton.JOINT_NAMES``;
   ``PoseArray`` of the raw keypoints: K poses in the model's keypoint order (``kp00`` .. ``kpK-1``).
-* A joint that could not be estimated (fewer than two confident views, or a non-finite model
-  output) has position (0, 0, 0) and the all-zero quaternion (0, 0, 0, 0); a valid joint has the
-  identity quaternion (w = 1). No NaN is ever published.
+* Every pose has a unit quaternion (RViz rejects a zero one). A valid joint has the identity
+  (x, y, z, w) = (0, 0, 0, 1); a joint that could not be estimated (fewer than two confident views,
+  a rejected estimate, or a non-finite model output) has position (0, 0, 0) and the half turn about x,
+  :data:`MISSING_QUATERNION` = (1, 0, 0, 0), i.e. ``orientation.w == 0``. :func:`pose_array_to_numpy`
+  decodes it (an all-zero quaternion, the convention of older versions, also reads as missing). No NaN
+  is ever published.
 """
 from __future__ import annotations
 
@@ -17,24 +20,27 @@ import json
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, Pose, PoseArray
+from geometry_msgs.msg import Point, Pose, PoseArray, TransformStamped
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from kp3d_core.bagio import stamp_to_ns  # one conversion for rclpy and rosbags messages alike
 from kp3d_core.camera import Camera
-from kp3d_core.image_encoding import SUPPORTED_ENCODINGS, image_msg_to_rgb, rgb_to_image_fields
+from kp3d_core.image_encoding import image_msg_to_rgb, rgb_to_image_fields
+from kp3d_core.inference.health import ERROR, OK, STALE, WARN, Status
 from kp3d_core.skeleton import BONES, JOINT_NAMES
 
 __all__ = [
-    "stamp_to_ns", "ns_to_stamp", "image_msg_to_rgb", "image_header_problem", "camera_info_problem", "rgb_to_image_msg", "camera_info_msg",
-    "camera_from_camera_info", "pose_array", "pose_array_to_numpy", "skeleton_markers",
-    "delete_all_markers", "diagnostic_status", "diagnostic_array", "joint_names_msg", "keypoint_names",
+    "stamp_to_ns", "ns_to_stamp", "image_msg_to_rgb", "rgb_to_image_msg", "camera_info_msg", "camera_info_fields",
+    "camera_from_camera_info", "pose_array", "pose_array_to_numpy", "skeleton_markers", "camera_transforms",
+    "delete_all_markers", "diagnostic_status", "diagnostic_statuses", "diagnostic_array", "joint_names_msg",
+    "keypoint_names", "OK", "WARN", "ERROR", "STALE", "MISSING_QUATERNION",
 ]
 
-# Diagnostic levels as plain ints (DiagnosticStatus.OK etc. are bytes in rclpy).
-OK, WARN, ERROR, STALE = 0, 1, 2, 3
+#: (x, y, z, w) of a missing joint: a unit quaternion (the half turn about x) that RViz accepts.
+MISSING_QUATERNION = (1.0, 0.0, 0.0, 0.0)
 
 
 # ------------------------------------------------------------------------------------------ stamps
@@ -47,38 +53,6 @@ def ns_to_stamp(ns: int) -> Time:
 
 
 # ------------------------------------------------------------------------------------------ images
-def image_header_problem(msg, camera: Camera) -> tuple[str, str] | None:
-    """Cheap check of an Image's fields against the camera (no pixel access): (reason, text) or None.
-
-    Reasons: ``unsupported_encoding``, ``size_mismatch`` (vs the calibration), ``bad_buffer``
-    (``len(data) != height * step``). Full decoding errors are caught later by :func:`image_msg_to_rgb`.
-    """
-    if msg.encoding not in SUPPORTED_ENCODINGS:
-        return "unsupported_encoding", (
-            f"unsupported image encoding '{msg.encoding}' (supported: {', '.join(SUPPORTED_ENCODINGS)})"
-        )
-    if (msg.width, msg.height) != (camera.width, camera.height):
-        return "size_mismatch", (
-            f"image {msg.width}x{msg.height} does not match the calibration {camera.width}x{camera.height}"
-        )
-    if len(msg.data) != msg.height * msg.step:
-        return "bad_buffer", f"image data has {len(msg.data)} bytes, expected height*step = {msg.height * msg.step}"
-    return None
-
-
-def camera_info_problem(msg, camera: Camera, rtol: float = 0.01) -> str | None:
-    """How a CameraInfo disagrees with the calibration (size, or K beyond ``rtol``), or None.
-
-    An uncalibrated CameraInfo (K[0] == 0) is not a disagreement: the rig file is the calibration.
-    """
-    if (msg.width, msg.height) != (camera.width, camera.height):
-        return f"CameraInfo size {msg.width}x{msg.height} != calibration {camera.width}x{camera.height}"
-    k = np.asarray(msg.k, dtype=np.float64)
-    if k.size == 9 and k[0] != 0.0 and not np.allclose(k.reshape(3, 3), camera.K, rtol=rtol, atol=rtol * camera.K[0, 0]):
-        return f"CameraInfo K {k.round(2).tolist()} differs from the calibration {camera.K.reshape(-1).round(2).tolist()}"
-    return None
-
-
 def rgb_to_image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str, encoding: str = "rgb8") -> Image:
     """(H, W, 3) uint8 RGB -> sensor_msgs/Image with the given stamp and frame."""
     fields = rgb_to_image_fields(rgb, encoding)
@@ -103,21 +77,25 @@ def camera_info_msg(camera: Camera, stamp_ns: int) -> CameraInfo:
     return msg
 
 
+def camera_info_fields(msg) -> dict:
+    """A CameraInfo (rclpy or rosbags) as the plain fields of ``Camera.from_camera_info_fields``."""
+    return {
+        "width": int(msg.width), "height": int(msg.height), "k": list(msg.k), "d": list(msg.d),
+        "distortion_model": msg.distortion_model, "frame_id": msg.header.frame_id,
+    }
+
+
 def camera_from_camera_info(name: str, msg, T_world_cam) -> Camera:
     """A :class:`Camera` from a CameraInfo (rclpy or rosbags) and its pose (4x4, world <- optical).
 
     Raises CalibrationError naming the camera if the message is uncalibrated (K[0] == 0) or malformed.
     """
-    fields = {
-        "width": int(msg.width), "height": int(msg.height), "k": list(msg.k), "d": list(msg.d),
-        "distortion_model": msg.distortion_model, "frame_id": msg.header.frame_id,
-    }
-    return Camera.from_camera_info_fields(name, fields, T_world_cam)
+    return Camera.from_camera_info_fields(name, camera_info_fields(msg), T_world_cam)
 
 
 # ------------------------------------------------------------------------------------------ poses
 def pose_array(points: np.ndarray, valid: np.ndarray | None, stamp_ns: int, frame_id: str) -> PoseArray:
-    """(K, 3) points, metres, and (K,) validity -> PoseArray (invalid or non-finite: zero quaternion at 0)."""
+    """(K, 3) points, metres, and (K,) validity -> PoseArray (invalid or non-finite: :data:`MISSING_QUATERNION` at 0)."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise ValueError(f"points: expected shape (K, 3), got {pts.shape}")
@@ -137,14 +115,15 @@ def pose_array(points: np.ndarray, valid: np.ndarray | None, stamp_ns: int, fram
             pose.position.x, pose.position.y, pose.position.z = float(p[0]), float(p[1]), float(p[2])
             pose.orientation.w = 1.0
         else:
-            pose.orientation.w = 0.0  # the documented "missing joint" marker
+            q = pose.orientation
+            q.x, q.y, q.z, q.w = MISSING_QUATERNION
         poses.append(pose)
     msg.poses = poses
     return msg
 
 
 def pose_array_to_numpy(msg) -> tuple[np.ndarray, np.ndarray]:
-    """PoseArray -> ((K, 3) float64 metres, NaN where missing; (K,) bool valid)."""
+    """PoseArray -> ((K, 3) float64 metres, NaN where missing; (K,) bool valid). Missing: ``orientation.w == 0``."""
     pts = np.full((len(msg.poses), 3), np.nan)
     valid = np.zeros(len(msg.poses), dtype=bool)
     for i, pose in enumerate(msg.poses):
@@ -152,6 +131,27 @@ def pose_array_to_numpy(msg) -> tuple[np.ndarray, np.ndarray]:
             valid[i] = True
             pts[i] = (pose.position.x, pose.position.y, pose.position.z)
     return pts, valid
+
+
+# ------------------------------------------------------------------------------------------ TF
+def camera_transforms(cameras, world_frame: str, stamp_ns: int) -> list[TransformStamped]:
+    """world -> each camera's optical frame (``frame_id``), from its ``T_world_cam`` (world <- optical).
+
+    The transforms of ``/tf_static`` (tf2_msgs/TFMessage.transforms): parent ``world_frame``, child the
+    camera's optical frame, translation metres, rotation a unit quaternion.
+    """
+    out = []
+    for cam in cameras:
+        T = np.asarray(cam.T_world_cam, dtype=np.float64)
+        t = TransformStamped()
+        t.header.stamp = ns_to_stamp(stamp_ns)
+        t.header.frame_id = world_frame.lstrip("/")
+        t.child_frame_id = cam.frame_id.lstrip("/")
+        tr, q = t.transform.translation, t.transform.rotation
+        tr.x, tr.y, tr.z = (float(v) for v in T[:3, 3])
+        q.x, q.y, q.z, q.w = (float(v) for v in Rotation.from_matrix(T[:3, :3]).as_quat())
+        out.append(t)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ markers
@@ -242,6 +242,11 @@ def diagnostic_status(name: str, level: int, message: str, values: dict, hardwar
     return st
 
 
+def diagnostic_statuses(statuses: list[Status], prefix: str) -> list[DiagnosticStatus]:
+    """kp3d_core health statuses -> DiagnosticStatus named ``<prefix>: <status name>``."""
+    return [diagnostic_status(f"{prefix}: {s.name}", s.level, s.message, s.values, s.hardware_id) for s in statuses]
+
+
 def diagnostic_array(stamp_ns: int, statuses: list[DiagnosticStatus]) -> DiagnosticArray:
     msg = DiagnosticArray()
     msg.header.stamp = ns_to_stamp(stamp_ns)
@@ -271,6 +276,7 @@ def joint_names_msg(num_keypoints: int, frame_id: str) -> String:
         "pose": list(JOINT_NAMES),
         "keypoints": keypoint_names(num_keypoints),
         "bones": [list(b) for b in BONES],
-        "missing": "position (0,0,0) and orientation quaternion (0,0,0,0); valid joints have w = 1",
+        "missing": "position (0,0,0) and orientation quaternion (x,y,z,w) = (1,0,0,0), i.e. w = 0; "
+                   "valid joints have the identity (0,0,0,1)",
     }
     return String(data=json.dumps(doc))

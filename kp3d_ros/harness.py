@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from . import convert
+from .paths import share_dirs
 
 NODE_NAME = "multicam_node"
 
@@ -41,17 +42,11 @@ def write_params(path: str | Path, **params) -> Path:
 
 
 def fastdds_profile() -> Path | None:
-    """config/fastdds_localhost_shm.xml (installed share, else the source checkout), or None."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        p = Path(get_package_share_directory("kp3d_ros")) / "config" / "fastdds_localhost_shm.xml"
-        if p.exists():
-            return p
-    except Exception:  # not in AMENT_PREFIX_PATH: a source checkout
-        pass
-    p = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost_shm.xml"
-    return p if p.exists() else None
+    """config/fastdds_localhost_shm.xml of the first share directory that has it (kp3d_ros.paths), or None."""
+    for d in share_dirs():
+        if (d / "config" / "fastdds_localhost_shm.xml").is_file():
+            return d / "config" / "fastdds_localhost_shm.xml"
+    return None
 
 
 ROS_ENV_KEYS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTRTPS_DEFAULT_PROFILES_FILE")
@@ -83,7 +78,8 @@ def child_env(env: dict) -> dict:
 class NodeProcess:
     """``multicam_node`` in a child process (stdout+stderr to ``log``)."""
 
-    def __init__(self, params_file: str | Path, log: str | Path, env: dict | None = None, nice: int = 0) -> None:
+    def __init__(self, params_file: str | Path, log: str | Path, env: dict | None = None, nice: int = 0,
+                 cwd: str | Path | None = None) -> None:
         self.log_path = Path(log)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
@@ -91,7 +87,7 @@ class NodeProcess:
         if nice:
             cmd = ["nice", "-n", str(nice), *cmd]
         env = child_env(env or ros_env())
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
 
     @property
     def pid(self) -> int:
@@ -100,10 +96,10 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGINT (a clean Ctrl-C), then SIGKILL after ``timeout``; returns the exit code."""
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGINT) -> int:
+        """``sig`` (default SIGINT, a clean Ctrl-C), then SIGKILL after ``timeout``; returns the exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -137,10 +133,13 @@ class Published:
 
 @dataclass
 class DiagSample:
+    """One /diagnostics message of the node; statuses keyed by the name after '<node>: ' ('pipeline', 'camera cam0')."""
+
     arrival: float
     levels: dict = field(default_factory=dict)  # status name suffix -> level
     messages: dict = field(default_factory=dict)  # status name suffix -> message
     values: dict = field(default_factory=dict)  # status name suffix -> {key: value}
+    hardware_ids: dict = field(default_factory=dict)  # status name suffix -> hardware_id
 
 
 class OutputCollector:
@@ -193,6 +192,7 @@ class OutputCollector:
             s.levels[key] = convert.diagnostic_level(st)
             s.messages[key] = st.message
             s.values[key] = convert.diagnostic_values(st)
+            s.hardware_ids[key] = st.hardware_id
         if s.levels:
             self.diagnostics.append(s)
 

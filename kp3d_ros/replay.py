@@ -32,7 +32,8 @@ def message_class(msgtype: str):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 bag directory (MCAP or sqlite3)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
-    parser.add_argument("--loop", action="store_true", help="play again from the start when the bag ends")
+    parser.add_argument("--loop", action=argparse.BooleanOptionalAction, default=False,
+                        help="play again from the start when the bag ends (--no-loop: once, the default)")
     parser.add_argument("--topics", nargs="+", default=None, help="only these topics (default: all)")
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     parser.add_argument(
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to sleep before playing (discovery)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error", "fatal"),
+                        help="ROS log level of the replay node (default info)")
 
 
 class Player:
@@ -122,7 +125,7 @@ class Player:
 def main(args: argparse.Namespace) -> int:
     import rclpy
 
-    rclpy.init()
+    rclpy.init(args=["kp3d_replay", "--ros-args", "--log-level", args.log_level])
     node = rclpy.create_node("kp3d_replay")
     try:
         player = Player(node, args.bag, args.topics, clock=not args.no_clock)

@@ -82,14 +82,18 @@ def fresh_checkpoint(path: Path, nan: bool = False, num_keypoints: int = 8) -> P
 
 def mapped_checkpoint(path: Path, studio: Path) -> Path:
     """:func:`fresh_checkpoint` plus a linear keypoints -> joints mapping fitted (kp3d_core.fit_mapping) on the
-    studio's frames: the estimator's 3D keypoints of every frame where all are valid, against gt.npz."""
+    studio's frames: the estimator's 3D keypoints (with the studio's stored backgrounds, so that no frame
+    waits for a learnt background) of every frame where all are valid, against gt.npz."""
+    from kp3d_core.background import load_stored_backgrounds
     from kp3d_core.bagio import read_camera_frames
     from kp3d_core.inference.estimator import MultiViewEstimator
     from kp3d_core.fit_mapping import fit_mapping, store_mapping
     from kp3d_core.rig import load_rig
 
     ckpt = fresh_checkpoint(path)
-    est = MultiViewEstimator.load(ckpt, load_rig(studio / "rig.yaml"), backend="onnxruntime")
+    rig = load_rig(studio / "rig.yaml")
+    est = MultiViewEstimator.load(ckpt, rig, backend="onnxruntime",
+                                  backgrounds=load_stored_backgrounds(studio / "backgrounds", rig.cameras))
     gt = np.load(studio / "gt.npz")
     index = {int(s): i for i, s in enumerate(gt["stamps_ns"])}
     kps, joints = [], []

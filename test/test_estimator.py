@@ -247,3 +247,63 @@ def test_load_from_checkpoint_or_onnx(rig, bgs, tmp_path, monkeypatch):
     (tmp_path / "bad.pt").write_bytes(b"\x00" * 64)
     with pytest.raises(ModelFileError, match="bad.pt"):
         MultiViewEstimator.load(tmp_path / "bad.pt", rig, backend="auto")
+
+
+# ------------------------------------------------------------------------------ plausibility (shipped model)
+def test_plausible_sets_pass_and_report_their_reprojection_error(shipped):
+    path, ckpt, onnx_path, rig, bgs, images, joints = shipped
+    est = MultiViewEstimator.load(onnx_path, rig, backend="onnxruntime", backgrounds=bgs)
+    for t, imgs in enumerate(images):
+        out = est.process(imgs, t)
+        assert out.rejected is None and out.valid.all()
+        assert 0 < out.reprojection_error < 0.1 and out.view_errors.shape == (V,)  # crop-box sides
+        assert np.nanmax(out.view_errors) >= out.reprojection_error >= np.nanmin(out.view_errors)
+
+
+def test_a_camera_knocked_off_its_calibration_is_rejected(shipped):
+    """cam1 tilted 20 degrees after calibration: the views disagree; without the check the pose is > 0.4 m off."""
+    from scipy.spatial.transform import Rotation
+
+    from kp3d_core.models.mapping import apply_mapping
+    from kp3d_core.rig import Rig
+
+    path, ckpt, onnx_path, rig, bgs, images, joints = shipped
+    cams = list(rig.cameras)
+    T = cams[1].T_world_cam.copy()
+    T[:3, :3] = T[:3, :3] @ Rotation.from_euler("x", 20, degrees=True).as_matrix()
+    bumped = Rig((cams[0], cams[1].with_pose(T), *cams[2:]))
+    est = MultiViewEstimator.load(onnx_path, bumped, backend="onnxruntime", backgrounds=bgs)
+    unchecked = MultiViewEstimator.load(onnx_path, bumped, backend="onnxruntime", backgrounds=bgs,
+                                        max_reprojection_error=None)
+    for t, imgs in enumerate(images[:3]):
+        out, raw = est.process(imgs, t), unchecked.process(imgs, t)
+        assert out.rejected == "reprojection" and out.reprojection_error > 0.12
+        assert not out.valid.any() and np.isnan(out.keypoints3d).all() and out.pose is None
+        assert raw.rejected is None and raw.valid.all()
+        pose = np.asarray(apply_mapping(ckpt["mapping"], raw.keypoints3d)).reshape(17, 3)
+        assert np.linalg.norm(pose - joints[t], axis=1).mean() > 0.4
+
+
+def test_no_estimate_while_the_learnt_background_warms_up(shipped):
+    """Without stored backgrounds the first frames' median still holds the subject: nothing is published from it."""
+    path, ckpt, onnx_path, rig, bgs, images, joints = shipped
+    est = MultiViewEstimator.load(onnx_path, rig, backend="onnxruntime")
+    assert not est.predictor.background_ready
+    for t, imgs in enumerate(images):
+        out = est.process(imgs, t)
+        assert out.rejected == "background_warmup" and not out.valid.any() and out.pose is None
+    assert MultiViewEstimator.load(onnx_path, rig, backend="onnxruntime", backgrounds=bgs).predictor.background_ready
+    with pytest.raises(ValueError, match="max_reprojection_error"):
+        MultiViewEstimator.load(onnx_path, rig, backend="onnxruntime", max_reprojection_error=0.0)
+
+
+def test_with_cameras_keeps_network_mapping_settings_and_stored_backgrounds(shipped):
+    path, ckpt, onnx_path, rig, bgs, images, joints = shipped
+    est = MultiViewEstimator.load(path, rig, backend="onnxruntime", backgrounds=bgs, max_reprojection_error=0.2)
+    moved = est.with_cameras(rig.cameras)
+    assert moved.predictor.backend is est.predictor.backend and moved.mapping is est.mapping
+    assert moved.max_reprojection_error == 0.2 and moved.predictor.background_ready
+    a, b = est.process(images[0], 0), moved.process(images[0], 0)
+    np.testing.assert_allclose(a.keypoints3d, b.keypoints3d)
+    with pytest.raises(ValueError, match="cameras"):
+        est.with_cameras(rig.cameras[::-1])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kp3d_core.filters import OneEuroFilter, smoothing_factor
-from kp3d_core.mailbox import LatestSlot
+from kp3d_core.mailbox import FifoQueue, LatestSlot
 
 
 # ------------------------------------------------------------------------------ One Euro filter
@@ -195,3 +195,35 @@ def test_latest_slot_threads_fast_producer_slow_consumer():
     assert taken[-1] == n  # the last item is never lost
     assert slot.taken + slot.dropped == slot.put_count == n
     assert slot.dropped > 0
+
+
+def test_fifo_queue_keeps_order_and_drops_the_oldest_when_full():
+    q = FifoQueue(3)
+    assert q.get(timeout=0) is None
+    assert [q.put(i) for i in range(5)] == [False, False, False, True, True]
+    assert q.pending == 3 and q.counters == {"overflow": 2}
+    assert [q.get(timeout=0) for _ in range(4)] == [2, 3, 4, None]
+    assert (q.put_count, q.taken, q.dropped) == (5, 3, 2)
+    with pytest.raises(ValueError, match="capacity"):
+        FifoQueue(0)
+    with pytest.raises(ValueError, match="None"):
+        q.put(None)
+
+
+def test_fifo_queue_threads_every_item_in_order():
+    q = FifoQueue(10_000)
+    taken = []
+
+    def consume():
+        while (item := q.get(timeout=2)) is not None:
+            taken.append(item)
+            if item == 2000:
+                return
+
+    th = threading.Thread(target=consume)
+    th.start()
+    for i in range(1, 2001):
+        q.put(i)
+    th.join(timeout=10)
+    q.close()
+    assert not th.is_alive() and taken == list(range(1, 2001)) and q.dropped == 0

@@ -65,7 +65,15 @@ def test_pose_array_never_publishes_nan_and_marks_missing_joints():
     back, ok = convert.pose_array_to_numpy(msg)
     assert ok.tolist() == [i not in (3, 5) for i in range(17)]
     np.testing.assert_allclose(back[ok], pts[ok])
-    assert msg.poses[3].orientation.w == 0.0 and msg.poses[3].position.x == 0.0
+    assert np.isnan(back[~ok]).all()
+    # every quaternion is a unit quaternion (RViz rejects zero ones): identity if valid, the half turn if missing
+    quats = np.array([[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w] for p in msg.poses])
+    np.testing.assert_allclose(np.linalg.norm(quats, axis=1), 1.0)
+    assert tuple(quats[3]) == convert.MISSING_QUATERNION == (1.0, 0.0, 0.0, 0.0) and tuple(quats[0]) == (0, 0, 0, 1)
+    assert msg.poses[3].position.x == msg.poses[3].position.y == msg.poses[3].position.z == 0.0
+    # the older all-zero quaternion still decodes as missing
+    msg.poses[0].orientation.w = 0.0
+    assert not convert.pose_array_to_numpy(msg)[1][0]
     with pytest.raises(ValueError, match="points"):
         convert.pose_array(np.zeros((4, 2)), None, 0, "world")
 
@@ -92,35 +100,36 @@ def test_skeleton_markers_namespaces_types_and_bones():
 
 
 def test_diagnostics_and_joint_names():
+    from kp3d_core.inference.health import Status
+
     st = convert.diagnostic_status("n: pipeline", convert.ERROR, "bad", {"rate": 29.987654, "drops": 3})
     assert convert.diagnostic_level(st) == convert.ERROR
     assert convert.diagnostic_values(st) == {"rate": "29.99", "drops": "3"}
+    (cam,) = convert.diagnostic_statuses([Status("camera cam2", convert.WARN, "not alive", "cam2", {"images": 4})],
+                                         "/multicam_node")
+    assert (cam.name, cam.hardware_id, cam.message) == ("/multicam_node: camera cam2", "cam2", "not alive")
+    assert convert.diagnostic_level(cam) == convert.WARN and convert.diagnostic_values(cam) == {"images": "4"}
     doc = json.loads(convert.joint_names_msg(8, "world").data)
     assert doc["pose"] == list(JOINT_NAMES) and doc["keypoints"][-1] == "kp07" and doc["frame_id"] == "world"
+    assert "(1,0,0,0)" in doc["missing"]
 
 
-def test_camera_info_problem_names_size_and_intrinsics():
-    cam = ring_rig(1)[0]
-    msg = convert.camera_info_msg(cam, 0)
-    assert convert.camera_info_problem(msg, cam) is None
-    msg.k = [0.0] * 9  # uncalibrated CameraInfo: the rig file rules, no complaint
-    assert convert.camera_info_problem(msg, cam) is None
-    k = cam.K.copy()
-    k[0, 0] *= 1.1
-    msg.k = k.reshape(-1).tolist()
-    assert "differs from the calibration" in convert.camera_info_problem(msg, cam)
-    msg.width = 320
-    assert "320x480 != calibration 640x480" in convert.camera_info_problem(msg, cam)
-
-
-def test_image_header_problem():
-    cam = ring_rig(1, width=4, height=2)[0]
-    msg = convert.rgb_to_image_msg(np.zeros((2, 4, 3), np.uint8), 0, "f")
-    assert convert.image_header_problem(msg, cam) is None
-    msg.encoding = "16UC1"
-    assert convert.image_header_problem(msg, cam)[0] == "unsupported_encoding"
-    msg.encoding, msg.width = "rgb8", 3
-    assert convert.image_header_problem(msg, cam) == (
-        "size_mismatch", "image 3x2 does not match the calibration 4x2")
-    msg.width, msg.step = 4, 13
-    assert convert.image_header_problem(msg, cam)[0] == "bad_buffer"
+def test_camera_transforms_for_tf_static():
+    """world -> optical frame per camera: the quaternion (x, y, z, w), written out by hand, and the translation
+    give back T_world_cam."""
+    rig = ring_rig(3)
+    tfs = convert.camera_transforms(rig.cameras, "world", 5)
+    assert [t.child_frame_id for t in tfs] == [c.frame_id for c in rig.cameras]
+    p_cam = np.array([0.3, -0.2, 2.0])
+    for t, cam in zip(tfs, rig.cameras):
+        assert t.header.frame_id == "world" and convert.stamp_to_ns(t.header.stamp) == 5
+        q = t.transform.rotation
+        tr = t.transform.translation
+        assert abs(np.linalg.norm([q.x, q.y, q.z, q.w]) - 1.0) < 1e-12
+        x, y, z, w = q.x, q.y, q.z, q.w
+        R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                      [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+        np.testing.assert_allclose(R, cam.T_world_cam[:3, :3], atol=1e-12)
+        np.testing.assert_allclose([tr.x, tr.y, tr.z], cam.T_world_cam[:3, 3], atol=1e-12)
+        np.testing.assert_allclose(R @ p_cam + [tr.x, tr.y, tr.z], cam.T_world_cam[:3, :3] @ p_cam + cam.T_world_cam[:3, 3])

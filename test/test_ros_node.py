@@ -9,6 +9,7 @@ pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed")
 
 from ros_fixtures import frame_stamp, fresh_checkpoint, tiny_bag  # noqa: E402
 
+from kp3d_core.inference.predictor import PredictorConfig  # noqa: E402
 from kp3d_ros.demo import run_pipeline  # noqa: E402
 
 
@@ -17,7 +18,7 @@ def _node_drops(pipe):
 
 
 def test_published_sets_equal_synchronised_sets_minus_counted_drops(tmp_path, ros_env):
-    frames = 40
+    frames = 60
     studio = tiny_bag(tmp_path / "studio", frames=frames)
     model = fresh_checkpoint(tmp_path / "model.pt", num_keypoints=8)
     r = run_pipeline(studio, tmp_path / "run", model=str(model), backend="onnxruntime")
@@ -38,12 +39,22 @@ def test_published_sets_equal_synchronised_sets_minus_counted_drops(tmp_path, ro
     assert names["frame_id"] == "world" and len(names["pose"]) == 17 and len(names["keypoints"]) == 8
     for pts, valid in r["keypoints"].values():
         assert pts.shape == (8, 3) and np.isfinite(pts[valid]).all()
-    # once the background is learnt (15 frames of warm-up), keypoints are triangulated from the views
-    # (an untrained net still outputs finite keypoints inside the subject's crop)
-    assert sum(v.any() for _, v in r["keypoints"].values()) >= (frames - 15) // 2
-    # diagnostics: cameras alive while the bag played, latency measured
-    cams = [s for s in r["diagnostics"] if "cameras" in s.levels]
-    assert any(s.levels["cameras"] == 0 and s.messages["cameras"] == "all cameras alive" for s in cams)
+    # no keypoint is published while the learnt background warms up (its median of the first frames holds the
+    # moving subject): those sets go out empty and are counted; afterwards keypoints are triangulated (an
+    # untrained net still outputs finite keypoints inside the subject's crop, consistent across the views)
+    cfg = PredictorConfig()
+    warmup = (cfg.background_warmup - 1) * cfg.background_warmup_stride + 1
+    assert int(pipe["rejected.background_warmup"]) == warmup and int(pipe["rejected_total"]) == warmup
+    ordered = [r["keypoints"][s][1] for s in sorted(r["keypoints"])]
+    assert not any(v.any() for v in ordered[:warmup])
+    assert sum(v.all() for v in ordered[warmup:]) >= (frames - warmup) // 2
+    # diagnostics: every camera alive while the bag played, each status with a hardware id, latency measured
+    for cam in ("cam0", "cam1", "cam2"):
+        key = f"camera {cam}"
+        assert any(s.levels.get(key) == 0 and s.messages[key] == "alive" for s in r["diagnostics"]), key
+        assert all(s.hardware_ids[key] == cam for s in r["diagnostics"] if key in s.levels)
+    assert all(s.hardware_ids["pipeline"] == "/multicam_node" for s in r["diagnostics"])
+    assert any(s.levels["pipeline"] == 0 for s in r["diagnostics"])
     assert 0 < float(pipe["latency_p50_ms"]) <= float(pipe["latency_p95_ms"]) < 5000
 
 
@@ -72,14 +83,15 @@ def test_parameters_are_declared_with_descriptions_and_validated(tmp_path, ros_e
             ro = node.set_parameters([Parameter("sync.min_cameras", value=3)])[0]
             assert not ro.successful
             smooth = node.set_parameters([Parameter("smoothing.enabled", value=True)])[0]
-            assert smooth.successful and node.estimator.smoothing is not None
+            assert smooth.successful and node.pipeline.estimator.smoothing is not None
         finally:
             node.destroy_node()
         with pytest.raises(ValueError, match="parameter 'image_qos'"):
             MultiCamNode(parameter_overrides=base + [Parameter("image_qos", value="fast")])
         with pytest.raises(ValueError, match="parameter 'sync.min_cameras': 4 > number of cameras 3"):
             MultiCamNode(parameter_overrides=base + [Parameter("sync.min_cameras", value=4)])
-        with pytest.raises(FileNotFoundError, match="parameter 'rig_file' 'nope.yaml' not found"):
+        with pytest.raises(FileNotFoundError, match="parameter 'rig_file' 'nope.yaml' not found; looked in: .*"
+                                                    "Pass an absolute path"):
             MultiCamNode(parameter_overrides=base + [Parameter("rig_file", value="nope.yaml")])
     finally:
         rclpy.shutdown()
@@ -147,9 +159,9 @@ SHIPPED = Path(__file__).resolve().parent.parent / "kp3d_core" / "assets" / "mod
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped model kp3d_core/assets/model.pt is not in this checkout")
 def test_published_pose_mpjpe_is_within_5mm_of_kp3d_eval(tmp_path, ros_env):
-    # replayed at 0.1x so that the node processes every set on the shared 2-core machine: then its
-    # estimator state (running background, tracking) evolves as in a sequential offline run
-    r, n, node_mm, eval_mm = published_vs_eval(SHIPPED, tmp_path)
+    # the node processes every set in order (worker.every_set): its estimator state (running background,
+    # tracking) evolves as in a sequential offline run, at any replay rate
+    r, n, node_mm, eval_mm = published_vs_eval(SHIPPED, tmp_path, rate=1.0)
     print(f"published pose MPJPE {node_mm:.1f} mm, kp3d eval {eval_mm:.1f} mm, {n} frames")
     assert n >= 20, (n, r["pipeline"])
     assert abs(node_mm - eval_mm) <= 5.0, (node_mm, eval_mm, n)
@@ -175,7 +187,8 @@ def test_overlays_and_markers_in_process(tmp_path, ros_env):
     try:
         node = MultiCamNode(parameter_overrides=[
             Parameter("cameras", value=["cam0", "cam1", "cam2"]), Parameter("rig_file", value=str(studio / "rig.yaml")),
-            Parameter("model.path", value=str(model)), Parameter("publish.overlays", value=True)])
+            Parameter("model.path", value=str(model)), Parameter("publish.overlays", value=True),
+            Parameter("model.backgrounds", value=str(studio / "backgrounds"))])
         sub = rclpy.create_node("overlay_sub")
         overlays, markers = [], []
         sub.create_subscription(Image, "/multicam_node/overlay/cam1", overlays.append, 50)
@@ -190,7 +203,7 @@ def test_overlays_and_markers_in_process(tmp_path, ros_env):
                 originals[(cam, frame_stamp(t))] = rgb
                 node._on_image(cam, convert.rgb_to_image_msg(rgb, frame_stamp(t), f"{cam}_optical_frame", "bgr8"))
             deadline = time.monotonic() + 5
-            while node.stats.sets_out + sum(node.slot.counters.values()) < node.stats.sets_in and time.monotonic() < deadline:
+            while not node.pipeline.idle and time.monotonic() < deadline:
                 ex.spin_once(timeout_sec=0.02)
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
@@ -247,10 +260,11 @@ def test_published_pose_equals_the_offline_estimator(tmp_path, ros_env):
 
     studio = tiny_bag(tmp_path / "s", frames=40)
     model = mapped_checkpoint(tmp_path / "m.pt", studio)
-    r = run_pipeline(studio, tmp_path / "run", model=str(model), backend="onnxruntime", rate=0.5)
+    r = run_pipeline(studio, tmp_path / "run", model=str(model), backend="onnxruntime",
+                     extra_params={"model.backgrounds": str(studio / "backgrounds")})
     assert r["node_exit"] == 0, r["node_log"][-3000:]
     # the sets the node processed (it publishes every one, an empty pose when there is none)
-    offline = estimator_poses(model, studio, stamps=set(r["poses"]))
+    offline = estimator_poses(model, studio, stamps=set(r["poses"]), backgrounds=studio / "backgrounds")
     published = {s: p for s, (p, v) in r["poses"].items() if len(v) == 17 and v.all()}
     assert set(published) == set(offline) and len(published) >= 10, (len(published), len(offline), r["pipeline"])
     diff_mm = 1000 * np.array([np.abs(published[s] - offline[s]).max() for s in published])
@@ -292,26 +306,125 @@ def test_intrinsics_from_camera_info(tmp_path, ros_env):
                 rgb = cv2.cvtColor(cv2.imread(str(studio / "images" / cam / f"{t:06d}.jpg")), cv2.COLOR_BGR2RGB)
                 node._on_image(cam, convert.rgb_to_image_msg(rgb, frame_stamp(t), f"{cam}_optical_frame"))
             deadline = time.monotonic() + 5
-            while node.stats.sets_out + sum(node.stats.drops.values()) + node.slot.dropped < node.stats.sets_in \
-                    and time.monotonic() < deadline:
+            while not node.pipeline.idle and time.monotonic() < deadline:
                 ex.spin_once(timeout_sec=0.02)
 
+        health = node.pipeline.health
         for t in range(3):
             feed(t)
-        assert node.stats.drops["waiting_camera_info"] >= 1 and node.stats.sets_out == 0
+        assert health.drops["waiting_camera_info"] >= 1 and health.sets_out == 0
         for cam in names:
             node._on_camera_info(cam, convert.camera_info_msg(true_rig[cam], frame_stamp(3)))
         for t in range(3, 20):
             feed(t)
-        assert node.stats.sets_out >= 1
-        for cam, used in zip(names, node.estimator.cameras):
+        assert health.sets_out >= 1
+        for cam, used in zip(names, node.pipeline.estimator.cameras):
             np.testing.assert_allclose(used.K, true_rig[cam].K)
             np.testing.assert_allclose(used.T_world_cam, true_rig[cam].T_world_cam, atol=1e-12)
         # an uncalibrated CameraInfo is refused with an error naming the camera
         bad = convert.camera_info_msg(true_rig["cam1"], 0)
         bad.k = [0.0] * 9
         node._on_camera_info("cam1", bad)
-        assert any("cam1" in k and "camera_info_invalid" in k for k in node.stats.errors)
+        assert health.errors.get("cam1: camera_info_invalid") == 1
         node.destroy_node()
     finally:
         rclpy.shutdown()
+
+
+# ------------------------------------------------------------------------------ process life cycle
+def test_help_lists_the_parameters_and_exits_without_ros(ros_env):
+    import subprocess
+    import sys
+
+    from kp3d_ros.node import PARAMETERS
+
+    env = dict(ros_env, ROS_DOMAIN_ID="not-a-number")  # rclpy.init would fail on this: --help must not init
+    r = subprocess.run([sys.executable, "-m", "kp3d_ros.node", "--help"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    for name, (default, desc, _) in PARAMETERS.items():
+        assert f"  {name} = {default!r}" in r.stdout and desc in r.stdout, name
+    assert "usage: multicam_node" in r.stdout and not r.stderr.strip()
+
+
+def _collector(node_ns="/multicam_node"):
+    import rclpy
+
+    from kp3d_ros.harness import OutputCollector
+
+    rclpy.init()
+    return OutputCollector(node_ns)
+
+
+def test_sigint_while_sets_flow_exits_cleanly(tmp_path, ros_env):
+    """Ctrl-C while the worker publishes: exit 0, no '[ERROR]' (publisher's context is invalid) and no traceback."""
+    import subprocess
+    import sys
+
+    import rclpy
+
+    from kp3d_ros.harness import NodeProcess, write_params
+
+    studio = tiny_bag(tmp_path / "s", frames=20)
+    model = fresh_checkpoint(tmp_path / "m.pt")
+    params = write_params(tmp_path / "p.yaml", cameras=["cam0", "cam1", "cam2"], rig_file=str(studio / "rig.yaml"),
+                          **{"model.path": str(model), "model.backgrounds": str(studio / "backgrounds"),
+                             "image_qos": "reliable", "diagnostics.period_s": 0.2})
+    collector = _collector()
+    node = NodeProcess(params, tmp_path / "node.log", env=ros_env)
+    replay = None
+    try:
+        assert collector.wait_for_node(120.0), node.log()[-3000:]
+        replay = subprocess.Popen([sys.executable, "-m", "kp3d_ros.cli", "replay", str(studio / "bag"), "--loop",
+                                   "--wait-subscribers", "30", "--delay", "0.5", "-q"], env=ros_env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert collector.spin_until(lambda: len(collector.pose) >= 15, 60.0), node.log()[-3000:]
+        code = node.stop()
+    finally:
+        node.stop()
+        if replay is not None:
+            replay.terminate()
+            replay.wait(10)
+        collector.close()
+        rclpy.try_shutdown()
+    log = node.log()
+    assert code == 0, log[-3000:]
+    assert "[ERROR]" not in log and "Traceback" not in log and "context is invalid" not in log, log[-3000:]
+
+
+def test_without_input_the_pipeline_warns_from_any_directory_and_sigterm_exits_cleanly(tmp_path, ros_env):
+    """Started from an empty directory with the default rig_file (config/studio_rig.yaml, found in the source
+    checkout): every status has a hardware id; with no camera publishing, the pipeline WARNs naming the topics."""
+    import signal
+
+    import rclpy
+
+    from kp3d_ros.harness import NodeProcess, write_params
+
+    model = fresh_checkpoint(tmp_path / "m.pt")
+    params = write_params(tmp_path / "p.yaml", **{"model.path": str(model), "diagnostics.period_s": 0.2,
+                                                  "diagnostics.output_timeout_s": 0.5})
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    collector = _collector()
+    node = NodeProcess(params, tmp_path / "node.log", env=ros_env, cwd=cwd)
+    try:
+        assert collector.wait_for_node(120.0), node.log()[-3000:]
+        assert collector.spin_until(lambda: any(s.levels.get("pipeline") == 1 for s in collector.diagnostics), 20.0)
+        code = node.stop(sig=signal.SIGTERM)
+    finally:
+        node.stop()
+        collector.close()
+        rclpy.try_shutdown()
+    log = node.log()
+    assert code == 0 and "Traceback" not in log and "[ERROR]" not in log, log[-3000:]
+    from kp3d_ros.paths import share_dirs
+
+    # the installed share/kp3d_ros (sys.prefix) or the source checkout, whichever comes first
+    assert f"rig {share_dirs()[0] / 'config' / 'studio_rig.yaml'}," in log, log
+    last = [s for s in collector.diagnostics if s.levels.get("pipeline") == 1][-1]
+    waiting = ", ".join(f"/cam{i}/image_raw (no image yet)" for i in range(4))
+    assert last.messages["pipeline"] == f"no synchronised set published in the last 0.5 s: waiting for {waiting}"
+    assert last.hardware_ids["pipeline"] == "/multicam_node"
+    assert {k: v for k, v in last.hardware_ids.items() if k != "pipeline"} == {f"camera cam{i}": f"cam{i}" for i in range(4)}
+    assert all(last.levels[f"camera cam{i}"] == 1 for i in range(4))

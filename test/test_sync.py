@@ -168,6 +168,29 @@ def test_camera_that_stops_is_declared_dead():
     assert sync.dropped == 0
 
 
+def test_camera_dying_at_30fps_with_the_defaults_loses_no_set_of_the_live_cameras():
+    """The default queue (30) outlasts the default dead-camera timeout (0.5 s = 15 frames at 30 fps): while
+    the dead camera is still waited for, the live cameras' messages wait in their queues instead of
+    overflowing; every later frame becomes a partial set. A queue of 10 (the old default) loses frames."""
+    period = 33_333_333
+
+    def run(**kw):
+        sync = ApproximateTimeSync(["a", "b", "c"], slop_ns=10 * MS, min_cameras=2, **kw)
+        sets = []
+        for t in range(90):
+            for n in "abc":
+                if not (n == "c" and t >= 30):
+                    sets += sync.add(n, t * period, (n, t))
+        return sync, sets
+
+    sync, sets = run()
+    assert sync.queue_size == 30 and sync.timeout_ns == 500 * MS
+    assert sync.counters["queue_overflow"] == 0 and sync.dropped == 0
+    assert len(sets) == 90 and [s.missing for s in sets[30:]] == [("c",)] * 60  # c is dead: nothing waits for it
+    old, old_sets = run(queue_size=10)
+    assert old.counters["queue_overflow"] > 0 and len(old_sets) < 90
+
+
 def test_poll_releases_sets_waiting_for_a_silent_camera():
     sync = ApproximateTimeSync(["a", "b", "c"], slop_ns=0, min_cameras=2, timeout_ns=100)
     sync.add("a", 1000, "a")

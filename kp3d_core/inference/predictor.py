@@ -105,6 +105,7 @@ class Predictor:
                 raise ValueError(f"Predictor: {len(backgrounds)} backgrounds for {len(self.cameras)} cameras")
             for cam, bg in zip(self.cameras, backgrounds):
                 self._check_image(cam, bg, what="background")
+        self._stored_backgrounds = backgrounds
         self.backgrounds = [
             RunningBackground(None if backgrounds is None else backgrounds[v], config.background_rate,
                               config.background_warmup)
@@ -117,6 +118,24 @@ class Predictor:
         self._full_area = [c.width * c.height for c in self.cameras]
         self._last_boxes: list[CropBox | None] = [None] * len(self.cameras)
         self.last_tracked = np.zeros(len(self.cameras), bool)  # (V,) of the latest predict (diagnostics)
+
+    @property
+    def background_ready(self) -> bool:
+        """True once every camera's background is trustworthy: stored, or its warm-up median complete.
+
+        During the warm-up the median of the few frames seen still holds the moving subject (a ghost),
+        and boxes found against it can be on the wrong blob in each view.
+        """
+        return not self._learning
+
+    def with_cameras(self, cameras: list[Camera] | tuple[Camera, ...]) -> "Predictor":
+        """A new predictor with the same network and settings on other calibrations of the same cameras (e.g.
+        intrinsics from CameraInfo), keeping the stored backgrounds where the image sizes are unchanged (else
+        they are learnt anew). Running state (learnt backgrounds, boxes) restarts."""
+        if [c.name for c in cameras] != [c.name for c in self.cameras]:
+            raise ValueError(f"Predictor.with_cameras: cameras {[c.name for c in cameras]} != {[c.name for c in self.cameras]}")
+        same_size = all(a.size == b.size for a, b in zip(cameras, self.cameras))
+        return Predictor(self.backend, cameras, self.config, self._stored_backgrounds if same_size else None)
 
     # ------------------------------------------------------------------------------ input checks
     @staticmethod
