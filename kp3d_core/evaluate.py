@@ -9,6 +9,10 @@ a flip-corrected MPJPE (an oracle) is printed beside the raw one, labelled as su
 Frames where no keypoint could be triangulated (a person found in fewer than 2 views) have no
 prediction: they are counted (``coverage_pct``) and left out of the error means.
 
+The crops are cached once per dataset in the user cache (:func:`kp3d_core.data.cache.cache_root`), never under
+the working directory. Without ``--data``, the studio-bench test split (:func:`default_split`: without the motion
+data a procedural stand-in, whose figures are marked as not comparable with the benchmark's).
+
 Outputs in ``--out`` (default ``out/eval``): metrics.json, metrics.md (with MPJPE per joint, per motion
 source and per subject), views.png, skeleton3d.png, per_joint.png; the last stdout line is one JSON line of
 the figures.
@@ -26,40 +30,81 @@ from tqdm import tqdm
 
 from . import metrics, plots
 from .checkpoint import CheckpointError, load_checkpoint, model_config_of, shipped_model_path
+from .cli_args import UsageError, positive_int
 from .crop import crop_to_image
 from .data.cache import CachedDataset
 from .data.studio import SampleParams, StudioFolder
 from .geometry import triangulate, undistort_pixels
 from .models.keypoint_net import load_keypoint_net
 from .models.mapping import apply_mapping
+from .rig import load_rig
 from .skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, ROOT
 from .studio import presets
 
 DEFAULT_OUT = Path("out/eval")
+FALLBACK_WARNING = ("a preset split rendered without its motion data (procedural motion stands in): its figures are "
+                    "not comparable with the README's studio-bench figures")
 
 
 # ------------------------------------------------------------------------------------------ data
-def default_split(split: str, preset: str = "studio-bench") -> Path:
-    """The studio-bench folder of ``split`` ('train', 'val', 'test'), rendered with the preset if missing.
+def fallback_name(preset: str, sources: list[str]) -> str:
+    """Folder name of a preset rendered with only ``sources`` (its motion data missing), e.g.
+    ``studio-bench-only-procedural``: never the preset's own name, which stands for the benchmark."""
+    return f"{preset}-only-{'-'.join(sources)}"
+
+
+def default_split(split: str, preset: str = "studio-bench", motion_root: str | Path | None = None,
+                  progress: bool = True) -> Path:
+    """The folder of the preset's ``split`` ('train', 'val', 'test'), rendered with the preset if missing.
 
     Looked for under ``$KP3D_STUDIO_BENCH``, ``out/<preset>`` and ``data/<preset>``; rendered into
     ``out/<preset>/<split>`` otherwise (the preset is byte-reproducible, so this is the same data).
+    Without the preset's motion data (under ``motion_root``, default :func:`presets.default_motion_root`)
+    the preset falls back to procedural motion: that split is not the benchmark, so it is looked for in and
+    rendered into ``out/<fallback_name>`` instead, with a warning (its manifest lists the missing sources).
     """
     import os
 
+    root_motion = Path(motion_root) if motion_root is not None else presets.default_motion_root()
+    used, missing = presets.resolve_sources(preset, None, root_motion)
     roots = [Path(os.environ["KP3D_STUDIO_BENCH"])] if os.environ.get("KP3D_STUDIO_BENCH") else []
     roots += [Path("out") / preset, Path("data") / preset]
+    out = roots[0] if os.environ.get("KP3D_STUDIO_BENCH") else Path("out") / preset
+    if missing:
+        name = fallback_name(preset, used)
+        roots += [Path("out") / name, Path("data") / name]
+        out = Path("out") / name
     for root in roots:
         if (root / split / "manifest.yaml").is_file():
             return root / split
-    out = roots[0] if os.environ.get("KP3D_STUDIO_BENCH") else Path("out") / preset
     print(f"{preset} {split} split not found (looked in {', '.join(map(str, roots))}): rendering it with the "
           f"{preset} preset into {out / split} (one-off; takes a while)", file=sys.stderr, flush=True)
+    if missing:
+        print(f"warning: the {preset} motion data is not under {root_motion} (set --motion-root or "
+              f"${presets.MOTION_ROOT_ENV}): rendering {out / split} with {', '.join(used)} motion only; it is not "
+              f"{preset}, and figures on it are not comparable with the README's", file=sys.stderr, flush=True)
 
-    presets.generate(preset, split, out, log=lambda m: print(m, file=sys.stderr, flush=True))
+    presets.generate(preset, split, out, motion_root=root_motion, progress=progress,
+                     log=lambda m: print(m, file=sys.stderr, flush=True))
     if not (out / split / "manifest.yaml").is_file():
         raise FileNotFoundError(f"{out / split}: the {preset} preset did not write a '{split}' split")
     return out / split
+
+
+def check_cameras(data: str | Path, cameras: list[str] | None) -> None:
+    """UsageError naming ``--cameras`` and the dataset's rig file unless every camera name is in it."""
+    if cameras:
+        names = load_rig(Path(data) / "rig.yaml").names
+        unknown = [c for c in cameras if c not in names]
+        if unknown:
+            raise UsageError(f"--cameras: {', '.join(unknown)} not in {Path(data) / 'rig.yaml'} (cameras: "
+                             f"{', '.join(names)})")
+
+
+def motion_fallback(manifest: dict) -> list[str]:
+    """The motion sources a preset split was rendered without (manifest ``missing_sources``; [] for a
+    complete preset split or a custom dataset): a split with any is not the benchmark its preset names."""
+    return [str(n) for n in manifest.get("missing_sources") or []] if manifest.get("preset") else []
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -152,8 +197,16 @@ def grouped_mpjpe(frame_err: np.ndarray, groups: np.ndarray) -> dict[str, float]
 
 
 def clip_source(clip: str) -> str:
-    """The motion source of a manifest clip name: its folder (procedural, cmu_131, bandai_namco_1, ...)."""
-    return clip.split("/")[0]
+    """The motion source of a manifest clip name: its folder (procedural, cmu_131, bandai_namco_1, ...).
+
+    Clip names are ``<source>/<clip>`` (``kp3d synth`` and the presets); an absolute path (custom datasets
+    written before ``kp3d synth`` named clips that way) gives its parent folder, a name without a folder
+    itself, and an empty name ``unknown``: never an empty key.
+    """
+    parts = [p for p in str(clip).split("/") if p]
+    if not parts:
+        return "unknown"
+    return parts[-2] if str(clip).startswith("/") and len(parts) >= 2 else parts[0]
 
 
 def frame_labels(folder, frames: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -191,7 +244,7 @@ def write_per_frame(path: Path, frame_err: np.ndarray, frames: np.ndarray, clips
         w.writerow(["frame", "clip", "source", "subject", "mpjpe_mm"])
         for i, (t, e) in enumerate(zip(frames, frame_err)):
             clip = clips[i] if clips is not None else ""
-            w.writerow([int(t), clip, clip_source(clip), int(subjects[i]) if subjects is not None else "",
+            w.writerow([int(t), clip, clip_source(clip) if clip else "", int(subjects[i]) if subjects is not None else "",
                         f"{1000.0 * e:.2f}" if np.isfinite(e) else ""])
     return path
 
@@ -209,7 +262,10 @@ def markdown_table(res: dict, title: str = "kp3d eval") -> str:
         ("Lateral keypoints on their body side, body turned (%)", "body_side_kept_turned_pct"),
         ("MPJPE flip-corrected (mm, ORACLE, not a result)", "flip_corrected_mpjpe_mm_oracle"),
     ]
-    lines = [f"## {title}", "", "| metric | value |", "|---|---|"]
+    lines = [f"## {title}", ""]
+    if res.get("procedural_fallback"):
+        lines += [f"**Not the benchmark**: {FALLBACK_WARNING}", ""]
+    lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {name} | {res[key]:.3f} |" if key in res else f"| {name} | n/a |" for name, key in rows]
     if "per_joint_mm" in res:
         lines += ["", "| joint | error (mm) |", "|---|---|"]
@@ -222,15 +278,22 @@ def markdown_table(res: dict, title: str = "kp3d eval") -> str:
 
 
 # ------------------------------------------------------------------------------------------ driver
+def mapped_checkpoint(checkpoint: str | Path | None) -> tuple[Path, dict]:
+    """(path, loaded checkpoint) of ``checkpoint`` (None: the shipped model); CheckpointError naming the file
+    when it cannot be read or has no mapping."""
+    ckpt_path = Path(checkpoint) if checkpoint else shipped_model_path()
+    ckpt = load_checkpoint(ckpt_path)
+    if not ckpt.get("mapping"):
+        raise CheckpointError(f"{ckpt_path}: no 'mapping' entry: fit one first with `kp3d map --checkpoint {ckpt_path}`")
+    return ckpt_path, ckpt
+
+
 def evaluate(checkpoint: str | Path | None, data: str | Path, out: str | Path = DEFAULT_OUT,
              cameras: list[str] | None = None, kind: str | None = None, batch_size: int = 64,
              figures: bool = True, progress: bool = True) -> dict:
     """Evaluate ``checkpoint`` (None: the shipped model) on a studio folder; writes ``out``; returns the figures."""
 
-    ckpt_path = Path(checkpoint) if checkpoint else shipped_model_path()
-    ckpt = load_checkpoint(ckpt_path)
-    if not ckpt.get("mapping"):
-        raise CheckpointError(f"{ckpt_path}: no 'mapping' entry: fit one first with `kp3d map --checkpoint {ckpt_path}`")
+    ckpt_path, ckpt = mapped_checkpoint(checkpoint)
     found, ds = checkpoint_keypoints(ckpt_path, data, cameras, batch_size=batch_size, progress=progress)
     res = evaluate_mapping(found, ckpt["mapping"], ds, data, out, kind, figures)
     res["checkpoint"] = str(ckpt_path)
@@ -269,6 +332,8 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
     res.update(breakdowns(frame_err, clips, subjects))
     res.update(metrics.keypoint_placement(found["X"], found["valid"], gt))
     res.update(metrics.body_side_keeping(found["X"], found["valid"], gt, up=mapping.get("up", (0.0, 0.0, 1.0))))
+    missing = motion_fallback(folder.manifest)
+    res.update(procedural_fallback=bool(missing), **({"missing_sources": missing} if missing else {}))
     res.update(
         data=str(Path(data)), cameras=list(ds.cameras), views=len(ds.cameras),
         mapping=kind or mapping["default"], mapping_fraction=mapping.get("fraction"),
@@ -297,19 +362,32 @@ def evaluate_mapping(found: dict, mapping: dict, ds, data: str | Path, out: str 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint with a mapping (default: the shipped model "
                         "kp3d_core/assets/model.pt)")
-    parser.add_argument("--data", default=None, help="studio dataset folder (default: studio-bench test split, "
-                        "generated with the preset if missing)")
+    parser.add_argument("--data", default=None, help="studio dataset folder (default: the studio-bench test split, "
+                        "rendered with the preset if missing; without the motion data, a procedural stand-in in "
+                        "out/studio-bench-only-procedural, marked as not comparable)")
+    parser.add_argument("--motion-root", type=Path, default=None,
+                        help=f"motion data for rendering the default split (default {presets.DEFAULT_MOTION_HELP})")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default out/eval)")
     parser.add_argument("--cameras", nargs="*", default=None, help="camera names to use (default: all)")
     parser.add_argument("--mapping", choices=("mlp", "linear"), default=None, help="mapping model (default: the stored default)")
-    parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="frames per inference batch")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (the crop cache, built once per dataset under $KP3D_CACHE or "
+                             "~/.cache/kp3d, shows one)")
 
 
 def main(args: argparse.Namespace) -> int:
-    data = args.data or default_split("test")
-    res = evaluate(args.checkpoint, data, args.out, args.cameras, args.mapping, args.batch_size, not args.no_figures)
+    progress = not args.no_progress
+    mapped_checkpoint(args.checkpoint)  # a bad checkpoint fails now, not after rendering the default split
+    data = args.data or default_split("test", motion_root=args.motion_root, progress=progress)
+    check_cameras(data, args.cameras)
+    res = evaluate(args.checkpoint, data, args.out, args.cameras, args.mapping, args.batch_size, not args.no_figures,
+                   progress)
     print(markdown_table(res), flush=True)
+    if res["procedural_fallback"]:
+        print(f"warning: {data}: {FALLBACK_WARNING} (missing: {'; '.join(res['missing_sources'])})",
+              file=sys.stderr, flush=True)
     summary = {k: v for k, v in res.items() if k != "per_joint_mm"}
     print(json.dumps(summary), flush=True)
     return 0

@@ -32,10 +32,12 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .cli_args import CommandParser, UsageError, angle_0_180, fraction, positive_int, probability
 from .data.studio import StudioFolder
-from .evaluate import checkpoint_keypoints, default_split
+from .evaluate import check_cameras, checkpoint_keypoints, default_split
 from .models.mapping import MappingMLP, apply_mapping, centred_features, plain_mapping, root_origin
 from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
+from .studio.presets import DEFAULT_MOTION_HELP
 
 
 @dataclass
@@ -308,24 +310,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint of the keypoint model (kp3d train)")
     parser.add_argument("--data", default=None,
                         help="TRAINING studio dataset folder the labelled fraction is taken from "
-                             "(default: the studio-bench train split)")
-    parser.add_argument("--fraction", type=float, default=0.1,
+                             "(default: the studio-bench train split, rendered if missing)")
+    parser.add_argument("--motion-root", type=Path, default=None,
+                        help=f"motion data for rendering the default split (default {DEFAULT_MOTION_HELP})")
+    parser.add_argument("--fraction", type=fraction, default=0.1,
                         help="fraction of training frames whose labels are used, evenly spaced (default 0.1)")
     parser.add_argument("--out", default=None, help="write the checkpoint with its mapping here (default: in place)")
     parser.add_argument("--default", choices=("mlp", "linear"), default="mlp", help="mapping used by default at inference")
     parser.add_argument("--cameras", nargs="*", default=None, help="camera names to use (default: all)")
-    parser.add_argument("--yaw-max-deg", type=float, nargs="+", default=list(MappingConfig.yaw_max_deg),
+    parser.add_argument("--yaw-max-deg", type=angle_0_180, nargs="+", default=list(MappingConfig.yaw_max_deg),
                         help="largest yaw angle of the augmentation, degrees (180: any heading, 0: none); several: "
                              "one MLP per angle, their outputs averaged; ridge takes the largest (default: 0 180)")
-    parser.add_argument("--seeds-per-limit", type=int, default=MappingConfig.seeds_per_limit,
+    parser.add_argument("--seeds-per-limit", type=positive_int, default=MappingConfig.seeds_per_limit,
                         help="MLPs fitted per yaw angle, with different seeds, all averaged (default 2)")
     parser.add_argument("--up", type=float, nargs=3, default=(0.0, 0.0, 1.0), metavar=("X", "Y", "Z"),
                         help="world vertical axis for the yaw augmentation (default 0 0 1: z up, as in the studio)")
-    parser.add_argument("--steps", type=int, default=MappingConfig.steps, help="MLP optimiser steps")
-    parser.add_argument("--mirror", type=float, nargs="+", default=list(MappingConfig.mirror),
+    parser.add_argument("--steps", type=positive_int, default=MappingConfig.steps, help="MLP optimiser steps")
+    parser.add_argument("--mirror", type=probability, nargs="+", default=list(MappingConfig.mirror),
                         help="probability that an MLP training sample is mirrored, left and right joints swapped; "
                              "several: the one with the lowest hold-out error on the labelled frames (default 0 0.5)")
-    parser.add_argument("--batch-size", type=int, default=64, help="frames per inference batch")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="frames per inference batch")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, out: str | Path | None = None,
@@ -364,25 +369,22 @@ def store_mapping(checkpoint: str | Path, mapping: dict, out: str | Path | None 
 
 
 def main(args: argparse.Namespace) -> int:
-    data = args.data or default_split("train")
     if not np.any(args.up):
-        raise ValueError("--up: the vertical axis must not be zero")
-    if not all(0.0 <= a <= 180.0 for a in args.yaw_max_deg):
-        raise ValueError(f"--yaw-max-deg: expected angles from 0 to 180 degrees, got {args.yaw_max_deg}")
-    if args.seeds_per_limit < 1:
-        raise ValueError(f"--seeds-per-limit: expected at least 1, got {args.seeds_per_limit}")
-    if not all(0.0 <= p <= 1.0 for p in args.mirror):
-        raise ValueError(f"--mirror: expected probabilities from 0 to 1, got {args.mirror}")
+        raise UsageError("--up: the vertical axis must not be zero")
+    progress = not args.no_progress
+    load_checkpoint(args.checkpoint)  # a bad checkpoint fails now, not after rendering the default split
+    data = args.data or default_split("train", motion_root=args.motion_root, progress=progress)
+    check_cameras(data, args.cameras)
     cfg = MappingConfig(yaw_max_deg=tuple(args.yaw_max_deg), steps=args.steps,
                         seeds_per_limit=args.seeds_per_limit, up=tuple(args.up), mirror=tuple(args.mirror))
     summary = map_checkpoint(args.checkpoint, data, args.fraction, args.out, args.cameras, cfg, args.default,
-                             args.batch_size)
+                             args.batch_size, progress)
     summary.pop("mapping")
     print(json.dumps(summary), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(prog="kp3d map")
+    p = CommandParser(prog="kp3d map")
     add_arguments(p)
     sys.exit(main(p.parse_args()))

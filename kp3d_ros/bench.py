@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from kp3d_core.cli_args import CommandParser
+
 # benchmark -> (module providing add_arguments(parser) and main(args), one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "triangulation": ("kp3d_core.bench.triangulation", "batched DLT vs a per-point NumPy SVD loop"),
@@ -25,6 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     module_name, help_text = BENCHMARKS[args.benchmark]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"kp3d bench {args.benchmark}", description=help_text)
+    parser = CommandParser(prog=f"kp3d bench {args.benchmark}", description=help_text)
     module.add_arguments(parser)
     return int(module.main(parser.parse_args(args.options)) or 0)

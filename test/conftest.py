@@ -1,7 +1,17 @@
-"""Shared pytest fixtures. ROS: every test session gets its own DDS domain, localhost only."""
+"""Shared pytest fixtures. ROS: every test session gets its own DDS domain, localhost only. Caches: every test
+session gets its own user cache ($KP3D_CACHE: crop caches, ONNX exports), never the real ~/.cache/kp3d."""
 import os
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory):
+    """$KP3D_CACHE for this test session and its subprocesses: a fresh folder, so tests neither write into the
+    user's cache nor depend on what is there."""
+    path = tmp_path_factory.mktemp("kp3d_cache")
+    os.environ["KP3D_CACHE"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -119,6 +119,21 @@ def test_cache_matches_direct_samples_and_selects_views(studio, tmp_path):
     assert dataset_key(studio, PARAMS) == key
 
 
+def test_crop_cache_defaults_to_the_user_cache_never_the_working_directory(studio, tmp_path, monkeypatch):
+    from kp3d_core.data.cache import cache_root
+    from kp3d_core.inference.interface import default_cache_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KP3D_CACHE", str(tmp_path / "user_cache"))
+    ds = CachedDataset(studio, PARAMS, progress=False)
+    assert ds.dir.parent == tmp_path / "user_cache" / "crops" == default_cache_dir() / "crops"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user_cache"]      # nothing else written here
+    monkeypatch.delenv("KP3D_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "kp3d" / "crops"
+    assert str(cache_root("runs/crops")) == "runs/crops"                     # data.cache_dir, taken as given
+
+
 def test_bad_folder_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.yaml"):
         StudioFolder(tmp_path)

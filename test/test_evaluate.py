@@ -65,6 +65,11 @@ def test_grouped_mpjpe_averages_each_group_over_frames_with_a_prediction():
     assert clip_source(clips[0]) == "cmu_131"
     assert breakdowns(err, clips, None) == {"mpjpe_by_source_mm": {"cmu_131": pytest.approx(20.0),
                                                                    "procedural": pytest.approx(20.0)}}
+    # Custom datasets: clips recorded as absolute paths (older kp3d synth) or without a name get a real key, never "".
+    custom = np.array(["/home/me/mocap/a.bvh", "", "/home/me/mocap/b.bvh", ""], dtype=object)
+    assert clip_source(custom[0]) == "mocap" and clip_source("") == "unknown" and clip_source("walk") == "walk"
+    assert breakdowns(err, custom, None) == {"mpjpe_by_source_mm": {"mocap": pytest.approx(20.0),
+                                                                   "unknown": pytest.approx(20.0)}}
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +85,6 @@ def checkpoint_and_data(tmp_path_factory):
 def test_map_then_eval_pipeline(checkpoint_and_data, monkeypatch, capsys):
     ck, data, root = checkpoint_and_data
     monkeypatch.setenv("KP3D_CACHE", str(root / "cache"))
-    import kp3d_core.data.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
     # An untrained net still gives keypoints; the map is fitted on half of the frames, stored, then applied.
     summary = map_checkpoint(ck, data, 0.5, root / "mapped.pt", cfg=MappingConfig(steps=50, hidden=32),
                              batch_size=4, progress=False)
@@ -119,7 +121,72 @@ def test_map_then_eval_pipeline(checkpoint_and_data, monkeypatch, capsys):
     assert ev.main(p.parse_args(["--checkpoint", str(root / "mapped.pt"), "--data", str(data), "--out",
                                  str(root / "out2"), "--no-figures", "--mapping", "linear"])) == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last["mapping"] == "linear" and last["frames"] == 10
+    assert last["mapping"] == "linear" and last["frames"] == 10 and last["procedural_fallback"] is False
+
+
+@pytest.fixture(scope="module")
+def mapped(checkpoint_and_data):
+    """The tiny checkpoint with a (quickly fitted) mapping."""
+    ck, data, root = checkpoint_and_data
+    map_checkpoint(ck, data, 0.5, root / "mapped_fixture.pt", cfg=MappingConfig(steps=20, hidden=16), batch_size=4,
+                   progress=False)
+    return root / "mapped_fixture.pt"
+
+
+def _without_motion_data(tmp_path, monkeypatch):
+    from kp3d_core.studio import presets
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "no_motion").mkdir()
+    monkeypatch.setenv(presets.MOTION_ROOT_ENV, str(tmp_path / "no_motion"))
+    monkeypatch.delenv("KP3D_STUDIO_BENCH", raising=False)
+
+
+def test_default_split_looks_for_the_benchmark_then_its_stand_in(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kp3d_core.evaluate import default_split
+
+    _without_motion_data(tmp_path, monkeypatch)
+    for folder in ("out/studio-bench-only-procedural/val", "data/studio-bench/val"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "manifest.yaml").write_text("name: studio-bench\n")
+        # the stand-in is found by its own name; the benchmark itself, once there, wins
+        assert default_split("val") == Path(folder)
+
+
+def test_eval_without_the_motion_data_renders_a_marked_stand_in(mapped, tmp_path, monkeypatch, capsys):
+    """No motion data: the default split is rendered as a procedural stand-in under its own folder name, and
+    eval says that its figures are not the benchmark's (stderr, JSON line, metrics.md)."""
+    import argparse
+
+    from kp3d_core import evaluate as ev
+    from kp3d_core.studio import presets
+
+    _without_motion_data(tmp_path, monkeypatch)
+    monkeypatch.setitem(presets.SPLITS, "test", presets.SplitSpec(frames=3, seed=303, subjects=1))  # a 3-frame split
+    p = argparse.ArgumentParser()
+    ev.add_arguments(p)
+    assert ev.main(p.parse_args(["--checkpoint", str(mapped), "--out", "eval", "--no-figures", "--no-progress"])) == 0
+    out, err = capsys.readouterr()
+    assert not (tmp_path / "out" / "studio-bench").exists()
+    stand_in = tmp_path / "out" / "studio-bench-only-procedural" / "test"
+    assert (stand_in / "manifest.yaml").is_file() and "not comparable with the README" in err
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["procedural_fallback"] is True and res["frames"] == 3 and len(res["missing_sources"]) == 2
+    assert res["data"] == "out/studio-bench-only-procedural/test"
+    assert "Not the benchmark" in (tmp_path / "eval" / "metrics.md").read_text()
+    assert "progress" not in err and "it/s" not in err and "frame/s" not in err    # --no-progress: no bars
+
+
+def test_eval_unknown_camera_is_one_line_naming_the_option_and_the_rig(mapped, checkpoint_and_data, capsys):
+    from kp3d_ros.cli import main
+
+    _, data, root = checkpoint_and_data
+    assert main(["eval", "--checkpoint", str(mapped), "--data", str(data), "--cameras", "cam0", "cam9",
+                 "--out", str(root / "out_cam9")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kp3d eval: error: --cameras: cam9 not in ") and "rig.yaml" in err[0]
 
 
 def test_eval_without_mapping_says_what_to_do(checkpoint_and_data):
@@ -136,9 +203,7 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
     from kp3d_core.config import LossConfig, TrainConfig
 
     _, data, root = checkpoint_and_data
-    import kp3d_core.data.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
+    monkeypatch.setenv("KP3D_CACHE", str(root / "cache"))
     base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
     # reconstruction; + kp3d's anti-collapse prior; the paper's terms in its order (+ mask; + coverage; + centering),
@@ -225,11 +290,10 @@ def test_accuracy_bench_runs_end_to_end_on_a_tiny_studio(checkpoint_and_data, tm
 def test_accuracy_bench_resumes_finished_runs_and_interrupted_training(checkpoint_and_data, tmp_path, monkeypatch):
     """--resume reuses the runs whose digest matches, retrains a changed one, and continues a cut-off run."""
     import kp3d_core.bench.accuracy as acc
-    import kp3d_core.data.cache as cache
     from kp3d_core.config import TrainConfig
 
     _, data, root = checkpoint_and_data
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", root / "cache")
+    monkeypatch.setenv("KP3D_CACHE", str(root / "cache"))
     base = Config(model=ModelConfig(crop_size=32, num_keypoints=8, width=8, decoder_width=8),
                   train=TrainConfig(batch_size=2, device="cpu", threads=1))
     out = tmp_path / "bench"

@@ -1,5 +1,4 @@
 """ONNX export: opset, dynamic batch, soft-argmax in the graph, metadata, agreement with PyTorch, faults."""
-import argparse
 import dataclasses
 import json
 
@@ -30,9 +29,10 @@ def tiny_checkpoint(path, seed=0):
 
 
 def run_cli(argv):
-    parser = argparse.ArgumentParser()
-    export.add_arguments(parser)
-    return export.main(parser.parse_args(argv))
+    """``kp3d export ARGV`` in this process (its errors: one line on stderr, exit code 2)."""
+    from kp3d_ros.cli import main
+
+    return main(["export", *argv])
 
 
 def test_export_graph_metadata_and_agreement(tmp_path, capsys):
@@ -66,11 +66,21 @@ def test_export_graph_metadata_and_agreement(tmp_path, capsys):
         assert ((kp_o >= -0.5) & (kp_o <= 31.5)).all()  # soft-argmax keeps points in the crop
 
 
+def test_export_defaults_to_the_shipped_model(tmp_path, capsys):
+    from kp3d_core.checkpoint import shipped_model_path
+
+    assert run_cli(["--onnx", str(tmp_path / "shipped.onnx"), "--no-verify"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["model_sha256"] == export.file_sha256(shipped_model_path())
+    assert OnnxRuntimeBackend(tmp_path / "shipped.onnx").info.model_sha256 == report["model_sha256"]
+
+
 def test_export_rejects_corrupt_checkpoint_and_low_opset(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
     assert run_cli(["--checkpoint", str(bad), "--onnx", str(tmp_path / "x.onnx")]) == 2
-    assert "bad.pt" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert err.startswith("kp3d export: error: ") and "bad.pt" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.onnx").exists()
     with pytest.raises(ModelFileError, match="missing.pt"):
         export.load_model(tmp_path / "missing.pt")
@@ -78,6 +88,9 @@ def test_export_rejects_corrupt_checkpoint_and_low_opset(tmp_path, capsys):
     model, info = export.load_model(ckpt)
     with pytest.raises(ValueError, match="opset"):
         export.export_onnx(model, info, tmp_path / "y.onnx", opset=13)
+    with pytest.raises(SystemExit) as exit_:                 # on the command line: a usage error
+        run_cli(["--checkpoint", str(ckpt), "--onnx", str(tmp_path / "y.onnx"), "--opset", "13"])
+    assert exit_.value.code == 2 and "--opset: must be 17 or newer" in capsys.readouterr().err
 
 
 def test_engine_without_tensorrt_is_a_clear_error(tmp_path, capsys):
@@ -89,8 +102,8 @@ def test_engine_without_tensorrt_is_a_clear_error(tmp_path, capsys):
         pass
     ckpt = tiny_checkpoint(tmp_path / "m.pt")
     rc = run_cli(["--checkpoint", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--engine", str(tmp_path / "m.engine")])
-    out = capsys.readouterr().out
-    assert rc == 2 and "tensorrt" in out and (tmp_path / "m.onnx").is_file()
+    err = capsys.readouterr().err
+    assert rc == 2 and "tensorrt" in err and "m.engine" in err and (tmp_path / "m.onnx").is_file()
     assert not (tmp_path / "m.engine").exists()
 
 

@@ -221,3 +221,19 @@ def test_the_hold_out_chooses_the_mirror():
     # Without a hold-out the first candidate is taken and nothing is scored.
     entry = fit_mapping(J, J, dataclasses.replace(cfg, validate=False), kinds=("mlp",))["models"]["mlp"]
     assert entry["mirror"] == 0.5 and "mirror_holdout_mpjpe_mm" not in entry
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--up", "0", "0", "0"], "--up"), (["--yaw-max-deg", "0", "200"], "--yaw-max-deg"),
+    (["--mirror", "1.5"], "--mirror"), (["--fraction", "0"], "--fraction"), (["--seeds-per-limit", "0"], "--seeds-per-limit"),
+])
+def test_map_cli_rejects_bad_options_naming_them(argv, option, tmp_path, capsys):
+    """Checked before the checkpoint is read (and before the default split would be rendered)."""
+    from kp3d_ros.cli import main
+
+    try:
+        rc = main(["map", "--checkpoint", str(tmp_path / "none.pt"), *argv])
+    except SystemExit as exc:  # argparse's own checks exit
+        rc = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("kp3d map: error: ") and option in err[0]

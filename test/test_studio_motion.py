@@ -6,14 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kp3d_core.cli_args import UsageError
 from kp3d_core.skeleton import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from kp3d_core.studio.bvh import load_bvh
+from kp3d_core.studio.cli import clip_schedule
 from kp3d_core.studio.motion import Motion, fit_in_volume
 from kp3d_core.studio.procedural import ACTIONS, procedural_motion
 from kp3d_core.studio.proportions import BodyProportions, sample_proportions
 from kp3d_core.studio.retarget import (
+    GROUNDED_ANKLE_M,
     JointMapError,
     detect_joint_map,
+    ground_feet,
     list_motion_clips,
     load_joint_map,
     load_motion_dir,
@@ -200,7 +204,9 @@ _MAP = {
 }
 
 
-def _write_body_bvh(path: Path, frames: int = 60, walk_m: float = 0.0, seed: int = 0) -> Path:
+def _write_body_bvh(path: Path, frames: int = 60, walk_m: float = 0.0, seed: int = 0, hip_mm: float = 950.0) -> Path:
+    """The `_BODY` humanoid walking ``walk_m`` along x, its root ``hip_mm`` above the file's origin (950: feet on
+    the floor; 0: a file whose origin is at the hips)."""
     children = {n: [c for c, p, _ in _BODY if p == n] for n, _, _ in _BODY}
     offsets = {n: o for n, _, o in _BODY}
     lines = ["HIERARCHY"]
@@ -224,7 +230,7 @@ def _write_body_bvh(path: Path, frames: int = 60, walk_m: float = 0.0, seed: int
     angles = 12 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0, (1, 3 * len(_BODY))) * t + rng.uniform(0, 6, (1, 3 * len(_BODY))))
     pos = np.zeros((frames, 3))
     pos[:, 0] = np.linspace(0, walk_m * 1000, frames)
-    pos[:, 2] = 950 + 10 * np.sin(t[:, 0] * 6)
+    pos[:, 2] = hip_mm + 10 * np.sin(t[:, 0] * 6)
     rows = []
     for f in range(frames):
         vals = list(pos[f]) + list(angles[f, :3])
@@ -317,6 +323,32 @@ def test_list_and_load_motion_dir_synthetic(tmp_path):
         load_motion_dir(tmp_path)                  # unknown skeleton, no map given
     with pytest.raises(FileNotFoundError):
         load_motion_dir(tmp_path / "sub" / "empty_dir_that_is_missing")
+
+
+def test_clip_with_feet_below_the_floor_is_grounded_with_a_warning(tmp_path):
+    jm = load_joint_map(_write_map(tmp_path / "map.yaml"))
+    warnings = []
+    sunk = retarget(load_bvh(_write_body_bvh(tmp_path / "hips_at_0.bvh", frames=61, hip_mm=0.0)), jm,
+                    warn=warnings.append)
+    assert len(warnings) == 1 and "hips_at_0.bvh" in warnings[0] and "below the floor" in warnings[0]
+    low = sunk.joints3d[:, ANKLES, 2].min()
+    assert low == pytest.approx(GROUNDED_ANKLE_M, abs=1e-9)        # the lowest foot stands on the floor
+    # The same motion with its origin on the floor: untouched, no warning; grounding moved the whole clip only.
+    standing = retarget(load_bvh(_write_body_bvh(tmp_path / "ok.bvh", frames=61)), jm, warn=warnings.append)
+    assert len(warnings) == 1
+    lift = standing.joints3d[:, ANKLES, 2].min() - low
+    np.testing.assert_allclose(sunk.joints3d + [0.0, 0.0, lift], standing.joints3d, atol=1e-9)
+    assert ground_feet(standing.joints3d)[1] == 0.0
+
+
+def test_clip_schedule_skips_starts_windows_and_orders_clips():
+    # clip 2 (5 frames) is no longer than the start: left out; the others play frames [5, 15) in turn
+    plan = clip_schedule([40, 20, 5], frames=35, start=5, window=10)
+    assert plan == [(0, 5, 15), (1, 5, 15), (0, 5, 15), (1, 5, 10)]
+    assert clip_schedule([40, 20], frames=50) == [(0, 0, 40), (1, 0, 10)]              # whole clips in order
+    assert [c for c, _, _ in clip_schedule([5, 5, 5], frames=15, order=[2, 0, 1])] == [2, 0, 1]
+    with pytest.raises(UsageError, match="--clip-start 8"):
+        clip_schedule([8, 3], frames=10, start=8)
 
 
 # ---------------------------------------------------------------------------------------------

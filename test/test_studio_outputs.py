@@ -87,7 +87,12 @@ def test_studio_bench_slice_is_byte_identical_on_rerun(tmp_path):
     assert len(fa) == 1 + 1 + 1 + 4 + 2 * 4 * 2   # manifest, rig, gt, backgrounds, 2 frames x 4 cams x (jpg, png)
     assert fa == fb
     m = yaml.safe_load((a.out / "manifest.yaml").read_text())
-    assert m["split"] == "test" and m["num_frames"] == 2 and "procedural" in m["sources"]
+    assert m["split"] == "test" and m["num_frames"] == 2 and "procedural" in m["sources"] and "scene_seed" not in m
+    # A scene seed changes the room (and its light) only: same people, motion and ground truth.
+    c = generate("studio-bench", "test", tmp_path / "c", scene_seed=11, **kw)[0]
+    fc = _files(c.out)
+    assert fc["gt.npz"] == fa["gt.npz"] and fc["backgrounds/cam0.png"] != fa["backgrounds/cam0.png"]
+    assert yaml.safe_load((c.out / "manifest.yaml").read_text())["scene_seed"] == 11
 
 
 def test_preset_splits_hold_out_whole_clips():
@@ -156,6 +161,45 @@ def test_cli_synth_writes_a_dataset(tmp_path, capsys):
     assert "2 frames" in capsys.readouterr().out
     rc = main(["synth", "--cameras", "2", "--frames", "2", "--out", str(tmp_path / "cli"), "--no-progress"])
     assert rc == 2 and "exists" in capsys.readouterr().err
+
+
+def test_cli_synth_from_bvh_clips_skips_windows_orders_grounds_and_names_them(tmp_path, capsys):
+    from test_studio_motion import ANKLES, _write_body_bvh, _write_map
+
+    from kp3d_core.rig import save_rig
+    from kp3d_core.studio.retarget import load_motion_dir
+    from kp3d_ros.cli import main
+
+    mocap = tmp_path / "mocap"
+    mocap.mkdir()
+    _write_body_bvh(mocap / "a.bvh", frames=121, hip_mm=0.0)     # 31 frames at 30 fps, origin at the hips
+    _write_body_bvh(mocap / "b.bvh", frames=121, seed=1)
+    joint_map = _write_map(tmp_path / "map.yaml")
+    rig = tmp_path / "rig.yaml"
+    save_rig(ring_rig(2, width=96, height=72), rig)
+    base = ["synth", "--rig", str(rig), "--motion", str(mocap), "--joint-map", str(joint_map), "--clip-start", "6",
+            "--clip-frames", "4", "--frames", "12", "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "a.bvh" in err and "below the floor" in err and "b.bvh" not in err
+    m = yaml.safe_load((tmp_path / "a" / "manifest.yaml").read_text())
+    assert m["motion"] == ["mocap/a.bvh", "mocap/b.bvh"]     # <folder>/<file>: the folder is the motion source
+    assert [(s["clip"], s["start"], s["frames"]) for s in m["subjects"]] == [("mocap/a.bvh", 6, 4),
+                                                                            ("mocap/b.bvh", 6, 4), ("mocap/a.bvh", 6, 4)]
+    gt = np.load(tmp_path / "a" / "gt.npz")
+    assert gt["clip"].tolist() == [0] * 4 + [1] * 4 + [0] * 4 and gt["subject"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    clips = load_motion_dir(mocap, joint_map=joint_map, warn=lambda _: None)
+    np.testing.assert_allclose(gt["joints3d"][4:8], clips[1].joints3d[6:10])
+    assert gt["joints3d"][:4, ANKLES, 2].min() > 0.05             # the sunk clip was lifted onto the floor
+
+    # --scene-seed: the same people and motion in another room; --clip-order shuffle (seed 0): b first
+    assert main([*base, "--scene-seed", "5", "--out", str(tmp_path / "b")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "b" / "gt.npz")["joints3d"], gt["joints3d"])
+    bg_a, bg_b = ((tmp_path / d / "backgrounds" / "cam0.png").read_bytes() for d in "ab")
+    assert bg_a != bg_b and yaml.safe_load((tmp_path / "b" / "manifest.yaml").read_text())["scene_seed"] == 5
+    assert main([*base, "--clip-order", "shuffle", "--out", str(tmp_path / "c")]) == 0
+    assert yaml.safe_load((tmp_path / "c" / "manifest.yaml").read_text())["motion"] == ["mocap/b.bvh", "mocap/a.bvh"]
+    assert (tmp_path / "c" / "backgrounds" / "cam0.png").read_bytes() == bg_a
 
 
 def test_bad_options_fail_before_anything_is_written(tmp_path):

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..background import BACKGROUND_METHODS
-from ..bagio import camera_topics, read_camera_frames
-from ..camera import Camera
+from ..bagio import BagError, camera_topics, read_camera_frames
+from ..camera import CalibrationError, Camera
 from ..rig import load_rig
-from .cache import CACHE_VERSION, DEFAULT_ROOT, write_cache
+from .cache import CACHE_VERSION, cache_root, write_cache
 from .studio import SampleParams
 
 
@@ -31,7 +31,7 @@ def bag_cameras(infos: dict[str, dict], rig_path: str | Path, names: list[str]) 
     cams = []
     for n in names:
         if n not in rig.names:
-            raise ValueError(f"{rig_path}: no camera '{n}' (the bag's camera; rig has {rig.names})")
+            raise CalibrationError(f"{rig_path}: no camera '{n}' (the bag's camera; rig has {rig.names})")
         cams.append(Camera.from_camera_info_fields(n, infos[n], rig[n].T_world_cam))
     return cams
 
@@ -56,7 +56,7 @@ def bag_key(bag: str | Path, rig_path: str | Path, params: SampleParams, names, 
 
 def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams = SampleParams(),
                     cameras: list[str] | None = None, slop_ns: int = 5_000_000, stride: int = 1,
-                    root: str | Path = DEFAULT_ROOT, progress: bool = True) -> Path:
+                    root: str | Path | None = None, progress: bool = True) -> Path:
     """Crop cache of a bag (built once, keyed by bag metadata + rig + parameters); returns its directory.
 
     Args:
@@ -65,13 +65,14 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
         cameras: camera names (default: every camera of the bag).
         slop_ns: largest header-stamp spread within one multi-camera frame.
         stride: keep every stride-th synchronised frame.
+        root: cache root folder (default: :func:`kp3d_core.data.cache.cache_root`'s, the user cache).
     """
     from tqdm import tqdm
 
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     names = list(cameras) if cameras else list(camera_topics(bag))
-    out = Path(root) / f"bag-{Path(bag).resolve().name}-{bag_key(bag, rig_path, params, names, slop_ns, stride)}"
+    out = cache_root(root) / f"bag-{Path(bag).resolve().name}-{bag_key(bag, rig_path, params, names, slop_ns, stride)}"
     if (out / "meta.json").is_file():
         return out
     # Pass 1: count frames, keep an evenly spaced subset for the background (thinned by 2 whenever it fills).
@@ -85,7 +86,7 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
                 kept, every = kept[::2], every * 2
         count += 1
     if count == 0:
-        raise ValueError(f"bag {bag}: no synchronised frame of cameras {names} (slop {slop_ns} ns)")
+        raise BagError(f"bag {bag}: no synchronised frame of cameras {names} (slop {slop_ns} ns)")
     cams = bag_cameras(infos, rig_path, names)
     estimate = BACKGROUND_METHODS[params.background_method]
     backgrounds = [estimate(np.stack([k[v] for k in kept])) for v in range(len(names))]

@@ -3,7 +3,8 @@
 One pass over a studio folder (progress bar) writes uint8 crops of image and estimated background,
 the per-view matrices and the labels into ``.npy`` files (read back as memmaps), under
 ``<root>/<key>/`` where the key hashes the folder's manifest, rig and ground truth plus the sample
-parameters. All cameras are cached; a dataset may then select a subset of views (2/3/4-view runs
+parameters, and ``<root>`` is ``crops/`` in the user cache (``$KP3D_CACHE`` or ``~/.cache/kp3d``) unless a
+root is given (``data.cache_dir``). All cameras are cached; a dataset may then select a subset of views (2/3/4-view runs
 share one cache). The soft foreground is recomputed from the cached crops on read (cheap, and
 identical to :func:`kp3d_core.crop.soft_foreground`).
 
@@ -27,12 +28,22 @@ import torch
 from tqdm import tqdm
 
 from ..crop import CropParams, image_to_crop
+from ..inference.interface import default_cache_dir
 from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
 
 CACHE_VERSION = 3
-DEFAULT_ROOT = Path(os.environ.get("KP3D_CACHE", "out/cache"))
+DEFAULT_ROOT = None
+"""``root=None`` (this) means :func:`cache_root`'s default, read when a cache is used, so that ``$KP3D_CACHE`` set
+after import counts; kept for callers that spell the default out (``cfg.data.cache_dir or DEFAULT_ROOT``)."""
 
 _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
+
+
+def cache_root(root: str | Path | None = None) -> Path:
+    """The crop caches' root folder: ``root`` when given (``data.cache_dir``), else ``crops/`` in the user cache
+    (:func:`kp3d_core.inference.interface.default_cache_dir`: ``$KP3D_CACHE`` or ``~/.cache/kp3d``), never the
+    working directory."""
+    return default_cache_dir() / "crops" if root is None else Path(root)
 
 
 def dataset_key(path: str | Path, params: SampleParams) -> str:
@@ -57,12 +68,12 @@ def dataset_key(path: str | Path, params: SampleParams) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_dir(path: str | Path, params: SampleParams, root: str | Path = DEFAULT_ROOT) -> Path:
-    """Where the cache of this folder and these parameters lives (it may not exist yet)."""
-    return Path(root) / f"{Path(path).resolve().name}-{dataset_key(path, params)}"
+def cache_dir(path: str | Path, params: SampleParams, root: str | Path | None = None) -> Path:
+    """Where the cache of this folder and these parameters lives (it may not exist yet); root None: :func:`cache_root`."""
+    return cache_root(root) / f"{Path(path).resolve().name}-{dataset_key(path, params)}"
 
 
-def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: str | Path = DEFAULT_ROOT,
+def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: str | Path | None = None,
                 progress: bool = True) -> Path:
     """Build (once) the crop cache of a studio folder; returns its directory. Existing caches are reused."""
     out = cache_dir(path, params, root)
@@ -149,11 +160,11 @@ class CachedDataset(torch.utils.data.Dataset):
         params: sample parameters (crop size, detection).
         cameras: camera names to use, in order (default: all).
         frames: frame indices to expose (default: all), e.g. a labelled fraction.
-        root: cache root folder.
+        root: cache root folder (default: :func:`cache_root`'s).
     """
 
     def __init__(self, path: str | Path, params: SampleParams = SampleParams(), cameras: list[str] | None = None,
-                 frames=None, root: str | Path = DEFAULT_ROOT, build: bool = True, progress: bool = True):
+                 frames=None, root: str | Path | None = None, build: bool = True, progress: bool = True):
         self.params = params
         if (Path(path) / "meta.json").is_file():  # a cache directory itself (e.g. from data.bag)
             self.dir = Path(path)

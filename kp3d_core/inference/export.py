@@ -8,7 +8,8 @@ and compared with PyTorch on random crops through ONNX Runtime.
 
 Example::
 
-    kp3d export --checkpoint kp3d_core/assets/model.pt --onnx out/model.onnx
+    kp3d export --onnx out/model.onnx                          # the shipped model
+    kp3d export --checkpoint out/runs/mine/ckpt.pt --onnx out/mine.onnx
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import numpy as np
 import onnx
 import torch
 
+from ..checkpoint import shipped_model_path
+from ..cli_args import UsageError, positive_int
 from .interface import (
     INPUT_NAME,
     OUTPUT_NAMES,
@@ -119,23 +122,28 @@ def ensure_onnx(checkpoint: str | os.PathLike, cache_dir: str | os.PathLike) -> 
 
 
 # ------------------------------------------------------------------------------------------- CLI
+def opset_arg(text: str) -> int:
+    """``--opset``: an ONNX opset of at least :data:`OPSET`."""
+    value = positive_int(text)
+    if value < OPSET:
+        raise argparse.ArgumentTypeError(f"must be {OPSET} or newer, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="kp3d checkpoint (.pt) holding the keypoint network")
+    parser.add_argument("--checkpoint", default=None, help="kp3d checkpoint (.pt) holding the keypoint network "
+                        "(default: the shipped model kp3d_core/assets/model.pt)")
     parser.add_argument("--onnx", required=True, help="output ONNX file")
     parser.add_argument("--engine", default=None, help="also build a TensorRT engine here (needs tensorrt + a GPU)")
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                         help="TensorRT precision (fp16 on TensorRT 11 needs a reduced-precision ONNX)")
-    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (>= 17, default {OPSET})")
+    parser.add_argument("--opset", type=opset_arg, default=OPSET, help=f"ONNX opset (>= {OPSET}, default {OPSET})")
     parser.add_argument("--no-verify", action="store_true", help="skip the PyTorch vs ONNX Runtime comparison")
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        model, info = load_model(args.checkpoint)
-        out = export_onnx(model, info, args.onnx, opset=args.opset)
-    except (ModelFileError, ValueError) as exc:
-        print(f"kp3d export: error: {exc}")
-        return 2
+    model, info = load_model(args.checkpoint or shipped_model_path())
+    out = export_onnx(model, info, args.onnx, opset=args.opset)
     report = {"onnx": str(out), "opset": args.opset, "num_keypoints": info.num_keypoints,
               "crop_size": info.crop_size, "model_sha256": info.model_sha256}
     if not args.no_verify:
@@ -143,9 +151,9 @@ def main(args: argparse.Namespace) -> int:
     if args.engine:
         try:
             report["engine"] = str(build_engine(out, args.engine, precision=args.precision))
-        except (BackendUnavailable, ModelFileError, ValueError) as exc:
-            print(json.dumps(report))
-            print(f"kp3d export: error: TensorRT engine not built: {exc}")
-            return 2
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"TensorRT engine {args.engine} not built ({out} was written): {exc}") from None
+        except ValueError as exc:  # build_engine's only ValueErrors: a --precision this TensorRT cannot build
+            raise UsageError(f"--precision {args.precision}: {exc}") from None
     print(json.dumps(report))
     return 0

@@ -11,7 +11,7 @@ write the folder (and optionally a rosbag2 bag through :mod:`kp3d_core.bagio`).
 Example::
 
     segments = [Segment(motion.joints3d, clip=0, subject=0)]
-    summary = render_dataset("out/studio", rig, segments, clips=["procedural_seed0"],
+    summary = render_dataset("out/studio", rig, segments, clips=["procedural/seed0"],
                              subjects=[sample_subject(rng)], seed=0)
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 
 from ..bagio import BagWriter
+from ..cli_args import UsageError
 from ..rig import Rig, save_rig
 from ..skeleton import BONES, JOINT_NAMES, NUM_JOINTS
 from .body import Subject
@@ -79,7 +80,7 @@ class DatasetWriter:
             raise ValueError(f"fps must be > 0, got {fps}")
         if not 0 <= jitter_ms < 500.0 / fps:
             # beyond half a frame period a camera's stamps could go backwards
-            raise ValueError(f"--jitter-ms must be in [0, {500.0 / fps:.1f}) at {fps} fps, got {jitter_ms}")
+            raise UsageError(f"--jitter-ms must be in [0, {500.0 / fps:.1f}) at {fps} fps, got {jitter_ms}")
         if bag_storage not in (None, "mcap", "sqlite3"):
             raise ValueError(f"bag storage must be 'mcap' or 'sqlite3', got '{bag_storage}'")
         if self.out.exists() and any(self.out.iterdir()):

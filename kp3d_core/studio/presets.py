@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli_args import UsageError
 from ..rig import Rig, ring_rig
 from .body import sample_subject
 from .bvh import load_bvh
@@ -103,11 +104,11 @@ def split_clips(paths: list[Path], split: str) -> list[Path]:
 def resolve_sources(preset: str, sources: list[str] | None, motion_root: Path) -> tuple[list[str], list[str]]:
     """(sources to use, notes) for a preset, an optional explicit list and the motion folder."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset '{preset}' (presets: {sorted(PRESETS)})")
+        raise UsageError(f"--preset: unknown preset '{preset}' (presets: {sorted(PRESETS)})")
     wanted = list(PRESETS[preset] if not sources else sources)
     for s in wanted:
         if s not in SOURCES:
-            raise ValueError(f"--sources: unknown source '{s}' (sources: {', '.join(SOURCES)})")
+            raise UsageError(f"--sources: unknown source '{s}' (sources: {', '.join(SOURCES)})")
     used, notes = [], []
     for s in wanted:
         if s == "procedural":
@@ -218,8 +219,12 @@ def default_motion_root() -> Path:
 def generate(preset: str, split: str, out: str | Path, *, sources: list[str] | None = None,
              motion_root: str | Path | None = None, frames_limit: int | None = None, bag_storage: str | None = None,
              jitter_ms: float = 0.0, preview: bool = False, overwrite: bool = False, progress: bool = True,
-             log=print) -> list[Summary]:
-    """Render the preset's split(s) into ``out/<split>/``; ``split='all'`` renders train, val and test."""
+             scene_seed: int | None = None, log=print) -> list[Summary]:
+    """Render the preset's split(s) into ``out/<split>/``; ``split='all'`` renders train, val and test.
+
+    ``scene_seed`` replaces the preset's room (and its lighting), :data:`SCENE_SEED`, and nothing else: the same
+    people and motion in another room (recorded in the manifest; such a split is not the preset's benchmark).
+    """
     root = Path(motion_root) if motion_root is not None else default_motion_root()
     used, notes = resolve_sources(preset, sources, root)
     for n in notes:
@@ -229,7 +234,7 @@ def generate(preset: str, split: str, out: str | Path, *, sources: list[str] | N
     splits = list(SPLITS) if split == "all" else [split]
     for s in splits:
         if s not in SPLITS:
-            raise ValueError(f"--split: unknown split '{s}' (train, val, test, all)")
+            raise UsageError(f"--split: unknown split '{s}' (train, val, test, all)")
     summaries = []
     rig = preset_rig()
     for s in splits:
@@ -242,8 +247,11 @@ def generate(preset: str, split: str, out: str | Path, *, sources: list[str] | N
             "frames_limit": frames_limit,
             "segments": seg_info,
         }
+        if scene_seed is not None:
+            extra["scene_seed"] = scene_seed
         summaries.append(render_dataset(
             Path(out) / s, rig, segments, clips, subjects, seed=SPLITS[s].seed, fps=FPS, name=preset, split=s,
             subject_info=subject_info, bag_storage=bag_storage, jitter_ms=jitter_ms, frames_limit=frames_limit,
-            preview=preview, progress=progress, overwrite=overwrite, extra_manifest=extra, scene_seed=SCENE_SEED))
+            preview=preview, progress=progress, overwrite=overwrite, extra_manifest=extra,
+            scene_seed=SCENE_SEED if scene_seed is None else scene_seed))
     return summaries

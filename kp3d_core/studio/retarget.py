@@ -15,7 +15,8 @@ Joint map YAML (one per BVH skeleton; shipped: ``joint_maps/bandai_namco.yaml``,
 
 `retarget` turns a clip into a `Motion`: forward kinematics at the target frame rate (slerp of
 the file's local rotations, so bone lengths stay exact), the map's joints, metres, z up. Then:
-- every studio bone gets one length for the whole clip (`with_constant_bones`), or
+- every studio bone gets one length for the whole clip (`with_constant_bones`), and a clip whose feet go
+  below the floor (a file with its origin at the hips) is lifted onto it, with a warning (`ground_feet`), or
 - with `proportions`, every bone gets the subject's length along the clip's bone direction and
   the pelvis path is scaled by the ratio of leg lengths; the lowest ankle (5th percentile over
   the clip) is put back at the subject's ankle height;
@@ -26,6 +27,7 @@ the file's local rotations, so bone lengths stay exact), the map's joints, metre
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,10 @@ from .motion import Motion, build_from_bones, fit_in_volume
 from .proportions import BodyProportions
 
 JOINT_MAP_DIR = Path(__file__).with_name("joint_maps")
+ANKLES = [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]]
+GROUNDED_ANKLE_M = 0.08
+"""Height of the lowest ankle of a grounded clip: the studio foot (body.py) reaches about 8 cm below its ankle,
+and the shipped clips' lowest ankles sit 8 to 12 cm above their floor."""
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "cmu": 0.0254 / 0.45}
 """Metres per file unit. ``cmu``: CMU mocap BVH conversions use 1/0.45 inch (ASF 'length 0.45')."""
 
@@ -193,7 +199,11 @@ def detect_joint_map(clip: BvhClip) -> JointMap:
         if jm.matches(clip):
             return jm
     raise JointMapError(f"{clip.path}: no shipped joint map fits this skeleton (joints: {', '.join(clip.names)}); "
-                        f"write one (see kp3d_core/studio/retarget.py) and pass it with a joint map path")
+                        f"write a joint map for it (see kp3d_core/studio/retarget.py) and pass it with --joint-map")
+
+
+def _print_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _to_world(points: np.ndarray, up_axis: str) -> np.ndarray:
@@ -264,27 +274,50 @@ def rescale_to_proportions(joints3d: np.ndarray, proportions: BodyProportions) -
     """
     unit = _bone_units(joints3d)
     hips = [JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]]
-    ankles = [JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"]]
     src_leg = np.median(np.linalg.norm(joints3d[:, hips] - joints3d[:, [JOINT_INDEX["left_knee"], JOINT_INDEX["right_knee"]]], axis=-1)
-                        + np.linalg.norm(joints3d[:, [JOINT_INDEX["left_knee"], JOINT_INDEX["right_knee"]]] - joints3d[:, ankles], axis=-1))
+                        + np.linalg.norm(joints3d[:, [JOINT_INDEX["left_knee"], JOINT_INDEX["right_knee"]]] - joints3d[:, ANKLES], axis=-1))
     dst_leg = proportions.thigh + proportions.shin
     root = joints3d[:, 0] * (dst_leg / max(src_leg, 1e-9))
     out = build_from_bones(root, unit, proportions.bone_lengths())
-    low = np.percentile(out[:, ankles, 2].min(axis=1), 5)
+    low = np.percentile(out[:, ANKLES, 2].min(axis=1), 5)
     out[:, :, 2] += proportions.ankle_height - low
     return out
 
 
+def ground_feet(joints3d: np.ndarray) -> tuple[np.ndarray, float]:
+    """Lift a clip whose feet go below the floor so that its lowest ankle over the clip is at
+    `GROUNDED_ANKLE_M`; a clip with both ankles above the floor on every frame is returned as it is.
+
+    A file whose hips sit at height 0 (its origin at the hips, not the floor) would otherwise render the
+    person waist-deep in the floor. Jumps and raised feet are kept: only the whole clip moves.
+
+    Args:
+        joints3d: (T, 17, 3) metres, z up, floor at z = 0.
+    Returns:
+        (joints (T, 17, 3), lift in metres, 0.0 when untouched).
+    """
+    low = float(joints3d[:, ANKLES, 2].min())
+    if low >= 0.0:
+        return joints3d, 0.0
+    lift = GROUNDED_ANKLE_M - low
+    out = joints3d.copy()
+    out[:, :, 2] += lift
+    return out, lift
+
+
 def retarget(clip: BvhClip, joint_map: JointMap | str | Path | None = None, fps: float = 30.0,
-             proportions: BodyProportions | None = None, volume_radius: float = 1.5) -> Motion:
+             proportions: BodyProportions | None = None, volume_radius: float = 1.5, warn=None) -> Motion:
     """A BVH clip as a studio Motion.
 
     Args:
         clip: the parsed BVH.
         joint_map: a JointMap, a map file / shipped map name, or None to detect a shipped map.
         fps: output frame rate; the clip is evaluated at t = k / fps (slerp between frames).
-        proportions: optional subject; bones take its lengths (see `rescale_to_proportions`).
+        proportions: optional subject; bones take its lengths (see `rescale_to_proportions`, which also
+            sets the feet on the floor). Without it, a clip whose feet go below the floor is lifted onto it
+            (`ground_feet`) and ``warn`` says so.
         volume_radius: metres; recentred and, if needed, the path shrunk (module docstring).
+        warn: callable(str) for warnings (default: print to stderr).
     Returns:
         Motion (T, 17, 3) metres, world z up, floor z = 0, source = the clip's path.
     """
@@ -304,7 +337,11 @@ def retarget(clip: BvhClip, joint_map: JointMap | str | Path | None = None, fps:
     if proportions is not None:
         joints = rescale_to_proportions(joints, proportions)
     else:
-        joints = with_constant_bones(joints)
+        joints, lift = ground_feet(with_constant_bones(joints))
+        if lift > 0.0:
+            (warn or _print_warning)(f"{clip.path}: the feet go {lift - GROUNDED_ANKLE_M:.2f} m below the floor "
+                                     f"(the file's origin is not at floor level); lifted the clip by {lift:.2f} m "
+                                     "so that its lowest foot stands on the floor")
     centre = joints[:, 0, :2].mean(axis=0)
     joints[:, :, :2] -= centre
     joints, _ = fit_in_volume(joints, volume_radius)
@@ -321,11 +358,13 @@ def list_motion_clips(root: str | Path) -> list[Path]:
 
 def load_motion_dir(directory: str | Path, joint_map: JointMap | str | Path | None = None,
                     fps: float = 30.0, proportions: BodyProportions | None = None,
-                    volume_radius: float = 1.5, max_clips: int | None = None) -> list[Motion]:
+                    volume_radius: float = 1.5, max_clips: int | None = None, warn=None) -> list[Motion]:
     """Retarget every BVH clip under `directory` (for ``kp3d synth --motion DIR``).
 
     Unless `joint_map` is given, the layout (Bandai-Namco, CMU, ...) is detected per skeleton
     from the clip's joint names against the shipped joint maps, so a folder may mix datasets.
+
+    ``warn``: callable(str) for warnings (see `retarget`).
 
     Raises:
         FileNotFoundError: no BVH files under `directory`.
@@ -348,10 +387,10 @@ def load_motion_dir(directory: str | Path, joint_map: JointMap | str | Path | No
             if key not in detected:
                 detected[key] = detect_joint_map(clip)
             use = detected[key]
-        motions.append(retarget(clip, use, fps=fps, proportions=proportions, volume_radius=volume_radius))
+        motions.append(retarget(clip, use, fps=fps, proportions=proportions, volume_radius=volume_radius, warn=warn))
     return motions
 
 
 __all__ = ["JointMap", "JointMapError", "JointSource", "BvhError", "load_joint_map", "retarget",
            "studio_joints", "rescale_to_proportions", "with_constant_bones", "list_motion_clips", "load_motion_dir",
-           "detect_joint_map", "shipped_joint_maps", "UNITS"]
+           "detect_joint_map", "shipped_joint_maps", "ground_feet", "UNITS"]
