@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("kp3d_ros.bench", "benchmarks that print JSON lines (triangulation, synth, inference, accuracy, node)"),
     "replay": ("kp3d_ros.replay", "play a rosbag2 bag through rclpy publishers, with /clock"),
     "demo": ("kp3d_ros.demo", "the main job: studio bag -> node -> summary and out/demo/summary.png"),
+    "rig": ("kp3d_core.rigio.cli", "import a calibration (ROS, Kalibr, Anipose, Qualisys, COLMAP, OpenCV stereo) "
+            "as a rig, export it, show it"),
 }
 
 # The project's user-error types, by defining module. Looked up only in modules already imported when the

@@ -1,26 +1,27 @@
 """``kp3d rig import|export|show`` end to end: files written and read, printed figures, the JSON line."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_rigio_formats import assert_same_pixels, write_qca
 
 from kp3d_core.bagio import BagWriter
 from kp3d_core.rig import load_rig, ring_rig, save_rig
-from kp3d_core.rigio import cli, export_rig
-
-from test_rigio_formats import assert_same_pixels, write_qca
+from kp3d_core.rigio import export_rig
+from kp3d_ros import cli as kp3d_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="kp3d rig")
-    cli.add_arguments(parser)
-    rc = cli.main(parser.parse_args([str(a) for a in argv]))
+    """``kp3d rig ARGV`` through the kp3d CLI (which turns user errors into one line and exit code 2)."""
+    try:
+        rc = kp3d_cli.main(["rig", *[str(a) for a in argv]])
+    except SystemExit as exc:  # argparse: bad options
+        rc = exc.code
     out, err = capsys.readouterr()
     return rc, out, err
 

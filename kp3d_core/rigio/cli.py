@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..bagio import BagError
-from ..camera import CalibrationError
 from ..rig import load_rig, save_rig
 from .errors import RigOptionError
 from .formats import FORMATS, UNITS, export_rig, import_rig
@@ -134,20 +131,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--out", type=Path, default=Path("out/rig"), help="folder for the PNGs (default out/rig)")
 
 
-# a path that is missing, in the way or unreadable: the OS message names it
-_OS_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
-
-
 def _metres_per_unit(args) -> float | None:
     return UNITS[args.units] if args.units else args.scale
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        return {"import": _import, "export": _export, "show": _show}[args.action](args)
-    except (CalibrationError, RigOptionError, BagError, *_OS_ERRORS) as exc:
-        print(f"kp3d rig: error: {exc}", file=sys.stderr)
-        return 2
+    """User errors (CalibrationError, RigOptionError, BagError, missing files) propagate to the kp3d CLI, which
+    prints them as one line with exit code 2."""
+    return {"import": _import, "export": _export, "show": _show}[args.action](args)
 
 
 def _import(args) -> int:
