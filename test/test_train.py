@@ -1,6 +1,8 @@
-"""Configs, checkpoints, the training loop (unsupervised, supervised, resume) and a 2-process gloo DDP run."""
+"""Configs, checkpoints, the training loop (unsupervised, supervised, resume, time budget), validation while
+training, and a 2-process gloo DDP run."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 
@@ -11,7 +13,7 @@ import torch.multiprocessing as mp
 from kp3d_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from kp3d_core.config import Config, ConfigError, config_from_dict, config_to_dict, load_config
 from kp3d_core.models.discovery import DiscoveryModel
-from kp3d_core.train import build_dataset, compute_losses, learning_rate, to_device, train
+from kp3d_core.train import build_dataset, compute_losses, learning_rate, to_device, train, validate, validation_set
 
 TINY = "training/configs/tiny.yaml"
 
@@ -23,6 +25,27 @@ def tiny_cfg(tmp_path, **train_overrides) -> Config:
     for k, v in train_overrides.items():
         setattr(cfg.train, k, v)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def studio_splits(tmp_path_factory):
+    """Two tiny rendered studio folders (3 cameras, 6 frames, other seeds): a train and a val split."""
+    from kp3d_ros.cli import main as kp3d
+
+    root = tmp_path_factory.mktemp("studio")
+    for split, seed in (("train", 0), ("val", 1)):
+        assert kp3d(["synth", "--cameras", "3", "--frames", "6", "--seed", str(seed), "--out", str(root / split),
+                     "--no-progress"]) == 0
+    return root
+
+
+def studio_cfg(root, out_dir, **train) -> Config:
+    return config_from_dict({
+        "model": {"crop_size": 32, "num_keypoints": 8, "width": 8, "decoder_width": 16},
+        "data": {"source": "studio", "path": str(root / "train"), "val_path": str(root / "val")},
+        "train": {"out_dir": str(out_dir), "batch_size": 2, "warmup_steps": 1, "preview_every": 0, "threads": 1,
+                  "tensorboard": False, **train},
+    })
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -44,6 +67,10 @@ def test_config_rejects_unknown_keys_and_wrong_types(tmp_path):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="num_keypoints"):
         config_from_dict({"train": {"supervised": True}, "model": {"num_keypoints": 32}})
+    with pytest.raises(ConfigError, match=r"data\.val_path"):  # synthetic data has no validation split
+        config_from_dict({"data": {"source": "synthetic", "val_path": "somewhere"}})
+    with pytest.raises(ConfigError, match=r"train\.val_every"):
+        config_from_dict({"train": {"val_every": 0}})
     cfg = load_config(TINY)
     assert cfg.model.crop_size == 32 and cfg.data.source == "synthetic" and cfg.train.lr == 1e-3
     assert config_from_dict(config_to_dict(cfg)) == cfg  # the dict stored in checkpoints round-trips
@@ -164,33 +191,27 @@ def _ddp_worker(rank: int, world: int, port: int, cfg_dict: dict) -> None:
     train(config_from_dict(cfg_dict))
 
 
-def test_ddp_two_processes_gloo(tmp_path):
-    cfg = tiny_cfg(tmp_path, steps=3, preview_every=0, checkpoint_every=100)
-    cfg.data.num_synthetic = 8
+def test_ddp_two_processes_gloo(tmp_path, studio_splits):
+    # validation runs on rank 0 alone while rank 1 waits at its next all-reduce
+    cfg = studio_cfg(studio_splits, tmp_path / "run", steps=3, checkpoint_every=100, val_every=2, val_samples=2)
     mp.spawn(_ddp_worker, args=(2, _free_port(), config_to_dict(cfg)), nprocs=2, join=True)
     ck = load_checkpoint(tmp_path / "run" / "ckpt.pt")
     assert ck["step"] == 3
     assert ck["samples"] == 3 * cfg.train.batch_size * 2  # both processes' samples counted
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert ck["val"]["step"] == 3 and ck["val"]["samples"] == 2
     # a time budget: the ranks agree on the step to stop at (a rank that stopped alone would hang the other)
-    cfg.train.steps, cfg.train.max_minutes, cfg.train.out_dir = 10**6, 0.01, str(tmp_path / "timed")
+    cfg = tiny_cfg(tmp_path, steps=10**6, max_minutes=0.01, preview_every=0, checkpoint_every=100)
+    cfg.data.num_synthetic, cfg.train.out_dir = 8, str(tmp_path / "timed")
     mp.spawn(_ddp_worker, args=(2, _free_port(), config_to_dict(cfg)), nprocs=2, join=True)
     ck = load_checkpoint(tmp_path / "timed" / "ckpt.pt")
     assert 1 <= ck["step"] < 10**6 and ck["elapsed_s"] >= 0.6
 
 
-def test_train_on_a_rendered_studio_folder(tmp_path):
+def test_train_on_a_rendered_studio_folder(tmp_path, studio_splits):
     """Integration with the studio renderer and the crop cache: a few frames, two steps, label-free."""
-    from kp3d_ros.cli import main as kp3d
-
-    studio = tmp_path / "studio"
-    assert kp3d(["synth", "--cameras", "3", "--frames", "6", "--out", str(studio), "--no-progress"]) == 0
-    cfg = config_from_dict({
-        "model": {"crop_size": 32, "num_keypoints": 8, "width": 8, "decoder_width": 16},
-        "data": {"source": "studio", "path": str(studio), "cache_dir": str(tmp_path / "cache")},
-        "train": {"out_dir": str(tmp_path / "run"), "steps": 2, "batch_size": 2, "preview_every": 0,
-                  "tensorboard": False, "threads": 1},
-    })
+    cfg = studio_cfg(studio_splits, tmp_path / "run", steps=2)
+    cfg.data.val_path, cfg.data.cache_dir = "", str(tmp_path / "cache")
     ck = load_checkpoint(train(cfg))
     assert ck["step"] == 2
     assert any((tmp_path / "cache").iterdir())
@@ -228,3 +249,67 @@ def test_train_on_a_rosbag2_recording(tmp_path):
     cfg.data.path = str(studio)
     with pytest.raises(FileNotFoundError, match="metadata.yaml"):
         build_dataset(cfg)
+
+
+# ------------------------------------------------------------------------------------------ validation
+def test_validation_runs_every_val_every_steps_on_the_same_frames(studio_splits, tmp_path, monkeypatch):
+    import kp3d_core.train as train_module
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = studio_cfg(studio_splits, tmp_path / "run", steps=5, val_every=2, val_samples=4, tensorboard=True)
+    seen, real = [], train_module.validate
+
+    def spy(model, val, cfg, device):
+        seen.append([b.tolist() for b in val.batches])
+        return real(model, val, cfg, device)
+
+    monkeypatch.setattr(train_module, "validate", spy)
+    ck = load_checkpoint(train(cfg))
+    assert len(seen) == 3 and seen[0] == seen[1] == seen[2] == [[0, 1], [3, 4]]  # 4 of 6 frames, evenly spaced
+    val = ck["val"]
+    assert val["step"] == 5 and val["samples"] == 4  # steps 2 and 4, and the last step
+    assert set(val["terms"]) == {"reconstruction", "structure", "mask", "mask_to_fg", "fill", "coverage",
+                                 "centering", "separation", "consistency"}
+    events = EventAccumulator(str(tmp_path / "run" / "tb")).Reload()
+    assert [e.step for e in events.Scalars("val/total")] == [2, 4, 5]
+    assert events.Scalars("val/total")[-1].value == pytest.approx(val["total"])
+    assert [e.step for e in events.Images("val/preview")] == [2, 4, 5]
+
+
+class _Unlabelled(torch.utils.data.Dataset):
+    """A dataset's samples with every label field blanked (what a user's bag gives)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        s = dict(self.dataset[i])
+        s.update(joints2d_crop=torch.full_like(s["joints2d_crop"], float("nan")), joints3d=torch.full_like(
+            s["joints3d"], float("nan")), visible=torch.zeros_like(s["visible"]), has_labels=False)
+        return s
+
+
+def test_validation_is_label_free_repeatable_and_leaves_the_rng_alone(studio_splits, tmp_path):
+    cfg = studio_cfg(studio_splits, tmp_path / "run", val_samples=3)
+    val = validation_set(cfg)
+    assert val.samples == 3 and [b.tolist() for b in val.batches] == [[0, 2], [4]]
+    model = DiscoveryModel(cfg.model)
+    rng = torch.get_rng_state()
+    first, _ = validate(model, val, cfg, torch.device("cpu"))
+    assert torch.equal(rng, torch.get_rng_state())  # training draws the same numbers with or without validation
+    assert model.training  # back in training mode
+    again, _ = validate(model, val, cfg, torch.device("cpu"))
+    unlabelled, _ = validate(model, dataclasses.replace(val, dataset=_Unlabelled(val.dataset)), cfg,
+                             torch.device("cpu"))
+    for other in (again, unlabelled):
+        assert {k: v for k, v in other.items() if k != "seconds"} == {k: v for k, v in first.items() if k != "seconds"}
+
+
+def test_missing_validation_data_names_data_val_path(studio_splits, tmp_path):
+    cfg = studio_cfg(studio_splits, tmp_path / "run", steps=1)
+    cfg.data.val_path = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"data\.val_path.*nowhere"):
+        train(cfg)

@@ -144,7 +144,8 @@ CHECKPOINT_EVERY = 500  # steps between checkpoints of a bench run: how much an 
 # Train settings that do not change the weights a run ends with: a checkpoint written under other values of
 # these still belongs to the same run and may be continued. ``out_dir`` among them, so a bench folder moved or
 # copied elsewhere (``--out``) still resumes; the run's name (``cfg.name``, its folder) keeps runs apart.
-BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "tensorboard", "out_dir")
+BOOKKEEPING = ("log_every", "preview_every", "checkpoint_every", "threads", "tensorboard", "out_dir", "val_every",
+               "val_samples")
 
 
 def run_identity(config: dict) -> dict:
@@ -191,6 +192,7 @@ def run_config(base, name: str, out: Path, train_dir: Path, steps: int | None, c
     cfg.data.source = "studio"
     cfg.data.path = str(train_dir)
     cfg.data.views = list(cameras or [])
+    cfg.data.val_path = ""  # no validation while training: it would spend the time budget; figures come from test
     cfg.train.out_dir = str(out / name / "train")
     if (steps is None) == (minutes is None):
         raise ValueError("run_config: give exactly one of steps and minutes")

@@ -5,12 +5,15 @@
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 
-# 1. Render the licence-clean training split (12000 frames x 4 cameras, 32 subjects, ~7.5 min on 2 cores).
+# 1. Render the licence-clean training split (12000 frames x 4 cameras, 32 subjects, ~7.5 min on 2 cores) and its
+#    validation split (1200 frames, 8 other subjects, ~1.5 min), on which training reports its label-free losses.
 $PY -m kp3d_ros.cli synth --preset studio-bench-open --split train --out out/studio-bench-open
+$PY -m kp3d_ros.cli synth --preset studio-bench-open --split val --out out/studio-bench-open
 
 # 2. Unsupervised training, no labels (crops and backgrounds estimated without labels): the base config of
 #    `kp3d bench accuracy` (reconstruction + structure, decoder-mask term, coverage, fill + thin fill + separation, the
-#    second-order temporal term, background swap), 10000 steps (the first run also caches the crops).
+#    second-order temporal term, background swap), 10000 steps (the first run also caches the crops), validated every
+#    500 steps on 192 fixed frames of the val split (TensorBoard val/*, the checkpoint's "val").
 $PY -m kp3d_ros.cli train --config training/configs/studio64_swap_cover.yaml
 
 # 3. Keypoints -> 17 joints mapping (2-hidden-layer MLPs and linear), fitted on 10 % of the TRAINING frames' labels.
