@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("kp3d_ros.demo", "the main job: studio bag -> node -> summary and out/demo/summary.png"),
     "rig": ("kp3d_core.rigio.cli", "import a calibration (ROS, Kalibr, Anipose, Qualisys, COLMAP, OpenCV stereo) "
             "as a rig, export it, show it"),
+    "bag": ("kp3d_core.bag_cli", "bag tools: from-videos turns one video per camera + a rig file into an MCAP bag"),
 }
 
 # The project's user-error types, by defining module. Looked up only in modules already imported when the
@@ -39,6 +40,7 @@ USER_ERRORS: dict[str, tuple[str, ...]] = {
     "kp3d_core.camera": ("CalibrationError",),
     "kp3d_core.inference.interface": ("ModelFileError", "BackendUnavailable"),
     "kp3d_core.bagio": ("BagError",),
+    "kp3d_core.video_bag": ("VideoBagError",),
     "kp3d_core.studio.bvh": ("BvhError",),
     "kp3d_core.studio.retarget": ("JointMapError",),
 }
