@@ -7,6 +7,8 @@ Layout::
      "model": state_dict,        # DiscoveryModel: "keypoint_net.*" (exported) and "decoder.*" (training only)
      "optimizer": state_dict,    # optional, for --resume
      "step": int, "samples": int,
+     "elapsed_s": float,         # training seconds spent (train.max_minutes budgets resume from it)
+     "val": {...},               # optional, the latest label-free validation (kp3d_core.train.validate)
      "mapping": {...}}           # optional, added by `kp3d map` (keypoints -> 17 joints)
 
 Example::
@@ -70,7 +72,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, pickle of a forbidden type, random bytes ...
-        raise CheckpointError(f"{path}: cannot read checkpoint (corrupt or not a kp3d checkpoint): {exc}") from None
+        # torch's message runs over paragraphs of advice about pickles; its first line says what failed
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: cannot read checkpoint (corrupt or not a kp3d checkpoint): {first}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a kp3d checkpoint (missing format tag '{FORMAT}')")
     if data.get("version") != VERSION:

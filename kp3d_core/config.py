@@ -133,7 +133,7 @@ class DataConfig:
     num_workers: int = 0
     """DataLoader worker processes."""
     cache_dir: str = ""
-    """Root of the crop cache (empty: kp3d_core.data.cache's default, out/cache or $KP3D_CACHE)."""
+    """Root of the crop cache (empty: ``crops/`` in the user cache, ``$KP3D_CACHE`` or ``~/.cache/kp3d``)."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Label-free augmentation of the training batches."""
 

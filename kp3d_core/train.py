@@ -31,9 +31,9 @@ from tqdm import tqdm
 from . import losses
 from .augment import Augmenter
 from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, save_checkpoint
-from .config import Config, config_from_dict, config_to_dict, load_config
+from .config import Config, ConfigError, config_from_dict, config_to_dict, load_config
 from .data.bag import build_bag_cache
-from .data.cache import DEFAULT_ROOT, CachedDataset
+from .data.cache import CachedDataset
 from .data.pairs import TemporalWindows, flatten_windows
 from .data.studio import SampleParams
 from .models.discovery import DiscoveryModel
@@ -98,13 +98,13 @@ def build_dataset(cfg: Config, split: str = "train") -> torch.utils.data.Dataset
     d = cfg.data
     if d.source == "synthetic":
         if split != "train":
-            raise ValueError("data.val_path: the synthetic source has no validation split")
+            raise ConfigError("data.val_path: the synthetic source has no validation split")
         return SyntheticDataset(d.num_synthetic, d.num_views, cfg.model.crop_size, seed=cfg.train.seed)
 
     key, path = ("data.path", d.path) if split == "train" else ("data.val_path", d.val_path)
     params = SampleParams(size=cfg.model.crop_size)
     cameras = list(d.views) or None
-    root = d.cache_dir or DEFAULT_ROOT
+    root = d.cache_dir or None  # None: the user cache (kp3d_core.data.cache.cache_root)
     if d.source == "bag":
         if not Path(path, "metadata.yaml").is_file():
             raise FileNotFoundError(f"{key}: '{path}' is not a rosbag2 bag directory (no metadata.yaml)")
@@ -136,7 +136,8 @@ def training_data(cfg: Config, procs: Processes) -> tuple[torch.utils.data.Datas
     """
     dataset = build_dataset(cfg)
     if len(dataset) < cfg.train.batch_size:
-        raise ValueError(f"train.batch_size {cfg.train.batch_size} exceeds the {len(dataset)} samples of the dataset")
+        raise ConfigError(f"train.batch_size: {cfg.train.batch_size} exceeds the {len(dataset)} samples of "
+                          f"{cfg.data.path}")
     dataset = as_windows(dataset, cfg)
     sampler = (
         torch.utils.data.distributed.DistributedSampler(dataset, procs.world, procs.rank, shuffle=True,

@@ -220,12 +220,9 @@ def summary_figure(path: Path, dataset: Path, frame: int, pose: np.ndarray, gt_p
 
 
 def main(args: argparse.Namespace) -> int:
-
-
     model = Path(args.model) if args.model else shipped_model_path()
     if not model.is_file():
-        print(f"kp3d demo: model file {model} not found (the shipped model, or pass --model PATH)", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"--model: model file '{model}' not found (the shipped model, or pass --model PATH)")
     t_demo = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = render_studio(args)
@@ -233,8 +230,8 @@ def main(args: argparse.Namespace) -> int:
     print("[3/4] replaying the bag", flush=True)
     try:
         result = run_pipeline(dataset, args.out, args.model, args.backend, args.rate, args.domain_id)
-    except RuntimeError as exc:
-        print(f"kp3d demo: {exc}", file=sys.stderr)
+    except RuntimeError as exc:  # the node or the replay failed: not a user error, but its log says why
+        print(f"kp3d demo: error: {exc}", file=sys.stderr)
         return 1
     pipe = result["pipeline"]
     frames, pred, gt = pose_errors(result, dataset)

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from kp3d_core.bagio import BagReader, iter_raw
+from kp3d_core.bagio import BagError, BagReader, iter_raw
+from kp3d_core.cli_args import positive_float
 
 DEFAULT_DEPTH = 100
 
@@ -22,16 +23,16 @@ def message_class(msgtype: str):
     """'sensor_msgs/msg/Image' -> the rclpy message class; ValueError naming the type if unknown."""
     parts = msgtype.split("/")
     if len(parts) != 3:
-        raise ValueError(f"message type '{msgtype}': expected 'package/msg/Name'")
+        raise BagError(f"message type '{msgtype}': expected 'package/msg/Name'")
     try:
         return getattr(importlib.import_module(f"{parts[0]}.{parts[1]}"), parts[2])
     except (ImportError, AttributeError):
-        raise ValueError(f"message type '{msgtype}': not installed in this Python environment") from None
+        raise BagError(f"message type '{msgtype}': not installed in this Python environment") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 bag directory (MCAP or sqlite3)")
-    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    parser.add_argument("--rate", type=positive_float, default=1.0, help="playback speed factor (default 1.0)")
     parser.add_argument("--loop", action=argparse.BooleanOptionalAction, default=False,
                         help="play again from the start when the bag ends (--no-loop: once, the default)")
     parser.add_argument("--topics", nargs="+", default=None, help="only these topics (default: all)")
@@ -62,7 +63,7 @@ class Player:
         wanted = available if topics is None else {t: available[t] for t in topics if t in available}
         missing = [t for t in (topics or []) if t not in available]
         if missing:
-            raise ValueError(f"bag {bag}: topic(s) {missing} not in the bag (has {sorted(available)})")
+            raise BagError(f"bag {bag}: topic(s) {missing} not in the bag (has {sorted(available)})")
         qos = QoSProfile(depth=DEFAULT_DEPTH)
         self.publishers = {t: node.create_publisher(message_class(m), t, qos) for t, m in wanted.items()}
         self.types = wanted
@@ -142,9 +143,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"replay: {total} messages from {args.bag}", file=sys.stderr)
     except KeyboardInterrupt:
         pass
-    except ValueError as exc:
-        print(f"kp3d replay: {exc}", file=sys.stderr)
-        return 2
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -67,4 +67,4 @@ def test_demo_prints_the_summary_and_writes_the_picture(tmp_path, ros_env):
 def test_demo_without_a_model_says_so(tmp_path, ros_env):
     r = subprocess.run([sys.executable, "-m", "kp3d_ros.cli", "demo", "--model", str(tmp_path / "none.pt"),
                         "--out", str(tmp_path / "d")], env=ros_env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "none.pt not found" in r.stderr
+    assert r.returncode == 2 and "none.pt' not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -32,9 +32,6 @@ from ..inference.interface import default_cache_dir
 from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
 
 CACHE_VERSION = 3
-DEFAULT_ROOT = None
-"""``root=None`` (this) means :func:`cache_root`'s default, read when a cache is used, so that ``$KP3D_CACHE`` set
-after import counts; kept for callers that spell the default out (``cfg.data.cache_dir or DEFAULT_ROOT``)."""
 
 _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
 
