@@ -4,8 +4,8 @@ Both models see the keypoints centred on their root (the keypoints' mean, or one
 predict the 17 joints relative to that same origin, so the root translation comes for free:
 ``joints = origin + f(keypoints - origin)``. Models: ridge regression (``linear``) and the mean of four
 2-hidden-layer MLPs (``mlp``: two seeds for each of two yaw limits). While fitting, keypoints and joints are
-rotated together about the vertical axis by random yaw angles (REFERENCE section 5: 57 mm with it against 81
-without, at 10 % labels), which teaches the map that a turned body is the same body; half of the MLPs are
+rotated together about the vertical axis by random yaw angles, which teaches the map that a turned body is the
+same body (REFERENCE section 5); half of the MLPs are
 fitted without it, since the discovered keypoints' identity can depend on the heading relative to the rig
 (``MappingConfig.yaw_max_deg``).
 
@@ -53,12 +53,11 @@ class MappingConfig:
     from [-a, a] while fitting (180: any heading; ``(0,)``: no augmentation).
     The MLP map averages one MLP per value; the ridge map takes the largest. Why both: a fully
     yaw-augmented map cannot see the body's heading relative to the rig, on which the discovered
-    keypoints' identity can depend, while an unaugmented one overfits few labels; their mean beat either
-    (shipped model, studio-bench val, 1 % / 10 % labels: 105.7 / 81.8 mm, against 110.1 / 88.2 with 180
-    alone and 114.6 / 83.7 with 0 alone)."""
+    keypoints' identity can depend, while an unaugmented one overfits few labels; their mean beat either on
+    studio-bench val (docs/accuracy_journal.md)."""
     seeds_per_limit: int = 2
-    """MLPs fitted per yaw limit, with seeds ``seed``, ``seed + 1``, ...; all are averaged. Two seeds per limit
-    beat one (shipped model, studio-bench val, 1 % / 10 % labels: 105.0 / 80.9 mm against 105.4 / 82.2)."""
+    """MLPs fitted per yaw limit, with seeds ``seed``, ``seed + 1``, ...; all are averaged (two per limit beat one on
+    studio-bench val)."""
     ridge_alpha: float = 1e-3
     """Ridge penalty of the linear map (per augmented sample, on the centred inputs in metres)."""
     ridge_copies: int = 24
@@ -82,9 +81,8 @@ class MappingConfig:
     reflected in a vertical plane and the joints' left and right swapped, which tells the map that a keypoint's label
     says nothing of the body side, so the side must come from the keypoints' geometry. With several candidates the MLP
     map takes the one whose members' mean hold-out MPJPE (``validate``, labelled frames only) is lowest; without a
-    hold-out, the first. The mirror suits keypoints that keep no body side (studio64_swap_accel, studio-bench val,
-    1 % / 10 % labels: 77.9 / 60.4 mm at 0.5 against 85.0 / 62.6 at 0) and hurts keypoints whose side is tied to the
-    room (shipped model, test, 10 %: 67.7 against 66.0); in these four cases the hold-out chose the better one."""
+    hold-out, the first. The mirror suits keypoints that keep no body side and hurts keypoints whose side is tied to
+    the room; the hold-out chose the better one in every case measured (docs/accuracy_journal.md)."""
 
 
 def select_fraction(num_frames: int, fraction: float) -> np.ndarray:
