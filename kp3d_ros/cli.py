@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rig": ("kp3d_core.rigio.cli", "import a calibration (ROS, Kalibr, Anipose, Qualisys, COLMAP, OpenCV stereo) "
             "as a rig, export it, show it"),
     "bag": ("kp3d_core.bag_cli", "bag tools: from-videos turns one video per camera + a rig file into an MCAP bag"),
+    "check": ("kp3d_core.check.cli", "label-free quality figures of a recording: a verdict per camera, what to do, "
+              "montages"),
 }
 
 # The project's user-error types, by defining module. Looked up only in modules already imported when the
@@ -41,6 +43,7 @@ USER_ERRORS: dict[str, tuple[str, ...]] = {
     "kp3d_core.inference.interface": ("ModelFileError", "BackendUnavailable"),
     "kp3d_core.bagio": ("BagError",),
     "kp3d_core.video_bag": ("VideoBagError",),
+    "kp3d_core.data.sessions": ("SplitError",),
     "kp3d_core.studio.bvh": ("BvhError",),
     "kp3d_core.studio.retarget": ("JointMapError",),
 }
