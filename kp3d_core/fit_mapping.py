@@ -10,7 +10,9 @@ fitted without it, since the discovered keypoints' identity can depend on the he
 (``MappingConfig.yaw_max_deg``).
 
 The labelled frames are a stated fraction of the TRAINING split, chosen deterministically (evenly
-spaced over the split): never test frames.
+spaced over the split; over a sessions folder's frames all together, sessions in manifest order,
+:mod:`kp3d_core.data.sessions`): never test frames. The maps work on 3D keypoints, so one map serves sessions of any
+camera count.
 
 The fitted maps are stored in the checkpoint under ``mapping`` (layout and the run-time side:
 :mod:`kp3d_core.models.mapping`)::
@@ -33,6 +35,7 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .cli_args import CommandParser, UsageError, angle_0_180, fraction, positive_int, probability
+from .data.sessions import read_split, split_indices
 from .data.studio import StudioFolder
 from .evaluate import check_cameras, checkpoint_keypoints, default_split
 from .models.mapping import MappingMLP, apply_mapping, centred_features, plain_mapping, root_origin
@@ -307,7 +310,8 @@ def fit_mapping(keypoints, joints, cfg: MappingConfig = MappingConfig(), kinds=(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint of the keypoint model (kp3d train)")
     parser.add_argument("--data", default=None,
-                        help="TRAINING studio dataset folder the labelled fraction is taken from "
+                        help="TRAINING studio dataset folder or sessions folder the labelled fraction is taken "
+                             "from, evenly over all its frames "
                              "(default: the studio-bench train split, rendered if missing)")
     parser.add_argument("--motion-root", type=Path, default=None,
                         help=f"motion data for rendering the default split (default {DEFAULT_MOTION_HELP})")
@@ -336,21 +340,33 @@ def map_checkpoint(checkpoint: str | Path, data: str | Path, fraction: float, ou
                    batch_size: int = 64, progress: bool = True, kinds=("linear", "mlp"), found: dict | None = None) -> dict:
     """Run the checkpoint's keypoint net on the labelled fraction of ``data``, fit, store; returns a summary.
 
-    ``found``: keypoints already discovered on ALL frames of ``data`` (``evaluate.checkpoint_keypoints``), to
-    fit several fractions without running the net again.
+    ``data`` is a studio folder or a sessions folder; of the latter, the fraction is taken evenly over all its frames
+    (numbered across sessions in manifest order), each session's keypoints triangulated with its own rig.
+    ``found``: keypoints already discovered on ALL frames of ``data`` (``evaluate.checkpoint_keypoints``; sessions
+    concatenated in that order), to fit several fractions without running the net again.
     """
-    n = StudioFolder(data, cameras).num_frames
+    split = read_split(data)
+    folders = [StudioFolder(s.path, cameras) for s in split.sessions]
+    sizes = [f.num_frames for f in folders]
+    n = sum(sizes)
     frames = select_fraction(n, fraction)
+    local = split_indices(frames, sizes)  # each session's labelled frames
     if found is None:
-        found, ds = checkpoint_keypoints(checkpoint, data, cameras, frames, batch_size, progress)
-        X = found["X"]
+        X = np.concatenate([checkpoint_keypoints(checkpoint, s.path, cameras, t, batch_size, progress)[0]["X"]
+                            for s, t in zip(split.sessions, local) if t.size])
     else:
         if len(found["X"]) != n:
             raise ValueError(f"found: keypoints of {len(found['X'])} frames given, {data} has {n}")
         X = found["X"][frames]
-    joints = StudioFolder(data, cameras).gt["joints3d"][frames]
+    joints = np.concatenate([f.gt["joints3d"][t] for f, t in zip(folders, local)])
     info = {"fraction": float(fraction), "num_frames": int(len(frames)), "split_frames": int(n),
-            "data": str(Path(data).resolve()), "cameras": list(cameras or StudioFolder(data).rig.names)}
+            "data": str(Path(data).resolve())}
+    if split.is_sessions:  # cameras differ between sessions: each session's, and its share of the labelled frames
+        info.update(cameras=list(cameras) if cameras else None, sessions=[
+            {"name": s.name, "cameras": list(f.rig.names), "frames": int(f.num_frames), "labelled_frames": int(t.size)}
+            for s, f, t in zip(split.sessions, folders, local)])
+    else:
+        info["cameras"] = list(cameras or StudioFolder(data).rig.names)
     mapping = fit_mapping(X, joints, cfg, kinds=kinds, default=default, info=info, progress=progress)
     fit_err = {k: float(1000 * np.nanmean(np.linalg.norm(apply_mapping(mapping, X, k) - joints, axis=-1)))
                for k in mapping["models"]}

@@ -33,11 +33,14 @@ from .augment import Augmenter
 from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, save_checkpoint
 from .config import Config, ConfigError, config_from_dict, config_to_dict, load_config
 from .data.bag import build_bag_cache
+from .data.batches import SessionBatchSampler, SessionsDataset
 from .data.cache import CachedDataset
 from .data.pairs import TemporalWindows, flatten_windows
+from .data.sessions import read_split
 from .data.studio import SampleParams
 from .models.discovery import DiscoveryModel
 from .models.synthetic import SyntheticDataset
+from .rig import load_rig
 
 
 # ---------------------------------------------------------------------------------------- processes
@@ -90,10 +93,13 @@ def stop_processes(procs: Processes) -> None:
 
 # --------------------------------------------------------------------------------------------- data
 def build_dataset(cfg: Config, split: str = "train") -> torch.utils.data.Dataset:
-    """The samples named by ``cfg.data``: a studio folder, a rosbag2 bag (+ rig file) or synthetic tensors.
+    """The samples named by ``cfg.data``: a studio folder, a sessions folder, a rosbag2 bag (+ rig file) or synthetic
+    tensors.
 
     ``split`` 'train' reads ``data.path``, 'val' reads ``data.val_path`` (same source kind; the synthetic source
-    has no validation split). Missing folders raise FileNotFoundError naming the config field.
+    has no validation split). A studio path is read by :func:`kp3d_core.data.sessions.read_split`: a plain folder gives
+    its CachedDataset, a sessions folder a :class:`~kp3d_core.data.batches.SessionsDataset` of one CachedDataset
+    (one crop cache) per session. Missing folders raise FileNotFoundError naming the config field.
     """
     d = cfg.data
     if d.source == "synthetic":
@@ -115,6 +121,25 @@ def build_dataset(cfg: Config, split: str = "train") -> torch.utils.data.Dataset
         return CachedDataset(cache, params, cameras)
     if not Path(path, "manifest.yaml").is_file():
         raise FileNotFoundError(f"{key}: '{path}' is not a studio dataset folder (no manifest.yaml)")
+    try:
+        sessions = read_split(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(f"{key}: {e}") from e
+    if not sessions.is_sessions:
+        return CachedDataset(path, params, cameras, root=root)
+    return SessionsDataset([session_dataset(s.path, params, cameras, root) for s in sessions.sessions],
+                           [s.name for s in sessions.sessions])
+
+
+def session_dataset(path: Path, params: SampleParams, cameras: list[str] | None, root) -> CachedDataset:
+    """One session's CachedDataset (its own crop cache); a camera of ``data.views`` that its rig lacks is a
+    ConfigError naming the session's rig file."""
+    if cameras:
+        names = load_rig(path / "rig.yaml").names
+        unknown = [c for c in cameras if c not in names]
+        if unknown:
+            raise ConfigError(f"data.views: {', '.join(unknown)} not in {path / 'rig.yaml'} "
+                              f"(cameras: {', '.join(names)})")
     return CachedDataset(path, params, cameras, root=root)
 
 
@@ -126,38 +151,64 @@ def window_length(cfg: Config) -> int:
 def as_windows(dataset: torch.utils.data.Dataset, cfg: Config) -> torch.utils.data.Dataset:
     """Items as temporal windows of :func:`window_length` frames with the temporal term, else ``dataset`` itself."""
     window = window_length(cfg)
-    return TemporalWindows(dataset, cfg.loss.temporal_offset, window) if window > 1 else dataset
+    if window == 1:
+        return dataset
+    if isinstance(dataset, SessionsDataset):  # each session's own windows: none crosses from one session to the next
+        return dataset.map(lambda d: TemporalWindows(d, cfg.loss.temporal_offset, window))
+    return TemporalWindows(dataset, cfg.loss.temporal_offset, window)
 
 
 def training_data(cfg: Config, procs: Processes) -> tuple[torch.utils.data.Dataset, torch.utils.data.DataLoader]:
     """The training dataset and its shuffling loader; each rank draws its own share under DDP.
 
-    With the temporal term each item is a window of frames, and a step draws batch_size / window of them.
+    With the temporal term each item is a window of frames, and a step draws batch_size / window of them. A sessions
+    folder's batches each come from one session (:class:`~kp3d_core.data.batches.SessionBatchSampler`: a batch
+    stacks one view count); a plain folder's loader is the shuffling DataLoader (or DistributedSampler) it always was.
     """
     dataset = build_dataset(cfg)
     if len(dataset) < cfg.train.batch_size:
         raise ConfigError(f"train.batch_size: {cfg.train.batch_size} exceeds the {len(dataset)} samples of "
                           f"{cfg.data.path}")
     dataset = as_windows(dataset, cfg)
+    per_step = cfg.train.batch_size // window_length(cfg)
+    workers = dict(num_workers=cfg.data.num_workers, pin_memory=procs.cuda,
+                   persistent_workers=cfg.data.num_workers > 0)
+    if isinstance(dataset, SessionsDataset):
+        batches = session_sampler(dataset, per_step, cfg, procs)
+        return dataset, torch.utils.data.DataLoader(dataset, batch_sampler=batches, **workers)
     sampler = (
         torch.utils.data.distributed.DistributedSampler(dataset, procs.world, procs.rank, shuffle=True,
                                                         seed=cfg.train.seed)
         if procs.world > 1 else None
     )
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.train.batch_size // window_length(cfg), shuffle=sampler is None, sampler=sampler,
-        drop_last=True, num_workers=cfg.data.num_workers, pin_memory=procs.cuda,
-        persistent_workers=cfg.data.num_workers > 0,
+        dataset, batch_size=per_step, shuffle=sampler is None, sampler=sampler, drop_last=True, **workers,
     )
     return dataset, loader
 
 
+def session_sampler(dataset: SessionsDataset, per_step: int, cfg: Config, procs: Processes) -> SessionBatchSampler:
+    """Batches of ``per_step`` items from one session each, this rank's share; ConfigError naming a session smaller
+    than a batch (its frames would never be drawn) or a split with fewer batches than ranks."""
+    small = [f"{name} ({n})" for name, n in zip(dataset.names, dataset.sizes) if n < per_step]
+    if small:
+        raise ConfigError(f"train.batch_size: a batch of {per_step} items comes from one session, and these sessions "
+                          f"of {cfg.data.path} have fewer: {', '.join(small)}")
+    sampler = SessionBatchSampler(dataset.sizes, per_step, cfg.train.seed, procs.rank, procs.world)
+    if len(sampler) == 0:
+        raise ConfigError(f"train.batch_size: {cfg.data.path} gives fewer batches of {per_step} than the "
+                          f"{procs.world} processes")
+    return sampler
+
+
 def infinite_batches(loader: torch.utils.data.DataLoader):
-    """Yield batches forever, advancing a DistributedSampler's epoch so each epoch reshuffles."""
+    """Yield batches forever, advancing a DistributedSampler's (or SessionBatchSampler's) epoch so each epoch
+    reshuffles."""
     epoch = 0
     while True:
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        for sampler in (loader.sampler, loader.batch_sampler):  # DistributedSampler, SessionBatchSampler
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
         yield from loader
         epoch += 1
 
@@ -177,22 +228,25 @@ class ValidationSet:
     """The validation samples, the same at every validation so that the curve compares like with like."""
 
     dataset: torch.utils.data.Dataset
-    """Items of ``data.val_path`` (temporal windows with the temporal term)."""
+    """Items of ``data.val_path`` (temporal windows with the temporal term; a SessionsDataset for a sessions folder)."""
     batches: list[np.ndarray]
-    """Item indices of each validation batch (train.batch_size frames, the last one possibly fewer)."""
+    """Item indices of each validation batch (train.batch_size frames, the last one (of each session) possibly
+    fewer)."""
     samples: int
     """Frames in all (items x window)."""
 
 
 def validation_set(cfg: Config) -> ValidationSet:
     """``train.val_samples`` frames of ``data.val_path`` evenly spaced over it (every part of the split, not its
-    first clips), cut into batches of the training batch's size."""
+    first clips), cut into batches of the training batch's size; in a sessions folder, each session's share cut
+    separately (a batch stacks one view count)."""
     dataset = as_windows(build_dataset(cfg, "val"), cfg)
     window = window_length(cfg)
     n = min(len(dataset), max(1, cfg.train.val_samples // window))
     items = np.arange(n) * len(dataset) // n  # strictly increasing, since n <= len(dataset)
     per_batch = cfg.train.batch_size // window
-    batches = [items[i:i + per_batch] for i in range(0, n, per_batch)]
+    groups = dataset.by_session(items) if isinstance(dataset, SessionsDataset) else [items]
+    batches = [g[i:i + per_batch] for g in groups for i in range(0, len(g), per_batch)]
     return ValidationSet(dataset, batches, n * window)
 
 

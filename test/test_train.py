@@ -313,3 +313,34 @@ def test_missing_validation_data_names_data_val_path(studio_splits, tmp_path):
     cfg.data.val_path = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"data\.val_path.*nowhere"):
         train(cfg)
+
+
+def test_plain_folder_batches_are_those_of_before_sessions(studio_splits, tmp_path):
+    """A plain studio folder keeps the loader it had before sessions folders existed (the shuffling DataLoader in one
+    process, DistributedSampler under DDP; windows with the temporal term): the same frames in the same batches for
+    the same seed, epoch after epoch."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from kp3d_core.data.pairs import TemporalWindows
+    from kp3d_core.train import Processes, infinite_batches, training_data
+
+    def frames(loader, steps: int) -> list:
+        batches = infinite_batches(loader)
+        return [next(batches)["frame"].tolist() for _ in range(steps)]
+
+    for temporal in (0.0, 1.0):
+        cfg = studio_cfg(studio_splits, tmp_path / "run")
+        cfg.loss.temporal = temporal
+        for world in (1, 2):
+            for rank in range(world):
+                torch.manual_seed(cfg.train.seed + rank)  # as start_processes seeds each rank
+                dataset, loader = training_data(cfg, Processes(rank, world, 0, torch.device("cpu")))
+                got = frames(loader, 7)  # over several epochs
+                plain = build_dataset(cfg)
+                items = TemporalWindows(plain, cfg.loss.temporal_offset, 2) if temporal else plain
+                torch.manual_seed(cfg.train.seed + rank)
+                sampler = DistributedSampler(items, world, rank, shuffle=True, seed=cfg.train.seed) if world > 1 else None
+                before = DataLoader(items, batch_size=cfg.train.batch_size // (2 if temporal else 1),
+                                    shuffle=sampler is None, sampler=sampler, drop_last=True)
+                assert got == frames(before, 7), (temporal, world, rank)
+                assert type(dataset) is type(items)

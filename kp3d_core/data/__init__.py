@@ -1,1 +1,2 @@
-"""Multi-view training data: studio dataset folders and rosbag2 recordings."""
+"""Multi-view training data: studio dataset folders, sessions folders of them (``sessions``, ``batches``) and rosbag2
+recordings."""
