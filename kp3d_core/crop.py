@@ -101,49 +101,116 @@ def soft_foreground(image: np.ndarray, background: np.ndarray, params: CropParam
     return np.clip((d - params.soft_low) / max(params.soft_high - params.soft_low, 1e-6), 0.0, 1.0)
 
 
+def threshold_mask(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams()) -> np.ndarray:
+    """Foreground before the opening: |I - B| above ``params.threshold``. -> (H, W) uint8 in {0, 1}."""
+    diff = _channel_max_diff(image, background)
+    if diff.dtype == np.uint8:
+        # for an integer d, d > t <=> d > floor(t): cv2.threshold (which floors an 8-bit threshold) gives
+        # numpy's (diff > t) mask, 10x faster
+        return cv2.threshold(diff, params.threshold * 255.0, 1, cv2.THRESH_BINARY)[1]
+    return (diff > params.threshold).astype(np.uint8)
+
+
+def _open_kernel(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def open_patch(mask: np.ndarray, params: CropParams = CropParams()) -> tuple[np.ndarray, int, int]:
+    """The opened mask on a rectangle that holds all of its foreground: ``(patch, x0, y0)``.
+
+    ``patch`` (h, w) uint8 is the opening of the whole (H, W) mask at ``[y0:y0+h, x0:x0+w]``; the opening is
+    zero elsewhere. The rectangle is the mask's bounding box grown by the kernel's radius (the opening is a
+    union of kernels inside the mask, so nothing grows further), clipped to the image, so the opening there
+    is the whole-image opening exactly (borders that are image borders are borders in both; elsewhere the
+    kernel sees real zeros). Cost follows the subject, not the image. An empty mask gives a 0x0 patch.
+    """
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        return mask[:0, :0], 0, 0
+    r = params.open_kernel // 2 if params.open_kernel > 1 else 0  # the kernel's reach from its anchor, both sides
+    H, W = mask.shape
+    x0, y0, x1, y1 = _even(max(x - r, 0)), _even(max(y - r, 0)), min(x + w + r, W), min(y + h + r, H)
+    if r == 0:
+        return mask[y0:y1, x0:x1], x0, y0
+    return cv2.morphologyEx(mask[y0:y1, x0:x1], cv2.MORPH_OPEN, _open_kernel(params.open_kernel)), x0, y0
+
+
+def _even(v: int) -> int:
+    """``v`` rounded down to even. Patches start on even pixels: OpenCV's labelling scans 2x2 blocks, and the
+    order of the blobs (which decides what :func:`box_from_patch` merges first) follows that block grid."""
+    return v - (v & 1)
+
+
 def foreground_mask(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams()) -> np.ndarray:
     """Binary foreground for detection: threshold then opening. -> (H, W) uint8 in {0, 1}."""
-    diff = _channel_max_diff(image, background)
-    level = params.threshold * 255.0 if diff.dtype == np.uint8 else params.threshold
-    mask = (diff > level).astype(np.uint8)
-    if params.open_kernel > 1:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (params.open_kernel, params.open_kernel))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-    return mask
+    mask = threshold_mask(image, background, params)
+    patch, x0, y0 = open_patch(mask, params)
+    out = np.zeros_like(mask)
+    out[y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]] = patch
+    return out
 
 
-def box_from_mask(mask: np.ndarray, params: CropParams = CropParams()) -> CropBox | None:
-    """Square box around the largest plausible blob of a binary mask (H, W); None if there is none."""
-    h, w = mask.shape
-    n, _, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+def box_from_patch(
+    patch: np.ndarray, x0: int, y0: int, min_area: float, params: CropParams = CropParams()
+) -> CropBox | None:
+    """:func:`box_from_mask` of a mask that is zero outside ``patch`` (placed at x0, y0), with the smallest blob
+    area ``min_area`` in pixels; the box is in the mask's coordinates."""
+    if patch.size == 0:
+        return None
+    h, w = patch.shape
+    # 16-bit labels (40 % faster) where they cannot overflow: 8-connected blobs are at most one per 2x2 block
+    ltype = cv2.CV_16U if ((h + 1) // 2) * ((w + 1) // 2) < 65535 else cv2.CV_32S
+    patch = np.ascontiguousarray(patch, dtype=np.uint8)
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(patch, connectivity=8, ltype=ltype)
     if n <= 1:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
     main = int(np.argmax(areas))
-    if areas[main] < params.min_area_fraction * h * w:
+    if areas[main] < min_area:
         return None
-    x0, y0 = stats[1 + main, cv2.CC_STAT_LEFT], stats[1 + main, cv2.CC_STAT_TOP]
-    x1 = x0 + stats[1 + main, cv2.CC_STAT_WIDTH]
-    y1 = y0 + stats[1 + main, cv2.CC_STAT_HEIGHT]
-    reach = params.merge_reach * max(x1 - x0, y1 - y0)
+    # patch coordinates below (every comparison is the same in both frames); shifted at the end
+    x0p, y0p = stats[1 + main, cv2.CC_STAT_LEFT], stats[1 + main, cv2.CC_STAT_TOP]
+    x1p = x0p + stats[1 + main, cv2.CC_STAT_WIDTH]
+    y1p = y0p + stats[1 + main, cv2.CC_STAT_HEIGHT]
+    reach = params.merge_reach * max(x1p - x0p, y1p - y0p)
     for i in range(len(areas)):
         if i == main or areas[i] < params.merge_fraction * areas[main]:
             continue
         cx, cy = centroids[1 + i]
-        if x0 - reach <= cx <= x1 + reach and y0 - reach <= cy <= y1 + reach:
+        if x0p - reach <= cx <= x1p + reach and y0p - reach <= cy <= y1p + reach:
             s = stats[1 + i]
-            x0, y0 = min(x0, s[cv2.CC_STAT_LEFT]), min(y0, s[cv2.CC_STAT_TOP])
-            x1 = max(x1, s[cv2.CC_STAT_LEFT] + s[cv2.CC_STAT_WIDTH])
-            y1 = max(y1, s[cv2.CC_STAT_TOP] + s[cv2.CC_STAT_HEIGHT])
+            x0p, y0p = min(x0p, s[cv2.CC_STAT_LEFT]), min(y0p, s[cv2.CC_STAT_TOP])
+            x1p = max(x1p, s[cv2.CC_STAT_LEFT] + s[cv2.CC_STAT_WIDTH])
+            y1p = max(y1p, s[cv2.CC_STAT_TOP] + s[cv2.CC_STAT_HEIGHT])
+    bx0, by0, bx1, by1 = int(x0p) + x0, int(y0p) + y0, int(x1p) + x0, int(y1p) + y0
     # Box edges are pixel borders; centre in the pixel-centre convention.
-    cx, cy = (x0 + x1) / 2.0 - 0.5, (y0 + y1) / 2.0 - 0.5
-    side = max(params.margin * max(x1 - x0, y1 - y0), params.min_side)
+    cx, cy = (bx0 + bx1) / 2.0 - 0.5, (by0 + by1) / 2.0 - 0.5
+    side = max(params.margin * max(bx1 - bx0, by1 - by0), params.min_side)
     return CropBox(float(cx), float(cy), float(side))
 
 
+def box_from_mask(mask: np.ndarray, params: CropParams = CropParams()) -> CropBox | None:
+    """Square box around the largest plausible blob of a binary mask (H, W); None if there is none.
+
+    Blobs are 8-connected; the largest must cover ``min_area_fraction`` of the mask; pieces of at least
+    ``merge_fraction`` of its area whose centroid lies within ``merge_reach`` of its box join it.
+    """
+    h, w = mask.shape
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    x, y, bw, bh = cv2.boundingRect(mask)  # labelling only the part that holds blobs: same blobs, less work
+    x0, y0 = _even(x), _even(y)
+    return box_from_patch(mask[y0 : y + bh, x0 : x + bw], x0, y0, params.min_area_fraction * h * w, params)
+
+
 def detect_box(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams()) -> CropBox | None:
-    """The subject's square box from |I - B| alone, or None when no person is found (never raises)."""
-    return box_from_mask(foreground_mask(image, background, params), params)
+    """The subject's square box from |I - B| alone, or None when no person is found (never raises).
+
+    Equal to ``box_from_mask(foreground_mask(image, background, params), params)``; the opening and the
+    labelling run only around the thresholded foreground.
+    """
+    mask = threshold_mask(image, background, params)
+    h, w = mask.shape
+    return box_from_patch(*open_patch(mask, params), params.min_area_fraction * h * w, params)
 
 
 def fallback_box(width: int, height: int) -> CropBox:
@@ -194,18 +261,64 @@ def crop_image(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
 
     Downscaling by s = side / size >= 2 first halves the image with ``cv2.pyrDown`` (Gaussian blur then
     every second pixel: pyramid pixel j sits at image pixel 2j) so bilinear sampling does not alias.
+    For uint8 images only the pyramid pixels the warp reads are computed (:func:`_pyramid_for_box`); a
+    float pyramid's rounding depends on where its rows start, so float images are halved whole.
     """
     M = crop_to_image_matrix(box, size)
     src = image
     s = box.side / size
-    while s >= 2.0 and min(src.shape[:2]) >= 8:
-        src = cv2.pyrDown(src)
+    levels = 0
+    h, w = image.shape[:2]
+    while s >= 2.0 and min(h, w) >= 8:
+        h, w = (h + 1) // 2, (w + 1) // 2  # cv2.pyrDown's output size
         M = np.diag([0.5, 0.5, 1.0]) @ M
         s /= 2.0
+        levels += 1
+    if levels and image.dtype == np.uint8:  # integer pyramid: the same pixels wherever it starts
+        src = _pyramid_for_box(image, levels, M, size)
+    else:
+        for _ in range(levels):
+            src = cv2.pyrDown(src)
     return cv2.warpAffine(
         src, M[:2], (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT, borderValue=0,
     )
+
+
+def _pyramid_for_box(image: np.ndarray, levels: int, M: np.ndarray, size: int) -> np.ndarray:
+    """``levels`` x ``cv2.pyrDown(image)``, correct only where the warp ``M`` (crop -> pyramid px) samples.
+
+    The result has the full pyramid level's shape, so the warp runs with the unchanged matrix and borders
+    (bit-identical crops); only a window around the crop's footprint is filled: each pyramid pixel j reads
+    image pixels 2j-2 .. 2j+2 of the level below, so the window grows by that much per level, and its origin
+    is a multiple of 2**levels so that the window's pyramid samples the image's. Other pixels are never read.
+    """
+    H, W = image.shape[:2]
+    dims = [(H, W)]
+    for _ in range(levels):
+        dims.append(((dims[-1][0] + 1) // 2, (dims[-1][1] + 1) // 2))
+    corners = M[:2, :2] @ np.array([[0.0, size - 1.0, 0.0, size - 1.0], [0.0, 0.0, size - 1.0, size - 1.0]]) + M[:2, 2:]
+    # bilinear taps floor(x) and floor(x) + 1, and a pixel to spare for the warp's fixed-point rounding
+    lo = np.floor(corners.min(axis=1)).astype(np.int64) - 1  # (x, y)
+    hi = np.floor(corners.max(axis=1)).astype(np.int64) + 2
+    top_h, top_w = dims[-1]
+    if hi[0] < 0 or hi[1] < 0 or lo[0] >= top_w or lo[1] >= top_h:
+        return np.zeros((top_h, top_w) + image.shape[2:], image.dtype)  # the crop is all border
+    for lvl in range(levels, -1, -1):
+        dh, dw = dims[lvl]
+        lo, hi = np.maximum(lo, 0), np.minimum(hi, [dw - 1, dh - 1])
+        if lvl:
+            lo, hi = 2 * lo - 2, 2 * hi + 2
+    step = 1 << levels
+    x0, y0 = int(lo[0]) // step * step, int(lo[1]) // step * step
+    x1, y1 = int(hi[0]) + 1, int(hi[1]) + 1
+    window = image[y0:y1, x0:x1]
+    for _ in range(levels):
+        window = cv2.pyrDown(window)
+    out = np.empty((top_h, top_w) + image.shape[2:], image.dtype)
+    ox, oy = x0 // step, y0 // step
+    out[oy : oy + window.shape[0], ox : ox + window.shape[1]] = window
+    return out
 
 
 def crop_images(images, boxes, size: int) -> np.ndarray:

@@ -183,3 +183,135 @@ def test_stored_backgrounds_load_and_name_bad_files(tmp_path):
     cv2.imwrite(str(tmp_path / "cam1.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     out = load_stored_backgrounds(tmp_path, cams)
     assert len(out) == 2 and out[0].shape == (48, 64, 3) and out[0][0, 0].tolist() == [200, 0, 0]
+
+
+# ------------------------------------------------------------------ fast paths == plain references (bit for bit)
+def _reference_box(mask, params):
+    """box_from_mask as first written: connected components of the whole mask, blobs in OpenCV's label order."""
+    h, w = mask.shape
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    main = int(np.argmax(areas))
+    if areas[main] < params.min_area_fraction * h * w:
+        return None
+    x0, y0 = stats[1 + main, 0], stats[1 + main, 1]
+    x1, y1 = x0 + stats[1 + main, 2], y0 + stats[1 + main, 3]
+    reach = params.merge_reach * max(x1 - x0, y1 - y0)
+    for i in range(len(areas)):
+        if i == main or areas[i] < params.merge_fraction * areas[main]:
+            continue
+        cx, cy = centroids[1 + i]
+        if x0 - reach <= cx <= x1 + reach and y0 - reach <= cy <= y1 + reach:
+            s = stats[1 + i]
+            x0, y0, x1, y1 = min(x0, s[0]), min(y0, s[1]), max(x1, s[0] + s[2]), max(y1, s[1] + s[3])
+    return ((x0 + x1) / 2.0 - 0.5, (y0 + y1) / 2.0 - 0.5, max(params.margin * max(x1 - x0, y1 - y0), params.min_side))
+
+
+def _reference_mask(image, background, params):
+    """foreground_mask as first written: threshold and opening of the whole image."""
+    diff = np.abs(image.astype(int) - background.astype(int)).max(axis=2)
+    mask = (diff > params.threshold * 255.0).astype(np.uint8)
+    if params.open_kernel > 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (params.open_kernel, params.open_kernel))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    return mask
+
+
+def _cluttered_scene(seed, h=120, w=160):
+    """A background and an image with a subject, split-off pieces, specks and blobs cut by the image border."""
+    rng = np.random.default_rng(seed)
+    bg = textured(h, w, seed)
+    img = bg.copy()
+    for _ in range(rng.integers(1, 12)):
+        x, y = rng.integers(-10, w), rng.integers(-10, h)
+        img[max(y, 0) : max(y + rng.integers(1, 40), 0), max(x, 0) : max(x + rng.integers(1, 30), 0)] = rng.integers(0, 255, 3)
+    noise = rng.random((h, w)) < rng.uniform(0.0, 0.2)
+    img[noise] = 255 - img[noise]
+    return img, bg
+
+
+@pytest.mark.parametrize("kernel", [5, 4, 1])
+def test_detection_on_the_foreground_patch_equals_whole_image_detection(kernel):
+    """The opening and the labelling run on a patch around the thresholded pixels: same mask, same box, in the
+    whole-image blob order (which decides merges), on cluttered masks with many blobs and border contact."""
+    from kp3d_core.crop import box_from_mask, foreground_mask, open_patch, threshold_mask
+
+    params = CropParams(open_kernel=kernel, min_area_fraction=0.0005)
+    found = 0
+    for seed in range(60):
+        img, bg = _cluttered_scene(seed)
+        ref_mask = _reference_mask(img, bg, params)
+        np.testing.assert_array_equal(foreground_mask(img, bg, params), ref_mask)
+        patch, x0, y0 = open_patch(threshold_mask(img, bg, params), params)
+        assert x0 % 2 == 0 and y0 % 2 == 0 and ref_mask.sum() == patch.sum()
+        ref = _reference_box(ref_mask, params)
+        for box in (detect_box(img, bg, params), box_from_mask(ref_mask, params)):
+            assert (box is None) == (ref is None)
+            if box is not None:
+                assert (box.cx, box.cy, box.side) == ref
+        found += ref is not None
+    assert found > 30
+
+
+def test_crops_of_8bit_images_equal_crops_from_the_whole_pyramid():
+    """Only the pyramid window a crop reads is computed: bit-identical to halving the whole image, for boxes
+    inside, across the borders and outside, at 0 to 4 pyramid levels."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (97, 131, 3), dtype=np.uint8)
+    img = cv2.GaussianBlur(img, (5, 5), 2)  # some structure; the odd size exercises the pyramid's rounding
+    for _ in range(300):
+        box = CropBox(float(rng.uniform(-80, 210)), float(rng.uniform(-80, 180)), float(np.exp(rng.uniform(1.5, 6.5))))
+        for S, image in ((16, img), (23, img[..., 1])):
+            M, src, s = crop_to_image_matrix(box, S), image, box.side / S
+            while s >= 2.0 and min(src.shape[:2]) >= 8:  # the plain reference
+                src, M, s = cv2.pyrDown(src), np.diag([0.5, 0.5, 1.0]) @ M, s / 2.0
+            ref = cv2.warpAffine(src, M[:2], (S, S), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            np.testing.assert_array_equal(crop_image(image, box, S), ref)
+
+
+def _reference_running_background(frames, masks, rate, warmup):
+    """RunningBackground as first written: frames kept in a list, NumPy median and full-size blend expressions."""
+    model, kept, images = None, [], []
+    for f, fg in zip(frames, masks):
+        if model is None:
+            kept.append(f.copy())
+            if len(kept) >= warmup:
+                model = median_background(np.stack(kept)).astype(np.float32)
+        else:
+            weight = np.full(f.shape[:2], rate, dtype=np.float32)
+            if fg is not None:
+                weight[cv2.dilate(fg.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0] = 0.0
+            model += weight[..., None] * (f.astype(np.float32) - model)
+        images.append(median_background(np.stack(kept)) if model is None else
+                      np.clip(np.round(model), 0, 255).astype(np.uint8))
+    return images
+
+
+@pytest.mark.parametrize("warmup", [1, 4, 5])
+def test_running_background_equals_the_plain_numpy_model(warmup):
+    rng = np.random.default_rng(warmup)
+    h, w = 70, 90
+    frames = [np.clip(textured(h, w, 1).astype(int) + rng.integers(-9, 10, (h, w, 3)), 0, 255).astype(np.uint8)
+              for _ in range(12)]
+    boxes = [None if t % 3 == 0 else (int(rng.integers(-20, 80)), int(rng.integers(-20, 60)), int(rng.integers(0, 100)),
+                                      int(rng.integers(0, 80))) for t in range(12)]
+    masks = []
+    for b in boxes:
+        m = None
+        if b is not None:
+            m = np.zeros((h, w), bool)
+            m[max(b[1], 0) : max(b[3], 0), max(b[0], 0) : max(b[2], 0)] = True
+        masks.append(m)
+    expected = _reference_running_background(frames, masks, 0.3, warmup)
+    by_mask, by_box = RunningBackground(rate=0.3, warmup=warmup), RunningBackground(rate=0.3, warmup=warmup)
+    for t, f in enumerate(frames):
+        by_mask.update(f, masks[t])
+        by_box.update(f, foreground_box=boxes[t])
+        np.testing.assert_array_equal(by_mask.image(), expected[t])
+        np.testing.assert_array_equal(by_box.image(), expected[t])
+    # rounding of the model: half to even, saturated
+    model = np.array([[[0.5, 1.5, 2.5], [254.5, 255.0, 3.4999998]]], np.float32)
+    np.testing.assert_array_equal(RunningBackground(model).image(), [[[0, 2, 2], [254, 255, 3]]])

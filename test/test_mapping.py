@@ -237,3 +237,31 @@ def test_map_cli_rejects_bad_options_naming_them(argv, option, tmp_path, capsys)
         rc = exc.code
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("kp3d map: error: ") and option in err[0]
+
+
+def test_applying_an_mlp_map_equals_its_modules_and_keeps_their_dtype():
+    """The eval forward calls the layers' operations directly and converted modules are cached per dtype: the
+    same numbers as the members' modules, in float32 and float64 alike, whatever order the dtypes come in."""
+    from kp3d_core.models.mapping import MappingMLP, centred_features, root_origin
+
+    X, Y = random_keypoints(60, 10), np.einsum("jk,nkd->njd", equivariant_map(), random_keypoints(60, 10))
+    m = fit_mapping(X, Y, MappingConfig(steps=20, hidden=16, seed=1), kinds=("mlp",))
+    entry = m["models"]["mlp"]
+    nets = []
+    for mb in entry["members"]:
+        net = MappingMLP(K, int(entry["hidden"])).eval()
+        net.load_state_dict(mb["state"])
+        nets.append(net)
+    Xt = random_keypoints(7, 11)
+    Xt[2, 1] = np.nan
+    for dtype in (torch.float32, torch.float64, torch.float32):
+        x = torch.as_tensor(Xt, dtype=dtype)
+        origin = root_origin(x, int(entry["root"]))
+        feats = centred_features(x, origin)
+        with torch.no_grad():
+            out = torch.stack([net.to(dtype)(feats) for net in nets]).mean(0)
+        ref = out.reshape(7, 17, 3) + origin[:, None, :]
+        assert torch.equal(apply_mapping(m, x), ref)
+    assert torch.equal(torch.as_tensor(apply_mapping(m, Xt.astype(np.float32))), apply_mapping(m, torch.as_tensor(Xt, dtype=torch.float32)))
+    assert {t for t in entry["_modules"]} == {torch.float32, torch.float64}
+    assert "_modules" not in plain_mapping(m)["models"]["mlp"]

@@ -62,7 +62,7 @@ def test_matches_the_training_crops_and_the_network(scene):
     for v in range(V):  # full-image pixels, inside each view's crop box
         cx, cy, side = out.boxes[v]
         assert (np.abs(out.keypoints[v] - [cx, cy]) <= side / 2 + 1).all()
-    assert set(out.timings) == {"preprocess", "network", "postprocess", "background"}
+    assert set(out.timings) == {"preprocess", "detect", "network", "postprocess", "background"}
 
 
 def test_tracking_searches_around_the_projected_3d_points(scene):

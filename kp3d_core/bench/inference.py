@@ -7,7 +7,8 @@ network call, triangulation, so the crops follow the subject as in the node). Pe
 pre-processing (checks, detection, crops, normalisation), network, and the set time "crop, network,
 keypoints" (pre-processing + network + mapping back to image pixels), each as p50/p95 in milliseconds
 (wall clock), and the CPU time the whole set took (all threads; on a shared machine the wall clock
-includes waiting for the cores, the CPU time does not).
+includes waiting for the cores, the CPU time does not); ``stages_p50_ms`` is the p50 of every stage of
+the estimator's timings (detection, network, background update, triangulation, mapping, total).
 
 One line per (backend, V); the last line is the summary with the ONNX Runtime vs PyTorch ratio
 (PyTorch eager set p50 / ONNX Runtime set p50; > 1 means ONNX Runtime is faster).
@@ -166,6 +167,7 @@ def _time_backend(backend, cameras, backgrounds, images, warmup: int) -> dict:
 
     est = MultiViewEstimator(Predictor(backend, cameras, backgrounds=backgrounds), cameras)
     pre, net, crop_net_kp, total, found, tracked, cpu = [], [], [], [], [], [], []
+    stages: dict[str, list[float]] = {}
     for i, imgs in enumerate(images):
         c0 = time.process_time()  # CPU seconds of all this process's threads (ORT/torch pools included)
         out = est.process(imgs, i)
@@ -178,10 +180,13 @@ def _time_backend(backend, cameras, backgrounds, images, warmup: int) -> dict:
         crop_net_kp.append(t["preprocess"] + t["network"] + t["postprocess"])
         total.append(t["total"])
         cpu.append((c1 - c0) * 1e3)
+        for k, v in t.items():
+            stages.setdefault(k, []).append(v)
         found.append(float(out.found.mean()))
         tracked.append(float(est.predictor.last_tracked.mean()))
     return {"preprocess_ms": _stats(pre), "network_ms": _stats(net), "set_ms": _stats(crop_net_kp),
-            "estimator_total_ms": _stats(total), "estimator_cpu_ms": _stats(cpu), "person_found_pct": round(100.0 * float(np.mean(found)), 1),
+            "estimator_total_ms": _stats(total), "estimator_cpu_ms": _stats(cpu),
+            "stages_p50_ms": {k: round(float(np.percentile(v, 50)), 3) for k, v in stages.items()}, "person_found_pct": round(100.0 * float(np.mean(found)), 1),
             "tracked_pct": round(100.0 * float(np.mean(tracked)), 1)}
 
 

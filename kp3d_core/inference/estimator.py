@@ -288,9 +288,16 @@ def _relative_errors(error_px: np.ndarray, used: np.ndarray, box_side_px: np.nda
     """
     rel = error_px / np.where(np.isfinite(box_side_px) & (box_side_px > 0), box_side_px, np.nan)[:, None]
     ok = used & np.isfinite(rel)
-    overall = float(np.median(rel[ok])) if ok.any() else float("nan")
-    per_view = np.array([np.median(r[m]) if m.any() else np.nan for r, m in zip(rel, ok)], dtype=np.float64)
+    overall = float(_median(rel[ok])) if ok.any() else float("nan")
+    per_view = np.array([_median(r[m]) if m.any() else np.nan for r, m in zip(rel, ok)], dtype=np.float64)
     return overall, per_view
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a non-empty 1-D array without NaN: the same value, without np.median's overhead per call."""
+    s = np.sort(values)
+    n = s.shape[0]
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2.0
 
 
 @contextmanager

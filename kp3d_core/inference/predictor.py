@@ -19,13 +19,23 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..background import RunningBackground
 from ..camera import Camera
-from ..crop import CropBox, CropParams, box_from_mask, crop_images, crop_to_image, crop_to_image_matrix, foreground_mask
+from ..crop import (
+    CropBox,
+    CropParams,
+    box_from_patch,
+    crop_images,
+    crop_to_image,
+    crop_to_image_matrix,
+    detect_box,
+    open_patch,
+    threshold_mask,
+)
 from .interface import Backend
 
 
@@ -64,7 +74,8 @@ class ViewKeypoints:
         boxes: (V, 3) float64 [cx, cy, side] crop boxes, image px; NaN where nothing was found.
         tracked: (V,) bool, the box was found in the search region (around the projected 3D keypoints,
             or the view's previous box) rather than by searching the whole image.
-        timings: milliseconds: ``preprocess`` (checks, detection, crops, normalisation), ``network``,
+        timings: milliseconds: ``preprocess`` (checks, detection, crops, normalisation; ``detect`` is its
+            checks and detection part), ``network``,
             ``postprocess`` (back to image pixels), ``background`` (running-model update).
     """
 
@@ -193,20 +204,27 @@ class Predictor:
         """The detector of kp3d_core.crop on the whole image or on a region (box shifted back)."""
         params = self.config.crop
         if region is None:
-            return box_from_mask(foreground_mask(image, background, params), params)
+            return detect_box(image, background, params)
         x0, y0, x1, y1 = region
-        mask = foreground_mask(image[y0:y1, x0:x1], background[y0:y1, x0:x1], params)
-        # A blob cut by the region's edge (that is not the image's edge) means the region was too small.
+        mask = threshold_mask(image[y0:y1, x0:x1], background[y0:y1, x0:x1], params)
         h, w = mask.shape
-        if (x0 > 0 and mask[:, 0].any()) or (y0 > 0 and mask[0].any()) or \
-                (x1 < self.cameras[v].width and mask[:, -1].any()) or (y1 < self.cameras[v].height and mask[-1].any()):
+        # the region's opened mask is zero outside this patch (kp3d_core.crop.open_patch)
+        patch, px, py = open_patch(mask, params)
+        if patch.size == 0:
+            return None
+        ph, pw = patch.shape
+        # A blob cut by the region's edge (that is not the image's edge) means the region was too small.
+        cam = self.cameras[v]
+        if (x0 > 0 and px == 0 and patch[:, 0].any()) or (y0 > 0 and py == 0 and patch[0].any()) or \
+                (x1 < cam.width and px + pw == w and patch[:, -1].any()) or \
+                (y1 < cam.height and py + ph == h and patch[-1].any()):
             return None
         # Same minimum blob area in image pixels as a whole-image search.
-        sub = replace(params, min_area_fraction=params.min_area_fraction * self._full_area[v] / float(h * w))
-        box = box_from_mask(mask, sub)
+        min_area_fraction = params.min_area_fraction * self._full_area[v] / float(h * w)
+        box = box_from_patch(patch, px, py, min_area_fraction * h * w, params)
         if box is None:
             return None
-        # min_side is applied in box_from_mask already; only shift the centre.
+        # min_side is applied in box_from_patch already; only shift the centre.
         return CropBox(box.cx + x0, box.cy + y0, box.side)
 
     def _background_image(self, v: int) -> np.ndarray | None:
@@ -246,6 +264,7 @@ class Predictor:
                 tracked[v] = boxes[v] is not None
             if boxes[v] is None:
                 boxes[v] = self._detect(v, img, bg, None)
+        t_detected = time.perf_counter()
         found_idx = [v for v in range(V) if boxes[v] is not None]
         crops = crop_images([images[v] for v in found_idx], [boxes[v] for v in found_idx], S) if found_idx else \
             np.zeros((0, S, S, 3), np.uint8)
@@ -276,7 +295,7 @@ class Predictor:
 
         self._update_backgrounds(images, boxes)
         t4 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "network": (t2 - t1) * 1e3,
+        timings = {"preprocess": (t1 - t0) * 1e3, "detect": (t_detected - t0) * 1e3, "network": (t2 - t1) * 1e3,
                    "postprocess": (t3 - t2) * 1e3, "background": (t4 - t3) * 1e3}
         return ViewKeypoints(keypoints, confidence, found, box_arr, tracked, timings)
 
@@ -296,15 +315,14 @@ class Predictor:
             # so no single set pays for all V updates
             if img is None or (not learning and (self._frames_seen + v) % every):
                 continue
-            fg = None
+            fg_box = None
             if boxes[v] is not None:
                 b = boxes[v]
-                fg = np.zeros(img.shape[:2], bool)
                 half = b.side / 2.0
                 y0, y1 = int(max(b.cy - half, 0)), int(min(b.cy + half + 1, img.shape[0]))
                 x0, x1 = int(max(b.cx - half, 0)), int(min(b.cx + half + 1, img.shape[1]))
-                fg[y0:y1, x0:x1] = True
-            self.backgrounds[v].update(img, fg)
+                fg_box = (x0, y0, x1, y1)
+            self.backgrounds[v].update(img, foreground_box=fg_box)
             # The warm-up median of n frames costs O(n) full images: refresh it at 1, 3, 7 frames and at the end.
             if not learning or self._warmup_fed in (1, 3, 7) or not self._learning:
                 self._bg_images[v] = None
