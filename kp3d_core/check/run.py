@@ -3,7 +3,7 @@
 The run-time estimator (:class:`~kp3d_core.inference.estimator.MultiViewEstimator`) processes the bag's
 synchronised frames in order, exactly as the node would (the same background warm-up, tracking and
 plausibility gate). Beside each :class:`~kp3d_core.inference.estimator.Estimate` this keeps the crop
-boxes (from the predictor's result) and, once the background is ready, each view's label-free
+boxes (the estimate's) and, once the background is ready, each view's label-free
 foreground mask against the background the predictor used for that frame: the distance of every 2D
 keypoint to it, its area, and the share of it outside the crop box (a ghost the background holds where
 the person stood during its warm-up is a second silhouette beside the person). While the predictor learns its
@@ -280,16 +280,8 @@ def run_check(bag: str | Path, rig: Rig, estimator: MultiViewEstimator, *, max_f
     warmup: list[list[np.ndarray]] = []  # small copies of the frames the background is learnt from
     warmup_moving = np.full(V, np.nan)
 
-    views = []  # the predictor's result for the current set: its crop boxes (an Estimate has none)
-    predict, own = predictor.predict, "predict" in vars(predictor)
-
-    def recording_predict(images, track_points3d=None):
-        views.append(predict(images, track_points3d=track_points3d))
-        return views[-1]
-
     t_start = time.perf_counter()
     bar = tqdm(total=max_frames, desc="check", unit="frame", disable=not progress, leave=False)
-    predictor.predict = recording_predict
     try:
         for i, frame in enumerate(read_camera_frames(bag, names, slop_ns=slop_ns)):
             if i % stride:
@@ -303,11 +295,8 @@ def run_check(bag: str | Path, rig: Rig, estimator: MultiViewEstimator, *, max_f
             elif ready and warmup:
                 warmup_moving, warmup = _moving(warmup, V), []
             bgs = [b.image() for b in predictor.backgrounds] if ready else None  # what this set is boxed against
-            views.clear()
             est = estimator.process(images, frame.stamp_ns)
-            if len(views) != 1:
-                raise RuntimeError("run_check: the estimator did not call its predictor's predict once per set")
-            boxes = views[0].boxes
+            boxes = est.boxes
             fg = (np.full(est.keypoints2d.shape[:2], np.nan), np.full(V, np.nan), np.full(V, np.nan))
             if ready:
                 masks, fg = _foreground(images, bgs, boxes, est, predictor.config.crop)
@@ -319,10 +308,6 @@ def run_check(bag: str | Path, rig: Rig, estimator: MultiViewEstimator, *, max_f
             if max_frames is not None and len(rows) >= max_frames:
                 break
     finally:
-        if own:
-            predictor.predict = predict
-        else:
-            del predictor.predict  # back to the class's method
         bar.close()
     if warmup:  # the recording ended during the warm-up
         warmup_moving = _moving(warmup, V)

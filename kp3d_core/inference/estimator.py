@@ -58,6 +58,7 @@ class Estimate:
         confidence: (V, K) float32 in [0, 1]; 0 for views without a person.
         views_used: (V,) bool, the view contributed to at least one valid keypoint.
         found: (V,) bool, a person was found in the view.
+        boxes: (V, 3) float64 [cx, cy, side] crop boxes, raw image px; NaN where nothing was found.
         timings: milliseconds per stage (predictor stages, ``triangulate``, ``mapping``, ``total``).
         reprojection_error: median over (view, keypoint) pairs that made a valid keypoint of the distance
             between the keypoint and the reprojected 3D point, in units of that view's crop-box side
@@ -75,6 +76,7 @@ class Estimate:
     confidence: np.ndarray
     views_used: np.ndarray
     found: np.ndarray
+    boxes: np.ndarray
     timings: dict = field(default_factory=dict)
     reprojection_error: float = float("nan")
     view_errors: np.ndarray | None = None
@@ -254,7 +256,7 @@ class MultiViewEstimator:
         timings = dict(views.timings)
         timings.update(triangulate=(t2 - t1) * 1e3, mapping=(t3 - t2) * 1e3, total=(time.perf_counter() - t0) * 1e3)
         return Estimate(int(stamp_ns), X, valid, pose, views.keypoints, views.confidence, views_used, views.found,
-                        timings, reproj, view_errors, rejected)
+                        views.boxes, timings, reproj, view_errors, rejected)
 
     def _rejection(self, background_ready: bool, reproj: float) -> str | None:
         """Why an estimate is implausible (see the module docstring), or None."""
