@@ -32,8 +32,9 @@ PART_NAMES: tuple[str, ...] = (
 )
 PART = {n: i for i, n in enumerate(PART_NAMES)}
 
-# Pattern kinds of a material.
-PLAIN, STRIPES_ALONG, STRIPES_AROUND, CHECKS = 0, 1, 2, 3
+# Pattern kinds of a material (DIAGONAL and BLOTCHES are drawn only by the appearance styles of
+# kp3d_core/studio/appearance.py; sample_subject keeps to the first four).
+PLAIN, STRIPES_ALONG, STRIPES_AROUND, CHECKS, DIAGONAL, BLOTCHES = 0, 1, 2, 3, 4, 5
 
 _SKIN = np.array([[0.96, 0.80, 0.69], [0.90, 0.70, 0.55], [0.78, 0.57, 0.42], [0.60, 0.42, 0.30],
                   [0.42, 0.28, 0.20], [0.30, 0.20, 0.14]])
@@ -50,9 +51,25 @@ class Material:
 
     base: tuple[float, float, float]     # RGB in [0, 1]
     accent: tuple[float, float, float]   # RGB in [0, 1], the pattern's second colour
-    pattern: int = PLAIN                 # PLAIN, STRIPES_ALONG, STRIPES_AROUND or CHECKS
+    pattern: int = PLAIN                 # PLAIN, STRIPES_ALONG, STRIPES_AROUND, CHECKS, DIAGONAL or BLOTCHES
     period: float = 0.08                 # pattern period, metres on the surface
     grain: float = 0.10                  # relative amplitude of the fine fabric/skin noise
+
+
+@dataclass(frozen=True)
+class Accessory:
+    """A volume worn on the head (a hair volume, a ponytail, a cap's crown or brim): one ellipsoid in the
+    head's frame, so it follows the head and scales with it.
+
+    centre: (lateral, forward, up) offset of its centre from the head ellipsoid's centre, in units of the
+        head's semi-axes (0.080, 0.098, 0.115 m times ``Subject.head_scale``).
+    axes: its semi-axes (lateral, forward, up) in the same units.
+    """
+
+    name: str
+    centre: tuple[float, float, float]
+    axes: tuple[float, float, float]
+    material: Material
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,10 @@ class Subject:
     torso_width / torso_depth: half-extents of the chest ellipsoid, metres.
     hip_width: half-extent of the abdomen ellipsoid, metres.
     materials: one per part; hair: hair colour (top and back of the head).
+    accessories: volumes worn on the head (hair, caps); their primitives' part index is
+        ``len(PART_NAMES) + k`` (see :meth:`material`).
+    scalp_hair: hair colour on the top and back of the head ellipsoid itself (False: bald).
+    belly: half-depth of the abdomen ellipsoid relative to ``torso_depth`` (larger: a heavier build).
     """
 
     radii: tuple[float, ...]
@@ -73,6 +94,14 @@ class Subject:
     materials: tuple[Material, ...]
     hair: tuple[float, float, float]
     lr_cue: bool = False
+    accessories: tuple[Accessory, ...] = ()
+    scalp_hair: bool = True
+    belly: float = 0.95
+
+    def material(self, part: int) -> Material:
+        """Material of a primitive's part index: a body part, or ``len(PART_NAMES) + k`` for accessory k."""
+        n = len(PART_NAMES)
+        return self.materials[part] if part < n else self.accessories[part - n].material
 
 
 @dataclass
@@ -259,20 +288,29 @@ def body_primitives(joints: np.ndarray, subject: Subject) -> Primitives:
     chest_c = 0.5 * (X[J["thorax"]] + X[J["spine"]])
     abd_len = np.linalg.norm(X[J["spine"]] - X[J["pelvis"]])
     hip_half = 0.5 * np.linalg.norm(X[J["left_hip"]] - X[J["right_hip"]])
-    as_ = np.array([max(subject.hip_width, hip_half + 0.05), subject.torso_depth * 0.95, 0.5 * abd_len + 0.08])
+    as_ = np.array([max(subject.hip_width, hip_half + 0.05), subject.torso_depth * subject.belly,
+                    0.5 * abd_len + 0.08])
     abd_c = X[J["pelvis"]] + 0.35 * (X[J["spine"]] - X[J["pelvis"]])
-    ell_c = np.stack([head_c, chest_c, abd_c])
-    ell_R = np.stack([head_R, chest_R, abd_R])
-    ell_s = np.stack([hs, cs, as_])
-    ell_part = np.array([PART["head"], PART["chest"], PART["abdomen"]])
+    ell_c = [head_c, chest_c, abd_c]
+    ell_R = [head_R, chest_R, abd_R]
+    ell_s = [hs, cs, as_]
+    ell_part = [PART["head"], PART["chest"], PART["abdomen"]]
     HEAD, CHEST, ABD = C, C + 1, C + 2
+    for k, acc in enumerate(subject.accessories):
+        ell_c.append(head_c + head_R @ (np.asarray(acc.centre) * hs))
+        ell_R.append(head_R)
+        ell_s.append(np.asarray(acc.axes, dtype=np.float64) * hs)
+        ell_part.append(len(PART_NAMES) + k)
+    worn = tuple(C + 3 + k for k in range(len(subject.accessories)))
+    ell_c, ell_R, ell_s, ell_part = np.stack(ell_c), np.stack(ell_R), np.stack(ell_s), np.array(ell_part)
 
     jp = [()] * NUM_JOINTS
     jp[J["pelvis"]] = (ABD,)
     jp[J["spine"]] = (ABD, CHEST)
     jp[J["thorax"]] = (CHEST, ids["neck_lo"], ids["girdle_l"], ids["girdle_r"])
     jp[J["neck"]] = (ids["neck_lo"], ids["neck_hi"])
-    jp[J["head"]] = (HEAD,)
+    # What is worn on the head belongs to the head: the head joint seen through hair or a cap is visible.
+    jp[J["head"]] = (HEAD,) + worn
     for side, s in (("l", "left"), ("r", "right")):
         jp[J[f"{s}_hip"]] = (ids[f"th_{side}"], ABD)
         jp[J[f"{s}_knee"]] = (ids[f"th_{side}"], ids[f"sh_{side}"])

@@ -6,6 +6,8 @@ Examples::
     kp3d synth --rig my_rig.yaml --motion ../shared/data/motion/cmu_131 --frames 600 --out out/cmu --bag
     kp3d synth --preset studio-bench --split all --out data/studio-bench          # -> data/studio-bench/<split>/
     kp3d synth --preset studio-bench-open --split train --out data/open            # procedural + CMU only
+    kp3d synth --preset studio-field --split all --out out/studio-field           # sessions: varied rigs, rooms, people
+    kp3d synth --preset studio-field --split test --sessions-limit 2 --frames-limit 10 --out /tmp/slice --preview
     kp3d synth --motion my_bvh/ --clip-start 30 --clip-frames 90 --clip-order shuffle --frames 900 --out out/mine
     kp3d synth --motion procedural --seed 3 --scene-seed 11 --out out/room11     # same person, another room
 """
@@ -21,6 +23,7 @@ from ..cli_args import UsageError, non_negative_int, positive_float, positive_in
 from ..rig import load_rig, ring_rig
 from .body import sample_subject
 from .dataset import Segment, render_dataset
+from .field_preset import FIELD_PRESETS, generate_field
 from .presets import DEFAULT_MOTION_HELP, PRESETS, SOURCES, SPLITS, generate
 from .procedural import procedural_motion
 from .proportions import sample_proportions
@@ -64,16 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-cue", action="store_true",
                    help="tint the subject's left limbs (an artificial left/right cue; off by default)")
     p = parser.add_argument_group("presets")
-    p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="studio-bench (all sources) or studio-bench-open (procedural + CMU, licence-clean); fixes "
-                        "rig, motion and seeds (only --scene-seed changes its room)")
+    p.add_argument("--preset", choices=sorted(PRESETS) + sorted(FIELD_PRESETS),
+                   help="studio-bench (all sources) or studio-bench-open (procedural + CMU, licence-clean): one rig "
+                        "and room, only --scene-seed changes its room; studio-field (sessions, each with its own "
+                        "rig, room, people, light and camera settings, like real rigs) or studio-field-new (styles "
+                        "held out of studio-field, for adaptation); a preset fixes rig, motion and seeds")
     p.add_argument("--split", default="all", choices=[*SPLITS, "all"], help="preset split (default all)")
     p.add_argument("--sources", default=None,
                    help=f"comma-separated motion sources for a preset, from {','.join(SOURCES)}")
     p.add_argument("--motion-root", type=Path, default=None,
                    help=f"folder with the BVH datasets (default {DEFAULT_MOTION_HELP})")
     p.add_argument("--frames-limit", type=positive_int, default=None,
-                   help="render only the first N frames of each split (a reproducible slice)")
+                   help="render only the first N frames of each split (of each session for studio-field presets): "
+                        "a reproducible slice")
+    p.add_argument("--sessions-limit", type=positive_int, default=None,
+                   help="studio-field presets: render only the first N sessions of each split (a reproducible slice)")
     o = parser.add_argument_group("outputs")
     o.add_argument("--bag", action="store_true", help="also write OUT/bag, a rosbag2 bag with Image + CameraInfo")
     o.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
@@ -99,6 +107,10 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"--preset fixes the rig, the motion and the seeds; drop {', '.join(given)} "
                              "(--scene-seed alone changes its room)")
         sources = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
+        if args.preset in FIELD_PRESETS:
+            return _field(args, sources, bag, progress)
+        if args.sessions_limit is not None:
+            raise UsageError(f"--sessions-limit: only for the sessions presets ({', '.join(sorted(FIELD_PRESETS))})")
         summaries = generate(args.preset, args.split, args.out, sources=sources, motion_root=args.motion_root,
                              frames_limit=args.frames_limit, bag_storage=bag, jitter_ms=args.jitter_ms,
                              preview=args.preview, overwrite=args.overwrite, progress=progress,
@@ -106,7 +118,26 @@ def main(args: argparse.Namespace) -> int:
         for s in summaries:
             _report(s)
         return 0
+    if args.sessions_limit is not None:
+        raise UsageError(f"--sessions-limit: only with --preset {' or '.join(sorted(FIELD_PRESETS))}")
     return _custom(args, bag, progress)
+
+
+def _field(args: argparse.Namespace, sources: list[str] | None, bag: str | None, progress: bool) -> int:
+    if args.scene_seed is not None:
+        raise UsageError(f"--scene-seed: {args.preset} draws a room per session from its seed; drop --scene-seed")
+    summaries = generate_field(args.preset, args.split, args.out, sources=sources, motion_root=args.motion_root,
+                               sessions_limit=args.sessions_limit, frames_limit=args.frames_limit, preview=args.preview,
+                               overwrite=args.overwrite, progress=progress, bag_storage=bag, jitter_ms=args.jitter_ms,
+                               log=lambda m: print(m, file=sys.stderr, flush=True))
+    for s in summaries:
+        _report(s)
+    frames = sum(s.num_frames for s in summaries)
+    views = sum(s.num_views for s in summaries)
+    seconds = sum(s.seconds for s in summaries)
+    print(f"{args.preset}/{args.split}: {len(summaries)} sessions, {frames} frames, {views} views in {seconds:.1f} s "
+          f"({views / max(seconds, 1e-9):.1f} views/s, session setup included)")
+    return 0
 
 
 def clip_schedule(lengths: list[int], frames: int, start: int = 0, window: int | None = None,

@@ -70,14 +70,19 @@ class DatasetWriter:
         bag_storage: None, "mcap" or "sqlite3": also write DIR/bag with /<cam>/image_raw + camera_info.
         jitter_ms: per-camera uniform stamp jitter (+-) of the bag header stamps (= bag times);
             gt.npz keeps the true frame stamps and adds camera_stamps_ns (T, V).
+        jpeg_quality: of the written images, 1..100 (a camera's compression; the bag gets raw images).
+    Frames' ``extras`` (same keys every frame) are stacked over frames into gt.npz under their own names.
     """
 
     def __init__(self, out: str | Path, rig: Rig, *, name: str = "studio", split: str = "custom", seed: int = 0,
                  fps: float = 30.0, bag_storage: str | None = None, jitter_ms: float = 0.0,
-                 start_ns: int = DEFAULT_START_NS, overwrite: bool = False):
+                 start_ns: int = DEFAULT_START_NS, overwrite: bool = False, jpeg_quality: int = JPEG_QUALITY):
         self.out = Path(out)
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
+        self.jpeg_quality = int(jpeg_quality)
         if not 0 <= jitter_ms < 500.0 / fps:
             # beyond half a frame period a camera's stamps could go backwards
             raise UsageError(f"--jitter-ms must be in [0, {500.0 / fps:.1f}) at {fps} fps, got {jitter_ms}")
@@ -97,6 +102,7 @@ class DatasetWriter:
         save_rig(rig, self.out / "rig.yaml")
         self._gt: dict[str, list] = {k: [] for k in ("joints3d", "joints2d", "visible", "in_frame", "stamps_ns",
                                                       "camera_stamps_ns", "clip", "subject")}
+        self._extras: dict[str, list] = {}                    # Frame.extras, per key one array per frame
         self.seen = np.zeros(len(rig), dtype=np.int64)        # frames in which each camera sees body pixels
         self.bag = None
         if bag_storage:
@@ -126,7 +132,7 @@ class DatasetWriter:
         for v, cam in enumerate(self.rig.cameras):
             img, mask = frame.images[v], frame.masks[v]
             _write_image(self.out / "images" / cam.name / f"{t:06d}.jpg", ".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                         [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                         [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             # 1-bit PNG: 6x faster to encode than 8-bit, and reads back as uint8 0/255.
             _write_image(self.out / "masks" / cam.name / f"{t:06d}.png", ".png", mask.astype(np.uint8) * 255,
                          [cv2.IMWRITE_PNG_BILEVEL, 1])
@@ -142,6 +148,10 @@ class DatasetWriter:
         g["camera_stamps_ns"].append(cams)
         g["clip"].append(int(clip))
         g["subject"].append(int(subject))
+        if set(frame.extras) != set(self._extras) and t > 0:
+            raise ValueError(f"frame {t}: extras {sorted(frame.extras)} differ from earlier frames' {sorted(self._extras)}")
+        for key, value in frame.extras.items():
+            self._extras.setdefault(key, []).append(np.asarray(value))
 
     @property
     def unseen_cameras(self) -> list[str]:
@@ -164,6 +174,10 @@ class DatasetWriter:
             "subject": np.asarray(g["subject"], dtype=np.int32).reshape(T),
             "camera_stamps_ns": np.asarray(g["camera_stamps_ns"], dtype=np.int64).reshape(T, V),
         }
+        for key, values in self._extras.items():
+            if key in arrays:
+                raise ValueError(f"frame extra '{key}' would replace a ground-truth array")
+            arrays[key] = np.stack(values)
         write_npz(self.out / "gt.npz", arrays)
         W, H = self.rig.cameras[0].size
         manifest = {
@@ -215,7 +229,7 @@ def render_dataset(out: str | Path, rig: Rig, segments: list[Segment], clips: li
                    subject_info: list | None = None, bag_storage: str | None = None, jitter_ms: float = 0.0,
                    frames_limit: int | None = None, preview: bool = False, progress: bool = True,
                    overwrite: bool = False, extra_manifest: dict | None = None, scene_seed: int | None = None,
-                   warn=None, renderer: StudioRenderer | None = None) -> Summary:
+                   warn=None, renderer: StudioRenderer | None = None, jpeg_quality: int = JPEG_QUALITY) -> Summary:
     """Render every frame of ``segments`` (in order) from every camera of ``rig`` into folder ``out``.
 
     Args:
@@ -227,6 +241,7 @@ def render_dataset(out: str | Path, rig: Rig, segments: list[Segment], clips: li
         preview: also write DIR/preview.png, a contact sheet of the middle frame with joints drawn.
         warn: callable(str) for warnings (default: print to stderr).
         renderer: a ready renderer for ``rig`` (its room and seed are used; default: built here).
+        jpeg_quality: of the written images (default 95).
     """
     import time
 
@@ -241,7 +256,7 @@ def render_dataset(out: str | Path, rig: Rig, segments: list[Segment], clips: li
     if total < 1:
         raise ValueError("render_dataset: no frames to render (empty motion)")
     writer = DatasetWriter(out, rig, name=name, split=split, seed=seed, fps=fps, bag_storage=bag_storage,
-                           jitter_ms=jitter_ms, overwrite=overwrite)
+                           jitter_ms=jitter_ms, overwrite=overwrite, jpeg_quality=jpeg_quality)
     if renderer is None:
         centres = np.stack([c.center for c in rig.cameras])
         scene = sample_scene(np.random.default_rng([seed if scene_seed is None else scene_seed, 3]), centres)

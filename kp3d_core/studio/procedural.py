@@ -427,7 +427,7 @@ _ACTION_EXTENT = {"gesture": 0.55, "reach": 0.6, "squat": 0.45, "jumping_jacks":
 
 def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
                       proportions: BodyProportions | None = None,
-                      volume_radius: float = 1.5) -> Motion:
+                      volume_radius: float = 1.5, stay_in_place: bool = False) -> Motion:
     """The embedded default motion: a random sequence of actions for one subject.
 
     Walking along curved paths to random points and turning on the spot, arm gestures (waving,
@@ -443,6 +443,9 @@ def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
             `proportions` is None: it is drawn from the seed).
         proportions: the subject; None samples one from the seed.
         volume_radius: metres; every joint stays within this horizontal distance of the origin.
+        stay_in_place: no walking (gestures, reaches, squats, jumping jacks, idling, turns on the spot):
+            the pelvis stays within a few centimetres of where it starts, turns pivoting about a foot
+            move it by up to a hip width.
     Returns:
         Motion with joints3d (T, 17, 3) metres, world z up, and `segments` labelling actions.
     """
@@ -466,16 +469,19 @@ def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
     queue: list[str] = []
     weights = {"walk": 3.0, "turn": 0.7, "gesture": 1.2, "reach": 1.0, "squat": 0.8,
                "jumping_jacks": 0.7, "idle": 0.5}
+    if stay_in_place:
+        del weights["walk"]
     names = list(weights)
     p = np.asarray([weights[a] for a in names])
     p /= p.sum()
     while total < num_frames:
         if not queue:
             # First round: every action once (walk first so the path starts moving); then random.
-            queue = (["walk"] + [str(a) for a in rng.permutation([a for a in names if a != "walk"])]
+            first = [] if stay_in_place else ["walk"]
+            queue = (first + [str(a) for a in rng.permutation([a for a in names if a != "walk"])]
                      if not parts else [str(rng.choice(names, p=p))])
         action = queue.pop(0)
-        if action != "walk":
+        if action != "walk" and not stay_in_place:
             limit = volume_radius - _ACTION_EXTENT[action] * H
             if np.hypot(*state.xy) > limit:
                 # Too close to the edge for this action: walk inwards first.

@@ -20,6 +20,9 @@ no room surface lies in front of the joint. So a joint hidden by another limb or
 occluded; one seen through its own adjacent bones (an elbow behind its forearm pointing at the
 camera) counts as visible, as annotators usually mark it.
 
+:class:`~kp3d_core.studio.field_render.FieldRenderer` reuses ``draw_body`` (one body into an image, depth
+tested against what is there) to add bystanders, changing light and other camera effects.
+
 Example::
 
     renderer = StudioRenderer(rig, scene, seed=0)
@@ -27,14 +30,15 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from ..camera import Camera
 from ..rig import Rig
-from .body import CHECKS, PART, PLAIN, STRIPES_ALONG, STRIPES_AROUND, Primitives, Subject, body_primitives
+from .body import BLOTCHES, CHECKS, DIAGONAL, PART, PLAIN, STRIPES_ALONG, STRIPES_AROUND, Primitives, Subject, \
+    body_primitives
 from .scene import Scene, render_background, scene_depth
 
 OCCLUSION_TOLERANCE_M = 0.02   # another surface this far in front of the joint's own surface occludes it
@@ -48,7 +52,8 @@ class Frame:
 
     images: V arrays (H, W, 3) uint8 RGB; masks: V arrays (H, W) bool (body pixels);
     joints2d: (V, 17, 2) float64 pixels as imaged (distortion applied);
-    in_frame, visible: (V, 17) bool.
+    in_frame, visible: (V, 17) bool; extras: name -> array of this frame, written to gt.npz stacked over
+    frames (empty for the plain renderer; the field renderer adds e.g. bystander pixel counts).
     """
 
     images: list[np.ndarray]
@@ -56,6 +61,7 @@ class Frame:
     joints2d: np.ndarray
     in_frame: np.ndarray
     visible: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)   # per-frame extra ground truth (gt.npz keys)
 
 
 @dataclass
@@ -175,7 +181,7 @@ class StudioRenderer:
         self._cams: list[_CameraCache] = []
         for v, cam in enumerate(rig.cameras):
             rays, norm = pixel_rays(cam)
-            rgb, depth = render_background(scene, cam.center, rays)
+            rgb, depth = self._room(v, cam, rays)
             rgb = cv2.GaussianBlur(rgb, (0, 0), 0.6)     # the lens's slight blur; also anti-aliases
             W, H = cam.size
             nrng = np.random.default_rng([self.seed, 11, v])
@@ -184,6 +190,11 @@ class StudioRenderer:
                 cam, cam.center.copy(), rays.astype(np.float32),
                 norm.reshape(-1, 2).min(axis=0), norm.reshape(-1, 2).max(axis=0),
                 _to_u8(rgb), depth, noise.astype(np.int16), float(nrng.uniform(0, 2 * np.pi))))
+
+    def _room(self, v: int, cam: Camera, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The room seen by camera v: rgb (H, W, 3) in shading space and depth (H, W) metres (a subclass may
+        keep more of it, e.g. the window light as a layer of its own)."""
+        return render_background(self.scene, cam.center, rays)
 
     @property
     def backgrounds(self) -> list[np.ndarray]:
@@ -292,35 +303,8 @@ class StudioRenderer:
                      frame_index: int) -> tuple[np.ndarray, np.ndarray]:
         cc = self._cams[v]
         W, H = cc.cam.size
-        o = cc.origin
-        boxes = self._boxes(cc, prims)
-        nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         img = cc.bg.copy()
-        mask = np.zeros((H, W), dtype=bool)
-        if np.any(nonempty):
-            bu0, bv0 = boxes[nonempty, 0].min(), boxes[nonempty, 1].min()
-            bu1, bv1 = boxes[nonempty, 2].max(), boxes[nonempty, 3].max()
-            depth = cc.bg_depth[bv0:bv1, bu0:bu1].copy()
-            pid = np.full(depth.shape, -1, dtype=np.int16)
-            for i in np.flatnonzero(nonempty):
-                u0, v0_, u1, v1 = boxes[i]
-                D = cc.rays[v0_:v1, u0:u1]
-                t = primitive_entry(prims, int(i), o, D)
-                sub = depth[v0_ - bv0:v1 - bv0, u0 - bu0:u1 - bu0]
-                closer = t < sub
-                sub[closer] = t[closer]
-                pid[v0_ - bv0:v1 - bv0, u0 - bu0:u1 - bu0][closer] = i
-            hit = pid >= 0
-            if np.any(hit):
-                crop = img[bv0:bv1, bu0:bu1]
-                rows, cols, colour = self._shade(cc, prims, subject, pid, depth, (bu0, bv0), light_dir, power)
-                crop[rows, cols] = _to_u8(colour)
-                # Anti-alias the silhouette: blend a blurred copy into a one-pixel band around it.
-                band = cv2.dilate(hit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~cv2.erode(
-                    hit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-                blurred = cv2.GaussianBlur(crop, (3, 3), 0.7)
-                crop[band] = blurred[band]
-                mask[bv0:bv1, bu0:bu1] = hit
+        mask = self.draw_body(v, img, cc.bg_depth, prims, subject, light_dir, power)
         # Exposure drift per camera, then sensor noise at a per-frame random offset into the bank.
         gain = 1.0 + 0.04 * np.sin(cc.gain_phase + 0.05 * frame_index)
         img = cv2.convertScaleAbs(img, alpha=gain)
@@ -328,6 +312,56 @@ class StudioRenderer:
         dy, dx = rng.integers(0, NOISE_MARGIN, 2)
         img = cv2.add(img, cc.noise[dy:dy + H, dx:dx + W], dtype=cv2.CV_8U)
         return img, mask
+
+    def draw_body(self, v: int, img: np.ndarray, depth: np.ndarray, prims: Primitives, subject: Subject,
+                  light_dir: np.ndarray, power: float, colour_scale: float = 1.0,
+                  write_depth: bool = False) -> np.ndarray:
+        """Ray-cast one body into view v's image in place, behind anything nearer than ``depth``.
+
+        Args:
+            img: (H, W, 3) uint8 or float32 image (8-bit levels), drawn into.
+            depth: (H, W) float32 ray distance of what is already there (the room, other people), metres;
+                updated in place with the body's depth when ``write_depth`` (so a body drawn later is
+                hidden behind this one), else only read.
+            colour_scale: factor on the shading-space colour (room light level; 1 = as lit).
+        Returns:
+            (H, W) bool mask of the pixels where this body is the nearest surface.
+        """
+        cc = self._cams[v]
+        W, H = cc.cam.size
+        o = cc.origin
+        boxes = self._boxes(cc, prims)
+        nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        mask = np.zeros((H, W), dtype=bool)
+        if np.any(nonempty):
+            bu0, bv0 = boxes[nonempty, 0].min(), boxes[nonempty, 1].min()
+            bu1, bv1 = boxes[nonempty, 2].max(), boxes[nonempty, 3].max()
+            crop_depth = depth[bv0:bv1, bu0:bu1].copy()
+            pid = np.full(crop_depth.shape, -1, dtype=np.int16)
+            for i in np.flatnonzero(nonempty):
+                u0, v0_, u1, v1 = boxes[i]
+                D = cc.rays[v0_:v1, u0:u1]
+                t = primitive_entry(prims, int(i), o, D)
+                sub = crop_depth[v0_ - bv0:v1 - bv0, u0 - bu0:u1 - bu0]
+                closer = t < sub
+                sub[closer] = t[closer]
+                pid[v0_ - bv0:v1 - bv0, u0 - bu0:u1 - bu0][closer] = i
+            hit = pid >= 0
+            if np.any(hit):
+                crop = img[bv0:bv1, bu0:bu1]
+                rows, cols, colour = self._shade(cc, prims, subject, pid, crop_depth, (bu0, bv0), light_dir, power)
+                if colour_scale != 1.0:
+                    colour *= np.float32(colour_scale)
+                crop[rows, cols] = _to_u8(colour)
+                # Anti-alias the silhouette: blend a blurred copy into a one-pixel band around it.
+                band = cv2.dilate(hit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~cv2.erode(
+                    hit.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+                blurred = cv2.GaussianBlur(crop, (3, 3), 0.7)
+                crop[band] = blurred[band]
+                mask[bv0:bv1, bu0:bu1] = hit
+                if write_depth:
+                    depth[bv0:bv1, bu0:bu1] = crop_depth
+        return mask
 
     def _shade(self, cc: _CameraCache, prims: Primitives, subject: Subject, pid: np.ndarray, depth: np.ndarray,
                offset: tuple[int, int], light_dir: np.ndarray, power: float):
@@ -375,9 +409,9 @@ class StudioRenderer:
                 along = loc[:, 2] * sa[2]
                 around = np.arctan2(loc[:, 1], loc[:, 0]) * (0.5 * (sa[0] + sa[1]))
                 part = int(prims.ell_part[e])
-                if part == PART["head"]:
+                if part == PART["head"] and subject.scalp_hair:
                     hair = (loc[:, 2] > 0.45) | ((loc[:, 1] < -0.25) & (loc[:, 2] > -0.45))
-            m = subject.materials[part]
+            m = subject.material(part)
             pv = _pattern(m.pattern, along, around, m.period)
             base, accent = np.asarray(m.base, np.float32), np.asarray(m.accent, np.float32)
             col = base + (accent - base) * pv[:, None]
@@ -423,6 +457,11 @@ def _pattern(kind: int, along: np.ndarray, around: np.ndarray, period: float) ->
         s = np.sin(around * w)
     elif kind == CHECKS:
         s = np.sin(along * w) * np.sin(around * w)
+    elif kind == DIAGONAL:
+        s = np.sin((along + around) * (w / np.sqrt(2.0)))
+    elif kind == BLOTCHES:
+        # Camouflage-like blobs about one period across, from the tileable grain texture.
+        return np.clip(0.5 + 8.0 * _grain(along * (4.0 / period) + 91.0, around * (4.0 / period) + 17.0), 0.0, 1.0)
     else:
         raise ValueError(f"unknown material pattern {kind}")
     return np.clip(0.5 + 2.0 * s, 0.0, 1.0)
