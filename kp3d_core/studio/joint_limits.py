@@ -62,6 +62,7 @@ import numpy as np
 
 from ..skeleton import JOINT_INDEX, NUM_JOINTS
 from .proportions import BodyProportions
+from .rotations import rot_x, rot_y, rot_z
 
 ANGLES: tuple[str, ...] = (
     "body_pitch", "body_roll",
@@ -113,26 +114,9 @@ def rotation_from_vector(omega: np.ndarray) -> np.ndarray:
     return np.eye(3) + a * K + b * (K @ K)
 
 
-def rot_z(a: np.ndarray) -> np.ndarray:
-    """(...,) angles -> (..., 3, 3) rotations about z (counter-clockwise seen from above)."""
-    a = np.asarray(a, dtype=np.float64)
-    c, s, o, z = np.cos(a), np.sin(a), np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(a.shape + (3, 3))
-
-
-def _rot_y(a: np.ndarray) -> np.ndarray:
-    c, s, o, z = np.cos(a), np.sin(a), np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(a.shape + (3, 3))
-
-
-def _rot_x(a: np.ndarray) -> np.ndarray:
-    c, s, o, z = np.cos(a), np.sin(a), np.ones_like(a), np.zeros_like(a)
-    return np.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(a.shape + (3, 3))
-
-
 def pelvis_frame(heading: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
     """(T,) heading, ``body_pitch``, ``body_roll`` radians -> (T, 3, 3) pelvis frames (columns x, y, z)."""
-    return rot_z(heading) @ _rot_y(np.asarray(pitch, dtype=np.float64)) @ _rot_x(np.asarray(roll, dtype=np.float64))
+    return rot_z(heading) @ rot_y(np.asarray(pitch, dtype=np.float64)) @ rot_x(np.asarray(roll, dtype=np.float64))
 
 
 def _trunk_swing(flex: np.ndarray, side: np.ndarray) -> np.ndarray:
@@ -186,11 +170,11 @@ def pose_from_angles(q: np.ndarray, proportions: BodyProportions, heading: np.nd
         K = P @ _limb_swing(a[f"{s}_hip_flex"], a[f"{s}_hip_abd"], sign) @ rot_z(sign * a[f"{s}_hip_rot"])
         put(J[f"{side}_hip"], 0, P)
         put(J[f"{side}_knee"], J[f"{side}_hip"], K)
-        put(J[f"{side}_ankle"], J[f"{side}_knee"], K @ _rot_y(a[f"{s}_knee"]))          # shin swings back
+        put(J[f"{side}_ankle"], J[f"{side}_knee"], K @ rot_y(a[f"{s}_knee"]))          # shin swings back
         E = T_ @ _limb_swing(a[f"{s}_sh_flex"], a[f"{s}_sh_abd"], sign) @ rot_z(sign * a[f"{s}_sh_rot"])
         put(J[f"{side}_shoulder"], J["thorax"], T_)
         put(J[f"{side}_elbow"], J[f"{side}_shoulder"], E)
-        put(J[f"{side}_wrist"], J[f"{side}_elbow"], E @ _rot_y(-a[f"{s}_elbow"]))      # forearm forward
+        put(J[f"{side}_wrist"], J[f"{side}_elbow"], E @ rot_y(-a[f"{s}_elbow"]))      # forearm forward
     if root is not None:
         X += np.asarray(root, dtype=np.float64)[:, None, :]
     return X

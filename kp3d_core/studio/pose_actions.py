@@ -11,9 +11,28 @@ from typing import NamedTuple
 import numpy as np
 
 from ..skeleton import JOINT_INDEX
-from .joint_limits import A, ANGLES, clamp_angles, pose_from_angles, rot_z
-from .pose_planning import (ANKLES, FEET, NQ, PEL, YAW, Ctx, Keys, Plan, arm_pose, arms_pose, hermite,
-                            leg_pose, look, plan_from_keys, radians, random_arm, random_trunk, solve)
+from .joint_limits import ANGLES, A, clamp_angles, pose_from_angles
+from .pose_planning import (
+    ANKLES,
+    FEET,
+    NQ,
+    PEL,
+    YAW,
+    Ctx,
+    Keys,
+    Plan,
+    arm_pose,
+    arms_pose,
+    hermite,
+    leg_pose,
+    look,
+    plan_from_keys,
+    radians,
+    random_arm,
+    random_trunk,
+    solve,
+)
+from .rotations import rot_z
 
 GRAVITY = 9.81
 FLIGHT_APEX_M = (0.10, 0.50)

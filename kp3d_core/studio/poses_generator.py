@@ -40,6 +40,7 @@ from .joint_limits import A, clamp_angles, pose_from_angles
 from .motion import Motion, fit_in_volume
 from .pose_actions import ACTIONS, BUILDERS, FLIGHT_APEX_M, GRAVITY, walk_to
 from .pose_planning import ANKLES, UPPER, Ctx, Plan, Style
+from .procedural import smooth_noise
 from .proportions import BodyProportions, sample_proportions
 
 __all__ = ["ACTIONS", "FLIGHT_APEX_M", "GRAVITY", "STAY_RADIUS_M", "varied_motion"]
@@ -149,7 +150,7 @@ def varied_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
     # A little life in the upper body, faded out where a hand or knee is near the floor.
     low = np.delete(joints, ANKLES, axis=1)[:, :, 2].min(axis=1)
     cols = [A[n] for n in UPPER]
-    q[:, cols] += np.clip((low - 0.02) / 0.1, 0.0, 1.0)[:, None] * _wobble(len(q), len(cols), fps, rng, 1.5 * _DEG)
+    q[:, cols] += np.clip((low - 0.02) / 0.1, 0.0, 1.0)[:, None] * smooth_noise(len(q), len(cols), fps, rng, 1.5 * _DEG, max_hz=0.7)
     q = clamp_angles(q)
     rel = pose_from_angles(q, props, yaw)
     joints = rel + _place(rel[:, ANKLES], props.ankle_height, pelvis_plan, air, planted)[:, None, :]
@@ -247,12 +248,3 @@ def _place(ank: np.ndarray, ankle_height: float, pelvis_plan: np.ndarray, air: n
     return pelvis
 
 
-def _wobble(n: int, k: int, fps: float, rng: np.random.Generator, amp: float) -> np.ndarray:
-    """(n, k) smooth random wobble: a few low-frequency sinusoids per column."""
-    t = np.arange(n)[:, None] / fps
-    out = np.zeros((n, k))
-    for _ in range(3):
-        f = rng.uniform(0.1, 0.7, size=k)
-        ph = rng.uniform(0, 2 * np.pi, size=k)
-        out += np.sin(2 * np.pi * f * t + ph) * rng.uniform(0.3, 1.0, size=k)
-    return out * amp / 3

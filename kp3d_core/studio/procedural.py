@@ -19,6 +19,7 @@ import numpy as np
 from ..skeleton import JOINT_INDEX, NUM_JOINTS, PARENTS
 from .motion import Motion, fit_in_volume
 from .proportions import BodyProportions, sample_proportions
+from .rotations import rot_x, rot_y, rot_z
 
 ACTIONS: tuple[str, ...] = ("walk", "turn", "gesture", "reach", "squat", "jumping_jacks", "idle")
 """Actions of the procedural generator (labels in `Motion.segments`)."""
@@ -42,24 +43,6 @@ PARAMS: tuple[str, ...] = (
 _P = {n: i for i, n in enumerate(PARAMS)}
 
 
-def _rx(a: np.ndarray) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(a.shape + (3, 3))
-
-
-def _ry(a: np.ndarray) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(a.shape + (3, 3))
-
-
-def _rz(a: np.ndarray) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(a.shape + (3, 3))
-
-
 def _bone_rotations(q: np.ndarray) -> np.ndarray:
     """(T, P) joint angles -> (T, 17, 3, 3) rotation of the bone ending at each joint, relative
     to its parent bone. Signs: flexion swings a limb forward (+x), abduction away from the
@@ -68,19 +51,19 @@ def _bone_rotations(q: np.ndarray) -> np.ndarray:
     a = {n: q[:, i] for n, i in _P.items()}
     L = np.broadcast_to(np.eye(3), (T, NUM_JOINTS, 3, 3)).copy()
     J = JOINT_INDEX
-    L[:, 0] = _rz(a["pelvis_yaw"]) @ _ry(a["pelvis_pitch"]) @ _rx(a["pelvis_roll"])
+    L[:, 0] = rot_z(a["pelvis_yaw"]) @ rot_y(a["pelvis_pitch"]) @ rot_x(a["pelvis_roll"])
     for s, sign in (("l", 1.0), ("r", -1.0)):
         side = "left" if s == "l" else "right"
-        L[:, J[f"{side}_knee"]] = (_ry(-a[f"{s}_hip_flex"]) @ _rx(sign * a[f"{s}_hip_abd"])
-                                   @ _rz(sign * a[f"{s}_hip_twist"]))
-        L[:, J[f"{side}_ankle"]] = _ry(a[f"{s}_knee"])
-        L[:, J[f"{side}_elbow"]] = (_ry(-a[f"{s}_sh_flex"]) @ _rx(sign * a[f"{s}_sh_abd"])
-                                    @ _rz(sign * a[f"{s}_sh_twist"]))
-        L[:, J[f"{side}_wrist"]] = _ry(-a[f"{s}_elbow"])
-    L[:, J["spine"]] = _rz(a["twist"]) @ _ry(a["lean"]) @ _rx(a["side"])
-    L[:, J["thorax"]] = _rz(a["chest_twist"]) @ _ry(a["chest_lean"])
-    L[:, J["neck"]] = _ry(a["neck_pitch"])
-    L[:, J["head"]] = _rz(a["head_yaw"]) @ _ry(a["head_pitch"])
+        L[:, J[f"{side}_knee"]] = (rot_y(-a[f"{s}_hip_flex"]) @ rot_x(sign * a[f"{s}_hip_abd"])
+                                   @ rot_z(sign * a[f"{s}_hip_twist"]))
+        L[:, J[f"{side}_ankle"]] = rot_y(a[f"{s}_knee"])
+        L[:, J[f"{side}_elbow"]] = (rot_y(-a[f"{s}_sh_flex"]) @ rot_x(sign * a[f"{s}_sh_abd"])
+                                    @ rot_z(sign * a[f"{s}_sh_twist"]))
+        L[:, J[f"{side}_wrist"]] = rot_y(-a[f"{s}_elbow"])
+    L[:, J["spine"]] = rot_z(a["twist"]) @ rot_y(a["lean"]) @ rot_x(a["side"])
+    L[:, J["thorax"]] = rot_z(a["chest_twist"]) @ rot_y(a["chest_lean"])
+    L[:, J["neck"]] = rot_y(a["neck_pitch"])
+    L[:, J["head"]] = rot_z(a["head_yaw"]) @ rot_y(a["head_pitch"])
     return L
 
 
@@ -102,7 +85,7 @@ def pose_from_params(q: np.ndarray, proportions: BodyProportions, root_xy: np.nd
     off = proportions.rest_offsets()
     G = np.empty_like(L)
     X = np.zeros((T, NUM_JOINTS, 3))
-    G[:, 0] = _rz(yaw) @ L[:, 0]
+    G[:, 0] = rot_z(yaw) @ L[:, 0]
     for j in range(1, NUM_JOINTS):
         p = PARENTS[j]
         # The bone p -> j turns with the parent's frame times its own rotation at p.
@@ -408,12 +391,12 @@ def _idle(state: _State, style: _Style, fps: float, rng: np.random.Generator):
     return q, *_in_place(n, state)
 
 
-def _smooth_noise(n: int, k: int, fps: float, rng: np.random.Generator, amp: float) -> np.ndarray:
-    """(n, k) smooth random wobble: a few random low-frequency sinusoids per column."""
+def smooth_noise(n: int, k: int, fps: float, rng: np.random.Generator, amp: float, max_hz: float = 0.6) -> np.ndarray:
+    """(n, k) smooth random wobble of amplitude ~``amp``: three random sinusoids per column, 0.1-``max_hz`` Hz."""
     t = np.arange(n)[:, None] / fps
     out = np.zeros((n, k))
     for _ in range(3):
-        f = rng.uniform(0.1, 0.6, size=k)
+        f = rng.uniform(0.1, max_hz, size=k)
         ph = rng.uniform(0, 2 * np.pi, size=k)
         out += np.sin(2 * np.pi * f * t + ph) * rng.uniform(0.3, 1.0, size=k)
     return out * amp / 3
@@ -504,7 +487,7 @@ def procedural_motion(num_frames: int, fps: float = 30.0, seed: int = 0,
     q = q[:num_frames]
     # Life-like wobble on the upper body only (noise on pelvis or legs would slide the feet).
     upper = [i for n, i in _P.items() if not n.startswith(("pelvis", "l_hip", "r_hip", "l_knee", "r_knee", "airborne"))]
-    q[:, upper] += _smooth_noise(num_frames, len(upper), fps, rng, 2.0 * _DEG)
+    q[:, upper] += smooth_noise(num_frames, len(upper), fps, rng, 2.0 * _DEG)
     joints = pose_from_params(q, props, xy[:num_frames], yaw[:num_frames])
     joints, _ = fit_in_volume(joints, volume_radius)
     segments = tuple((a, s, min(e, num_frames)) for a, s, e in segments if s < num_frames)

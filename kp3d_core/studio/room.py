@@ -25,8 +25,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scene import (FLOOR_CARPET, FLOOR_CONCRETE, FLOOR_PLANKS, FLOOR_RUBBER, FLOOR_TILES, PANEL_PAINTED,
-                    PANEL_WINDOW, WALL_BRICK, WALL_PAINTED, Box, Mat, Panel, Scene)
+from .scene import (
+    FLOOR_CARPET,
+    FLOOR_CONCRETE,
+    FLOOR_PLANKS,
+    FLOOR_RUBBER,
+    FLOOR_TILES,
+    PANEL_PAINTED,
+    PANEL_WINDOW,
+    WALL_BRICK,
+    WALL_PAINTED,
+    Box,
+    Mat,
+    Panel,
+    Scene,
+    segment_hits_box,
+)
 
 ROOM_KINDS = ("lab", "living", "gym", "studio", "warehouse")
 
@@ -213,13 +227,6 @@ def _rect_disc_distance(lo, hi, x, y) -> float:
     return float(np.hypot(np.clip(x, lo[0], hi[0]) - x, np.clip(y, lo[1], hi[1]) - y))
 
 
-def _segment_hits_box(p0: np.ndarray, p1: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
-    d = p1 - p0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t0, t1 = (lo - p0) / d, (hi - p0) / d
-    tmin = np.nanmax(np.minimum(t0, t1))
-    tmax = np.nanmin(np.maximum(t0, t1))
-    return bool(tmax >= max(tmin, 0.0) and tmin <= 1.0)
 
 
 class _Layout:
@@ -245,7 +252,7 @@ class _Layout:
         if clear_sight:
             for b in boxes:
                 blo, bhi = np.asarray(b.lo), np.asarray(b.hi)
-                if any(_segment_hits_box(c, t, blo, bhi) for c in self.cams for t in self.sight):
+                if any(segment_hits_box(c, t, blo, bhi) for c in self.cams for t in self.sight):
                     return False
         return True
 

@@ -90,7 +90,7 @@ def _rgb(rng, lo, hi) -> tuple[float, float, float]:
     return tuple(float(v) for v in rng.uniform(lo, hi, 3))
 
 
-def _segment_hits_box(p0: np.ndarray, p1: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+def segment_hits_box(p0: np.ndarray, p1: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
     d = p1 - p0
     with np.errstate(divide="ignore", invalid="ignore"):
         t0, t1 = (lo - p0) / d, (hi - p0) / d
@@ -138,7 +138,7 @@ def sample_scene(rng: np.random.Generator, camera_centres: np.ndarray, target=(0
             continue
         if any(np.all(c >= lo - 0.3) and np.all(c <= hi + 0.3) for c in cc):
             continue
-        if any(_segment_hits_box(c, tgt + off, lo, hi) for c in cc for off in
+        if any(segment_hits_box(c, tgt + off, lo, hi) for c in cc for off in
                (np.zeros(3), np.array([0, 0, -1.0]), np.array([0, 0, 1.0]))):
             continue
         if any(np.all(lo < np.array(b.hi)) and np.all(hi > np.array(b.lo)) for b in boxes):
