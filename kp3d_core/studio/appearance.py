@@ -17,8 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .body import (BLOTCHES, CHECKS, DIAGONAL, PART_NAMES, PLAIN, STRIPES_ALONG, STRIPES_AROUND, Accessory,
-                   Material, Subject)
+from .body import (
+    BLOTCHES,
+    CHECKS,
+    DIAGONAL,
+    PART_NAMES,
+    PLAIN,
+    STRIPES_ALONG,
+    STRIPES_AROUND,
+    Accessory,
+    Material,
+    Subject,
+)
 
 # Skin tones from very light to very dark (RGB albedo), sampled continuously along this curve.
 SKIN_TONES = np.array([

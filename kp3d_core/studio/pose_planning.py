@@ -19,8 +19,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from ..skeleton import JOINT_INDEX, NUM_JOINTS
-from .joint_limits import (A, ANGLES, JOINT_LIMITS, clamp_angles, limb_angles, pelvis_frame,
-                           pose_from_angles)
+from .joint_limits import ANGLES, JOINT_LIMITS, A, clamp_angles, limb_angles, pelvis_frame, pose_from_angles
 from .proportions import BodyProportions
 
 _DEG = np.pi / 180.0

@@ -37,8 +37,18 @@ import numpy as np
 
 from ..camera import Camera
 from ..rig import Rig
-from .body import BLOTCHES, CHECKS, DIAGONAL, PART, PLAIN, STRIPES_ALONG, STRIPES_AROUND, Primitives, Subject, \
-    body_primitives
+from .body import (
+    BLOTCHES,
+    CHECKS,
+    DIAGONAL,
+    PART,
+    PLAIN,
+    STRIPES_ALONG,
+    STRIPES_AROUND,
+    Primitives,
+    Subject,
+    body_primitives,
+)
 from .scene import Scene, render_background, scene_depth
 
 OCCLUSION_TOLERANCE_M = 0.02   # another surface this far in front of the joint's own surface occludes it
