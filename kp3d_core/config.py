@@ -92,6 +92,10 @@ class LossConfig:
     """Std of the Gaussians drawn for the rendered mask, fraction of the crop side."""
     supervised: float = 1.0
     """Weight of the 2D joint loss when training with --supervised."""
+    distill: float = 0.0
+    """Label-free distillation, for fine-tuning (``kp3d adapt``): L1 (fraction of the crop side) between the keypoints
+    and those the frozen net of ``train.init_from`` finds on the same crops, weighted by that net's confidence, so that
+    each keypoint keeps the body part it had (the part a fitted mapping reads). Needs ``train.init_from``."""
 
 
 @dataclass
@@ -181,6 +185,10 @@ class TrainConfig:
     """torch CPU threads (0: leave torch's default)."""
     supervised: bool = False
     """Train with ground-truth 2D joints (the upper bound); --supervised sets it."""
+    init_from: str = ""
+    """Checkpoint whose weights (keypoint net and decoder) a new run starts from, with a fresh optimiser (empty: random
+    initialisation); its model config must be this run's. A resumed run continues from its own checkpoint instead, and
+    this one stays the teacher of ``loss.distill``. ``kp3d adapt`` sets it to the model it adapts."""
     tensorboard: bool = True
     """Write TensorBoard events."""
 
@@ -288,6 +296,9 @@ def _validate(cfg: Config, source: str) -> Config:
     need(t.device in ("auto", "cpu", "cuda"), "train.device", "must be 'auto', 'cpu' or 'cuda'")
     if t.supervised:
         need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the studio joints) with --supervised")
+    if cfg.loss.distill > 0:
+        need(bool(t.init_from), "train.init_from", "must name the teacher checkpoint with loss.distill > 0")
+        need(not t.supervised, "loss.distill", "must be 0 with --supervised (the labels are the target)")
     return cfg
 
 

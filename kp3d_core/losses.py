@@ -7,7 +7,8 @@ the keypoints. Additions (REFERENCE section 5, a prototype's lessons): ``fill`` 
 collapse of all keypoints onto the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than
 the decoder's own mask (which dropped the arms); foreground pixels are weighted 5x in the reconstruction;
 ``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone) and ``temporal`` (a keypoint keeps its part
-over time) are further additions. ``supervised_loss`` is the upper bound's loss (labels).
+over time) are further additions. ``supervised_loss`` is the upper bound's loss (labels); ``distillation_loss`` holds a
+fine-tuned net's keypoints near those of the net it started from (``kp3d adapt``, no labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -160,6 +161,21 @@ def temporal_loss(X: torch.Tensor, valid: torch.Tensor, eps_m: float = 0.01, len
 def consistency_loss(kp: torch.Tensor, kp_hat: torch.Tensor, crop_size: int) -> torch.Tensor:
     """(B, V) mean L1 (fraction of S) between detected and reprojected keypoints."""
     return (kp - kp_hat).abs().sum(-1).mean(-1) / crop_size
+
+
+def distillation_loss(kp: torch.Tensor, kp_teacher: torch.Tensor, conf_teacher: torch.Tensor,
+                      valid_view: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """Scalar L1 (fraction of S) between keypoints and a frozen teacher's on the same crops, weighted by the teacher's
+    confidence (label-free; fine-tuning with ``kp3d adapt``).
+
+    Args: kp, kp_teacher (B, V, K, 2) crop px; conf_teacher (B, V, K) in [0, 1]; valid_view (B, V).
+    Zero while the student is the teacher. L1, so the pull towards the teacher is bounded: a keypoint the new
+    recording's losses push hard enough still moves, while an identity swap (a keypoint jumping to another limb)
+    costs in proportion to the jump.
+    """
+    w = conf_teacher.to(kp.dtype) * valid_view.to(kp.dtype).unsqueeze(-1)
+    err = (kp - kp_teacher.to(kp.dtype)).abs().sum(-1) / crop_size
+    return (err * w).sum() / w.sum().clamp_min(1e-6)
 
 
 def supervised_loss(kp: torch.Tensor, joints2d_crop: torch.Tensor, visible: torch.Tensor, crop_size: int) -> torch.Tensor:

@@ -9,6 +9,9 @@ With ``data.val_path`` set, rank 0 computes the same loss terms (label-free unle
 validation samples every ``train.val_every`` steps and at the last step, under ``no_grad`` in eval mode; the other
 ranks wait for it at their next gradient all-reduce, and its seconds count against ``train.max_minutes``.
 
+Fine-tuning (``kp3d adapt``): ``train.init_from`` starts a new run from a checkpoint's weights, and ``loss.distill``
+holds the keypoints near those of that checkpoint's frozen keypoint net (the teacher) on the same crops.
+
 Run folder (``train.out_dir``): ``ckpt.pt`` (atomic, loads with weights_only=True; the latest validation under
 ``val``), ``tb/`` TensorBoard scalars and previews (``loss/*``, ``val/*``), ``previews/step_NNNNNN.png``.
 Python API: ``train(cfg) -> Path`` of the checkpoint.
@@ -39,6 +42,7 @@ from .data.pairs import TemporalWindows, flatten_windows
 from .data.sessions import read_split
 from .data.studio import SampleParams
 from .models.discovery import DiscoveryModel
+from .models.keypoint_net import KeypointNet, load_keypoint_net
 from .models.synthetic import SyntheticDataset
 from .rig import load_rig
 
@@ -273,6 +277,25 @@ def build_model(cfg: Config, device: torch.device) -> tuple[DiscoveryModel, torc
     return model, optimizer
 
 
+def start_from(path: str | Path, cfg: Config, model: DiscoveryModel) -> None:
+    """Load the weights of the checkpoint at ``path`` (``train.init_from``) into ``model``; the optimiser starts fresh.
+    CheckpointError naming the file if it is unreadable or its model config differs from ``cfg``'s."""
+    ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
+    if ckpt["config"].get("model") != config_to_dict(cfg)["model"]:
+        raise CheckpointError(f"{path} (train.init_from): model config differs from the run's config")
+    load_state_checked(model, ckpt["model"], path)
+
+
+def build_teacher(cfg: Config, device: torch.device) -> KeypointNet | None:
+    """The frozen keypoint net of ``train.init_from`` (eval mode, no gradients) with ``loss.distill`` on, else None."""
+    if cfg.loss.distill <= 0 or cfg.train.supervised:
+        return None
+    teacher = load_keypoint_net(cfg.train.init_from, map_location=device)
+    if config_to_dict(cfg)["model"] != dataclasses.asdict(teacher.cfg):
+        raise CheckpointError(f"{cfg.train.init_from} (train.init_from): model config differs from the run's config")
+    return teacher.to(device, memory_format=torch.channels_last).requires_grad_(False)
+
+
 def resume_from(path: Path, cfg: Config, model: DiscoveryModel, optimizer: torch.optim.Optimizer,
                 device: torch.device) -> Progress:
     """Load weights and optimiser state from the checkpoint at ``path`` into ``model`` and ``optimizer``; returns
@@ -360,8 +383,21 @@ class Throughput:
 
 
 # ------------------------------------------------------------------------------------------ step
-def compute_losses(model, batch: dict, cfg: Config) -> tuple[torch.Tensor, dict[str, float], dict]:
-    """Forward + loss terms. Returns (total loss, terms as floats, model outputs)."""
+def distillation_term(teacher: KeypointNet, batch: dict, out: dict, crop_size: int) -> torch.Tensor:
+    """``loss.distill``: the teacher's keypoints on the crops the model saw (``encoder_image`` when augmented)."""
+    seen = batch.get("encoder_image", batch["image"])
+    B, V = seen.shape[:2]
+    with torch.no_grad():
+        _, kp, conf = teacher.heatmaps(seen.reshape(B * V, *seen.shape[2:]))
+    K = kp.shape[1]
+    return losses.distillation_loss(out["kp"], kp.reshape(B, V, K, 2), conf.reshape(B, V, K), batch["valid_view"],
+                                    crop_size)
+
+
+def compute_losses(model, batch: dict, cfg: Config, teacher: KeypointNet | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float], dict]:
+    """Forward + loss terms (with ``teacher``, :func:`build_teacher`'s, the distillation term too). Returns (total
+    loss, terms as floats, model outputs)."""
     if cfg.train.supervised:
         out = model(batch, decode=False)
         if not bool(torch.as_tensor(batch.get("has_labels", True)).all()):
@@ -372,17 +408,20 @@ def compute_losses(model, batch: dict, cfg: Config) -> tuple[torch.Tensor, dict[
     else:
         out = model(batch)
         terms = losses.unsupervised_losses(out, batch, cfg.loss, cfg.model.crop_size)
+        if teacher is not None:
+            terms["distill"] = distillation_term(teacher, batch, out, cfg.model.crop_size)
         total = losses.total_loss(terms, cfg.loss)
     return total, {k: float(v.detach()) for k, v in terms.items()}, out
 
 
 def optimisation_step(ddp_model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict, cfg: Config,
-                      lr: float, step: int) -> tuple[torch.Tensor, dict[str, float], dict]:
+                      lr: float, step: int, teacher: KeypointNet | None = None
+                      ) -> tuple[torch.Tensor, dict[str, float], dict]:
     """One step at learning rate ``lr``: forward, backward, gradient clipping, update. Returns (detached total loss,
     terms, model outputs); FloatingPointError naming the step if the loss is not finite."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    total, terms, out = compute_losses(ddp_model, batch, cfg)
+    total, terms, out = compute_losses(ddp_model, batch, cfg, teacher)
     if not torch.isfinite(total):
         raise FloatingPointError(f"step {step}: loss is not finite ({terms})")
     optimizer.zero_grad(set_to_none=True)
@@ -395,7 +434,8 @@ def optimisation_step(ddp_model: torch.nn.Module, optimizer: torch.optim.Optimiz
 
 # ------------------------------------------------------------------------------------ validation
 @torch.no_grad()
-def validate(model: DiscoveryModel, val: ValidationSet, cfg: Config, device: torch.device) -> tuple[dict, tuple]:
+def validate(model: DiscoveryModel, val: ValidationSet, cfg: Config, device: torch.device,
+             teacher: KeypointNet | None = None) -> tuple[dict, tuple]:
     """The training loss terms on the validation samples, in eval mode without gradients or augmentation.
 
     Returns ``({"total", "terms": {name: value}, "confidence", "samples", "seconds"}, (batch, outputs))``: means
@@ -410,7 +450,7 @@ def validate(model: DiscoveryModel, val: ValidationSet, cfg: Config, device: tor
     for items in val.batches:
         raw = torch.utils.data.default_collate([val.dataset[int(i)] for i in items])
         batch = model_batch(raw, window, device)
-        total, terms, out = compute_losses(model, batch, cfg)
+        total, terms, out = compute_losses(model, batch, cfg, teacher)
         frames = batch["image"].shape[0]
         for name, value in {"total": float(total), "confidence": float(out["conf"].mean()), **terms}.items():
             sums[name] = sums.get(name, 0.0) + frames * value
@@ -439,6 +479,10 @@ def describe_run(cfg: Config, dataset, model: DiscoveryModel, procs: Processes, 
     n_params = sum(p.numel() for p in model.keypoint_net.parameters())
     checks = (f", validation on {val.samples} samples of {cfg.data.val_path} every {cfg.train.val_every} steps"
               if val is not None else "")
+    if cfg.train.init_from and progress.step == 0:
+        checks += f", starting from {cfg.train.init_from}"
+    if cfg.loss.distill > 0:
+        checks += f", distillation {cfg.loss.distill:g}"
     return (f"[train] {cfg.name}: {len(dataset)} samples, keypoint net {n_params / 1e6:.2f} M params, "
             f"{'supervised' if cfg.train.supervised else 'unsupervised'}, device {procs.device}, world {procs.world}, "
             f"from step {progress.step}{checks}")
@@ -536,9 +580,9 @@ def report_validation(writer, bar: tqdm, result: dict, first: tuple, step: int) 
 
 
 def run_validation(model: DiscoveryModel, val: ValidationSet, cfg: Config, procs: Processes, writer, bar: tqdm,
-                   step: int) -> dict:
+                   step: int, teacher: KeypointNet | None = None) -> dict:
     """Validate, report, and return the result with its step (what the checkpoint keeps)."""
-    result, first = validate(model, val, cfg, procs.device)
+    result, first = validate(model, val, cfg, procs.device, teacher)
     report_validation(writer, bar, result, first, step)
     return {"step": step, **result}
 
@@ -552,7 +596,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
     """Train from ``cfg``; returns the path of the final checkpoint (``out_dir/ckpt.pt``).
 
     With ``resume`` and an existing checkpoint in ``out_dir``, model, optimiser, step, sample count and time spent
-    continue from it (the data order restarts from the seed).
+    continue from it (the data order restarts from the seed); otherwise ``train.init_from`` names the starting weights.
     """
     procs = start_processes(cfg)
     run_dir = Path(cfg.train.out_dir)
@@ -560,8 +604,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
     try:
         dataset, loader = training_data(cfg, procs)
         model, optimizer = build_model(cfg, procs.device)
-        progress = (resume_from(ckpt_path, cfg, model, optimizer, procs.device)
-                    if resume and ckpt_path.is_file() else Progress())
+        if resume and ckpt_path.is_file():
+            progress = resume_from(ckpt_path, cfg, model, optimizer, procs.device)
+        else:
+            progress = Progress()
+            if cfg.train.init_from:
+                start_from(cfg.train.init_from, cfg, model)
+        teacher = build_teacher(cfg, procs.device)
         ddp_model = wrap_ddp(model, cfg, procs)
         val = validation_set(cfg) if cfg.data.val_path else None  # on every rank, so a missing folder stops all alike
         validating = val is not None and procs.master
@@ -582,7 +631,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         while progress.step < cfg.train.steps and not clock.exhausted(progress.elapsed_s):
             lr = learning_rate(progress.step, cfg, progress.elapsed_s)
             batch = augment(model_batch(next(batches), window, procs.device))
-            total, terms, out = optimisation_step(ddp_model, optimizer, batch, cfg, lr, progress.step)
+            total, terms, out = optimisation_step(ddp_model, optimizer, batch, cfg, lr, progress.step, teacher)
             progress.step += 1
             progress.samples += cfg.train.batch_size * procs.world
             sps = throughput.update(progress.samples)
@@ -594,12 +643,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
             if procs.master and cfg.train.preview_every > 0 and (due(step, cfg.train.preview_every) or step == 1):
                 save_preview(run_dir, writer, batch, out, step)
             if validating and due(step, cfg.train.val_every):
-                progress.val = run_validation(model, val, cfg, procs, writer, bar, step)
+                progress.val = run_validation(model, val, cfg, procs, writer, bar, step, teacher)
             update_bar(bar, cfg, progress, float(total), sps)
             if procs.master and due(step, cfg.train.checkpoint_every):
                 save_training_checkpoint(ckpt_path, cfg, model, optimizer, progress)
         if validating and progress.val.get("step") != progress.step:  # the final weights, validated
-            progress.val = run_validation(model, val, cfg, procs, writer, bar, progress.step)
+            progress.val = run_validation(model, val, cfg, procs, writer, bar, progress.step, teacher)
         bar.close()
         if procs.master:
             save_training_checkpoint(ckpt_path, cfg, model, optimizer, progress)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bag": ("kp3d_core.bag_cli", "bag tools: from-videos turns one video per camera + a rig file into an MCAP bag"),
     "check": ("kp3d_core.check.cli", "label-free quality figures of a recording: a verdict per camera, what to do, "
               "montages"),
+    "adapt": ("kp3d_core.adapt", "fine-tune a model on your own recording without labels, keeping its mapping"),
 }
 
 # The project's user-error types, by defining module. Looked up only in modules already imported when the

@@ -169,6 +169,42 @@ def test_train_lowers_the_loss_writes_previews_and_resumes(tmp_path):
         train(cfg, resume=True)
 
 
+def test_init_from_starts_a_new_run_from_a_checkpoint_and_resume_continues_its_own(tmp_path, monkeypatch):
+    """``train.init_from`` (kp3d adapt): the weights of another checkpoint, a fresh optimiser; a resumed run continues
+    from its own checkpoint and does not start over from them."""
+    import kp3d_core.train as train_module
+
+    source = load_checkpoint(train(tiny_cfg(tmp_path / "a", steps=3, preview_every=0)))
+    cfg = tiny_cfg(tmp_path / "b", steps=1, preview_every=0, lr=1e-12, init_from=str(tmp_path / "a" / "run" / "ckpt.pt"))
+    started = []
+    real = train_module.start_from
+    monkeypatch.setattr(train_module, "start_from", lambda *a: started.append(a[0]) or real(*a))
+    ck = load_checkpoint(train(cfg))
+    assert started == [cfg.train.init_from]
+    assert all(torch.allclose(v, source["model"][k], atol=1e-6) for k, v in ck["model"].items())  # lr ~0: the source
+    assert int(ck["optimizer"]["state"][0]["step"]) == 1  # a fresh optimiser, not the source's (3 steps)
+    cfg.train.steps = 2
+    assert load_checkpoint(train(cfg, resume=True))["step"] == 2
+    assert started == [cfg.train.init_from]  # resuming loads the run's own checkpoint only
+    # another architecture, or a file that is no checkpoint, is refused naming the file
+    other = tiny_cfg(tmp_path / "c", steps=1, preview_every=0, init_from=cfg.train.init_from)
+    other.model.num_keypoints += 1
+    with pytest.raises(CheckpointError, match="init_from"):
+        train(other)
+    other = tiny_cfg(tmp_path / "d", steps=1, preview_every=0, init_from=str(tmp_path / "nothing.pt"))
+    with pytest.raises(CheckpointError, match="nothing.pt"):
+        train(other)
+
+
+def test_distillation_config_needs_a_teacher_and_no_labels():
+    with pytest.raises(ConfigError, match="train.init_from"):
+        config_from_dict({"loss": {"distill": 1.0}})
+    with pytest.raises(ConfigError, match="loss.distill"):
+        config_from_dict({"loss": {"distill": 1.0}, "model": {"num_keypoints": 17},
+                          "train": {"init_from": "x.pt", "supervised": True}})
+    assert config_from_dict({"loss": {"distill": 1.0}, "train": {"init_from": "x.pt"}}).loss.distill == 1.0
+
+
 def test_supervised_upper_bound_learns_the_joints(tmp_path):
     cfg = tiny_cfg(tmp_path, steps=1, supervised=True, preview_every=0)
     cfg.model.num_keypoints = 17
@@ -253,15 +289,16 @@ def test_train_on_a_rosbag2_recording(tmp_path):
 
 # ------------------------------------------------------------------------------------------ validation
 def test_validation_runs_every_val_every_steps_on_the_same_frames(studio_splits, tmp_path, monkeypatch):
-    import kp3d_core.train as train_module
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import kp3d_core.train as train_module
 
     cfg = studio_cfg(studio_splits, tmp_path / "run", steps=5, val_every=2, val_samples=4, tensorboard=True)
     seen, real = [], train_module.validate
 
-    def spy(model, val, cfg, device):
+    def spy(model, val, cfg, device, teacher=None):
         seen.append([b.tolist() for b in val.batches])
-        return real(model, val, cfg, device)
+        return real(model, val, cfg, device, teacher)
 
     monkeypatch.setattr(train_module, "validate", spy)
     ck = load_checkpoint(train(cfg))
