@@ -123,10 +123,23 @@ class RunningBackground:
         # (the model stays within [0, 255]: a blend of 8-bit images)
         return cv2.convertScaleAbs(self._model)
 
+    def rescale(self, gain) -> None:
+        """Multiply the model by a per-channel ``gain`` (3,): the room's light or the camera's exposure changed
+        as a whole (:func:`kp3d_core.crop.estimate_gain`). No effect during the warm-up."""
+        if self._model is not None:
+            np.multiply(self._model, np.asarray(gain, dtype=np.float32), out=self._model)
+            np.clip(self._model, 0.0, 255.0, out=self._model)
+
     def update(self, image: np.ndarray, foreground: np.ndarray | None = None,
-               foreground_box: tuple[int, int, int, int] | None = None) -> None:
+               foreground_box: tuple[int, int, int, int] | None = None, heal: np.ndarray | None = None,
+               heal_rate: float = 0.5) -> None:
         """Add one (H, W, C) uint8 frame; ``foreground`` (H, W) bool/0-1 marks pixels not to learn from, or
-        ``foreground_box`` (x0, y0, x1, y1) does for the pixels [y0:y1, x0:x1] (the same as that mask, faster)."""
+        ``foreground_box`` (x0, y0, x1, y1) does for the pixels [y0:y1, x0:x1] (the same as that mask, faster).
+
+        ``heal`` (H, W) bool: pixels learnt at ``heal_rate`` instead of ``rate`` (a ghost: foreground that stays
+        where no subject is, :class:`kp3d_core.inference.predictor.Predictor`); the foreground mask and box win
+        over it. Ignored during the warm-up.
+        """
         image = np.asarray(image)
         if self._model is None:
             if self._frames is None:
@@ -155,6 +168,7 @@ class RunningBackground:
         if foreground is not None:
             fg = cv2.dilate((np.asarray(foreground) > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         rate = np.float32(self.rate)
+        fast = np.float32(heal_rate) if heal is not None and np.any(heal) else None
         for r0 in range(0, h, _BAND):
             r1 = min(r0 + _BAND, h)
             model = self._model[r0:r1]
@@ -162,7 +176,12 @@ class RunningBackground:
                 self._scratch = np.empty((_BAND,) + model.shape[1:], np.float32)
             diff = self._scratch[: r1 - r0]
             np.subtract(image[r0:r1], model, out=diff, dtype=np.float32)
-            np.multiply(diff, rate, out=diff)
+            if fast is not None and heal[r0:r1].any():
+                rows = heal[r0:r1]
+                diff[rows] *= fast
+                np.multiply(diff, np.where(rows, np.float32(1.0), rate)[..., None], out=diff)
+            else:
+                np.multiply(diff, rate, out=diff)
             if box is not None and box[1] < r1 and box[3] > r0:
                 diff[max(box[1] - r0, 0) : box[3] - r0, box[0] : box[2]] = 0.0
             if fg is not None and fg[r0:r1].any():

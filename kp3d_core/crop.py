@@ -1,9 +1,11 @@
 """Label-free subject detection and square crops, shared by training data, evaluation and the node.
 
 The subject is found from the difference to an estimated background ``|I - B|`` only (never from
-ground truth): threshold -> morphological opening -> the largest plausible blob (plus nearby pieces
-such as a separated arm) -> a square box with a margin. Crops are resampled with ``cv2.warpAffine``
-after a Gaussian pyramid step so that strong downscaling does not alias.
+ground truth): the background scaled by the image's global per-channel gain (:func:`estimate_gain`: lamps,
+auto-exposure) -> threshold -> morphological opening -> the subject's blob (the largest plausible one, or, given
+a ``hint`` region where the subject is expected, the one there: :func:`box_from_patch`) plus nearby pieces such
+as a separated arm -> a square box with a margin. Crops are resampled with ``cv2.warpAffine`` after a Gaussian
+pyramid step so that strong downscaling does not alias.
 
 Pixel convention: integer coordinates are pixel centres (OpenCV). A crop of size S over a box of side
 ``side`` (image px) centred at (cx, cy) maps crop pixel c to image pixel ``x = cx + s * (c - (S-1)/2)``
@@ -49,6 +51,10 @@ class CropParams:
     """The square side is this factor times the longer side of the blob's box."""
     min_side: float = 32.0
     """Smallest square side in image pixels."""
+    gain: bool = True
+    """Scale the background by the image's per-channel gain over the room (:func:`estimate_gain`) before the
+    difference, so that a lamp switched on or off or an auto-exposure step does not turn the room into
+    foreground. Gains within ``GAIN_DEAD_ZONE`` of 1 are not applied (the plain difference, exactly)."""
 
     def key(self) -> str:
         """Stable text of the parameters (part of cache keys)."""
@@ -86,6 +92,48 @@ def _channel_max_diff(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     return cv2.max(cv2.max(c0, c1), c2)
 
 
+GAIN_DEAD_ZONE = 0.03
+"""A gain within this of 1 in every channel is treated as 1 (a drift of 3 % is 4 levels at 150: noise)."""
+
+
+def estimate_gain(image: np.ndarray, background: np.ndarray, exclude=None, step: int = 8) -> np.ndarray:
+    """Per-channel gain ``g`` with ``image ~ g * background`` over the room: (H, W, 3) uint8 x2 -> (3,) float64.
+
+    The median of ``image / background`` over a grid of every ``step``-th pixel (background at least 24 levels,
+    image not saturated), then again over the samples within 15 % of it (the room; a subject, a ghost or a
+    bystander differ by more). ``exclude`` (x0, y0, x1, y1) leaves out a rectangle (the subject's box). Returns
+    ones when fewer than 64 samples are usable. Clipped to [0.25, 4].
+
+    Example: ``estimate_gain(np.full((8, 8, 3), 120, np.uint8), np.full((8, 8, 3), 100, np.uint8), step=1)``
+    is ``[1.2, 1.2, 1.2]``.
+    """
+    image, background = _check_image("image", image), _check_image("background", background)
+    img = image[step // 2 :: step, step // 2 :: step].astype(np.float32)
+    bg = background[step // 2 :: step, step // 2 :: step].astype(np.float32)
+    keep = (bg.min(axis=-1) >= 24.0) & (img.max(axis=-1) <= 250.0)
+    if exclude is not None:
+        x0, y0, x1, y1 = exclude
+        ys = np.arange(step // 2, image.shape[0], step)[: keep.shape[0]]
+        xs = np.arange(step // 2, image.shape[1], step)[: keep.shape[1]]
+        keep &= ~(((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :])
+    if keep.sum() < 64:
+        return np.ones(3)
+    ratio = img[keep] / bg[keep]  # (N, 3)
+    g = np.median(ratio, axis=0)
+    near = (np.abs(ratio / g - 1.0) <= 0.15).all(axis=-1)
+    if near.sum() >= 64:
+        g = np.median(ratio[near], axis=0)
+    return np.clip(g.astype(np.float64), 0.25, 4.0)
+
+
+def apply_gain(background: np.ndarray, gain) -> np.ndarray:
+    """``background`` (H, W, 3) uint8 scaled per channel by ``gain`` (3,), rounded and saturated; the same array
+    when every gain is within :data:`GAIN_DEAD_ZONE` of 1 (or ``gain`` is None)."""
+    if gain is None or np.all(np.abs(np.asarray(gain) - 1.0) <= GAIN_DEAD_ZONE):
+        return background
+    return cv2.transform(background, np.diag(np.asarray(gain, dtype=np.float64)))
+
+
 def difference(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     """|I - B| as the max over channels: (H, W, 3) uint8 x2 -> (H, W) float32 in [0, 1]."""
     diff = _channel_max_diff(image, background)
@@ -101,9 +149,16 @@ def soft_foreground(image: np.ndarray, background: np.ndarray, params: CropParam
     return np.clip((d - params.soft_low) / max(params.soft_high - params.soft_low, 1e-6), 0.0, 1.0)
 
 
-def threshold_mask(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams()) -> np.ndarray:
-    """Foreground before the opening: |I - B| above ``params.threshold``. -> (H, W) uint8 in {0, 1}."""
-    diff = _channel_max_diff(image, background)
+def threshold_mask(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams(),
+                   gain=None) -> np.ndarray:
+    """Foreground before the opening: |I - g B| above ``params.threshold``. -> (H, W) uint8 in {0, 1}.
+
+    ``gain``: (3,) per-channel gain of the image over the background (:func:`estimate_gain`, :func:`apply_gain`);
+    None: estimated here when ``params.gain``, else none.
+    """
+    if gain is None and params.gain:
+        gain = estimate_gain(image, background)
+    diff = _channel_max_diff(image, apply_gain(background, gain))
     if diff.dtype == np.uint8:
         # for an integer d, d > t <=> d > floor(t): cv2.threshold (which floors an 8-bit threshold) gives
         # numpy's (diff > t) mask, 10x faster
@@ -141,9 +196,11 @@ def _even(v: int) -> int:
     return v - (v & 1)
 
 
-def foreground_mask(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams()) -> np.ndarray:
-    """Binary foreground for detection: threshold then opening. -> (H, W) uint8 in {0, 1}."""
-    mask = threshold_mask(image, background, params)
+def foreground_mask(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams(),
+                    gain=None) -> np.ndarray:
+    """Binary foreground for detection: threshold (``gain`` as in :func:`threshold_mask`) then opening.
+    -> (H, W) uint8 in {0, 1}."""
+    mask = threshold_mask(image, background, params, gain)
     patch, x0, y0 = open_patch(mask, params)
     out = np.zeros_like(mask)
     out[y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]] = patch
@@ -151,10 +208,17 @@ def foreground_mask(image: np.ndarray, background: np.ndarray, params: CropParam
 
 
 def box_from_patch(
-    patch: np.ndarray, x0: int, y0: int, min_area: float, params: CropParams = CropParams()
+    patch: np.ndarray, x0: int, y0: int, min_area: float, params: CropParams = CropParams(), hint=None,
 ) -> CropBox | None:
     """:func:`box_from_mask` of a mask that is zero outside ``patch`` (placed at x0, y0), with the smallest blob
-    area ``min_area`` in pixels; the box is in the mask's coordinates."""
+    area ``min_area`` in pixels; the box is in the mask's coordinates.
+
+    ``hint`` (x0, y0, x1, y1), mask px: where the subject is expected (the reprojection of its last 3D keypoints,
+    or of its 3D position agreed by the views: :mod:`kp3d_core.foreground`). The main blob is then the largest
+    one of at least ``min_area`` whose centre lies in the hint (None when there is none: not the largest blob
+    elsewhere), so that a bystander or a ghost outside the hint never wins; nearby pieces join it as without a
+    hint (the boxes the network was trained on).
+    """
     if patch.size == 0:
         return None
     h, w = patch.shape
@@ -165,7 +229,16 @@ def box_from_patch(
     if n <= 1:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
-    main = int(np.argmax(areas))
+    inside = None
+    if hint is None:
+        main = int(np.argmax(areas))
+    else:  # patch coordinates: the hint shifted
+        hx0, hy0, hx1, hy1 = hint[0] - x0, hint[1] - y0, hint[2] - x0, hint[3] - y0
+        c = centroids[1:]
+        inside = (c[:, 0] >= hx0) & (c[:, 0] <= hx1) & (c[:, 1] >= hy0) & (c[:, 1] <= hy1)
+        if not (inside & (areas >= min_area)).any():
+            return None
+        main = int(np.argmax(np.where(inside, areas, -1)))
     if areas[main] < min_area:
         return None
     # patch coordinates below (every comparison is the same in both frames); shifted at the end
@@ -189,28 +262,53 @@ def box_from_patch(
     return CropBox(float(cx), float(cy), float(side))
 
 
-def box_from_mask(mask: np.ndarray, params: CropParams = CropParams()) -> CropBox | None:
+def box_from_mask(mask: np.ndarray, params: CropParams = CropParams(), hint=None) -> CropBox | None:
     """Square box around the largest plausible blob of a binary mask (H, W); None if there is none.
 
     Blobs are 8-connected; the largest must cover ``min_area_fraction`` of the mask; pieces of at least
-    ``merge_fraction`` of its area whose centroid lies within ``merge_reach`` of its box join it.
+    ``merge_fraction`` of its area whose centroid lies within ``merge_reach`` of its box join it. ``hint``: see
+    :func:`box_from_patch`.
     """
     h, w = mask.shape
     mask = np.ascontiguousarray(mask, dtype=np.uint8)
     x, y, bw, bh = cv2.boundingRect(mask)  # labelling only the part that holds blobs: same blobs, less work
     x0, y0 = _even(x), _even(y)
-    return box_from_patch(mask[y0 : y + bh, x0 : x + bw], x0, y0, params.min_area_fraction * h * w, params)
+    return box_from_patch(mask[y0 : y + bh, x0 : x + bw], x0, y0, params.min_area_fraction * h * w, params, hint)
 
 
-def detect_box(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams()) -> CropBox | None:
+def detect_box(image: np.ndarray, background: np.ndarray, params: CropParams = CropParams(), hint=None,
+               gain=None) -> CropBox | None:
     """The subject's square box from |I - B| alone, or None when no person is found (never raises).
 
-    Equal to ``box_from_mask(foreground_mask(image, background, params), params)``; the opening and the
-    labelling run only around the thresholded foreground.
+    Equal to ``box_from_mask(foreground_mask(image, background, params, gain), params, hint)``; the opening and
+    the labelling run only around the thresholded foreground.
     """
-    mask = threshold_mask(image, background, params)
+    mask = threshold_mask(image, background, params, gain)
     h, w = mask.shape
-    return box_from_patch(*open_patch(mask, params), params.min_area_fraction * h * w, params)
+    return box_from_patch(*open_patch(mask, params), params.min_area_fraction * h * w, params, hint)
+
+
+def blobs(mask: np.ndarray, min_area: float, limit: int = 6) -> np.ndarray:
+    """The largest blobs of an opened binary mask (H, W): (N, 7) float64 rows [x0, y0, x1, y1, area, cx, cy]
+    (box edges as pixel borders, x1/y1 exclusive; centre of mass in pixel centres), at least ``min_area`` pixels,
+    at most ``limit``, largest first. The candidates :func:`kp3d_core.foreground.agree_across_views` chooses from."""
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    x, y, bw, bh = cv2.boundingRect(mask)
+    x0, y0 = _even(x), _even(y)
+    return blobs_of_patch(mask[y0 : y + bh, x0 : x + bw], x0, y0, min_area, limit)
+
+
+def blobs_of_patch(patch: np.ndarray, x0: int, y0: int, min_area: float, limit: int = 6) -> np.ndarray:
+    """:func:`blobs` of a mask that is zero outside ``patch`` (placed at x0, y0)."""
+    if patch.size == 0:
+        return np.zeros((0, 7))
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(np.ascontiguousarray(patch, dtype=np.uint8),
+                                                              connectivity=8, ltype=cv2.CV_32S)
+    st, c = stats[1:].astype(np.float64), centroids[1:]
+    rows = np.column_stack([st[:, 0] + x0, st[:, 1] + y0, st[:, 0] + st[:, 2] + x0, st[:, 1] + st[:, 3] + y0,
+                            st[:, 4], c[:, 0] + x0, c[:, 1] + y0])
+    rows = rows[rows[:, 4] >= min_area]
+    return rows[np.argsort(-rows[:, 4], kind="stable")[:limit]]
 
 
 def fallback_box(width: int, height: int) -> CropBox:

@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "inference": ("kp3d_core.bench.inference", "per-set latency of every available inference backend"),
     "accuracy": ("kp3d_core.bench.accuracy", "train and evaluate on studio-bench (ablations, labels, views)"),
     "node": ("kp3d_ros.bench_node", "publisher and node in separate processes over real rclpy"),
+    "field": ("kp3d_core.bench.field", "run-time estimator on studio-field sessions: stored vs learnt backgrounds"),
 }
 
 

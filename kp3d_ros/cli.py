@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bag": ("kp3d_core.bag_cli", "bag tools: from-videos turns one video per camera + a rig file into an MCAP bag"),
     "check": ("kp3d_core.check.cli", "label-free quality figures of a recording: a verdict per camera, what to do, "
               "montages"),
+    "background": ("kp3d_core.background_cli", "per-camera backgrounds for the node from an empty-scene bag (or the "
+                   "recording itself), with a picture"),
     "adapt": ("kp3d_core.adapt", "fine-tune a model on your own recording without labels, keeping its mapping"),
 }
 

@@ -163,7 +163,8 @@ class MultiCamNode(Node):
             health=HealthConfig(camera_timeout_s=p["diagnostics.camera_timeout_s"],
                                 output_timeout_s=p["diagnostics.output_timeout_s"]))
         estimator = build_estimator(self.settings, self.rig)
-        self.pipeline = Pipeline(estimator, config, self._publish, self.topics, log=self.get_logger().error)
+        self.pipeline = Pipeline(estimator, config, self._publish, self.topics, log=self.get_logger().error,
+                                 warn=self.get_logger().warning)
         self.pipeline.draw_overlays = p["publish.overlays"]
 
         self.pub_names = self.create_publisher(String, "~/joint_names", LATCHED)

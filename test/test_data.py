@@ -71,7 +71,7 @@ def test_crops_never_touch_labels(studio, tmp_path):
         assert not torch.allclose(sa["joints3d"], sb["joints3d"])
     # The crop function has no way to receive labels.
     import inspect
-    assert list(inspect.signature(crop_views).parameters) == ["images", "backgrounds", "params"]
+    assert list(inspect.signature(crop_views).parameters) == ["images", "backgrounds", "params", "cameras"]
 
 
 def test_estimated_background_is_the_true_one(studio):

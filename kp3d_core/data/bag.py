@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..background import BACKGROUND_METHODS
+from ..background import BACKGROUND_METHODS, load_stored_backgrounds
 from ..bagio import BagError, camera_topics, read_camera_frames
 from ..camera import CalibrationError, Camera
 from ..rig import load_rig
@@ -43,20 +43,26 @@ def _frames(bag, names, slop_ns, stride):
             yield frame
 
 
-def bag_key(bag: str | Path, rig_path: str | Path, params: SampleParams, names, slop_ns: int, stride: int) -> str:
-    """Hash of the bag's metadata, the rig file and the sampling parameters (16 hex chars)."""
+def bag_key(bag: str | Path, rig_path: str | Path, params: SampleParams, names, slop_ns: int, stride: int,
+            backgrounds: str | Path | None = None) -> str:
+    """Hash of the bag's metadata, the rig file, the sampling parameters and the stored backgrounds' bytes, if any
+    (16 hex chars)."""
     meta = Path(bag) / "metadata.yaml"
     if not meta.is_file():
         raise FileNotFoundError(f"{bag}: not a rosbag2 bag directory (no metadata.yaml)")
     h = hashlib.sha1(f"v{CACHE_VERSION};bag;{params.key()};{names};{slop_ns};{stride}".encode())
     h.update(meta.read_bytes())
     h.update(Path(rig_path).read_bytes())
+    if backgrounds:
+        for name in names:
+            h.update((Path(backgrounds) / f"{name}.png").read_bytes())
     return h.hexdigest()[:16]
 
 
 def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams = SampleParams(),
                     cameras: list[str] | None = None, slop_ns: int = 5_000_000, stride: int = 1,
-                    root: str | Path | None = None, progress: bool = True) -> Path:
+                    root: str | Path | None = None, progress: bool = True,
+                    backgrounds: str | Path | None = None) -> Path:
     """Crop cache of a bag (built once, keyed by bag metadata + rig + parameters); returns its directory.
 
     Args:
@@ -72,7 +78,8 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     names = list(cameras) if cameras else list(camera_topics(bag))
-    out = cache_root(root) / f"bag-{Path(bag).resolve().name}-{bag_key(bag, rig_path, params, names, slop_ns, stride)}"
+    key = bag_key(bag, rig_path, params, names, slop_ns, stride, backgrounds)
+    out = cache_root(root) / f"bag-{Path(bag).resolve().name}-{key}"
     if (out / "meta.json").is_file():
         return out
     # Pass 1: count frames, keep an evenly spaced subset for the background (thinned by 2 whenever it fills).
@@ -88,8 +95,11 @@ def build_bag_cache(bag: str | Path, rig_path: str | Path, params: SampleParams 
     if count == 0:
         raise BagError(f"bag {bag}: no synchronised frame of cameras {names} (slop {slop_ns} ns)")
     cams = bag_cameras(infos, rig_path, names)
-    estimate = BACKGROUND_METHODS[params.background_method]
-    backgrounds = [estimate(np.stack([k[v] for k in kept])) for v in range(len(names))]
+    if backgrounds:
+        backgrounds = load_stored_backgrounds(backgrounds, cams)
+    else:
+        estimate = BACKGROUND_METHODS[params.background_method]
+        backgrounds = [estimate(np.stack([k[v] for k in kept])) for v in range(len(names))]
     # Pass 2: crops of every frame, no labels.
     frames = (([f.images[n] for n in names], None) for f in _frames(bag, names, slop_ns, stride))
     meta = {"source": str(Path(bag).resolve()), "rig": str(Path(rig_path).resolve()), "stride": stride,
@@ -109,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cameras", nargs="*", default=None, help="camera names (default: all in the bag)")
     p.add_argument("--slop-ms", type=float, default=5.0, help="largest stamp spread within one frame (default 5 ms)")
     p.add_argument("--stride", type=int, default=1, help="keep every stride-th frame (default 1)")
+    p.add_argument("--backgrounds", default=None, help="folder of empty-scene backgrounds <camera>.png (kp3d "
+                   "background); default: estimated from the bag")
     a = p.parse_args(argv)
-    out = build_bag_cache(a.bag, a.rig, SampleParams(size=a.size), a.cameras, int(a.slop_ms * 1e6), a.stride)
+    out = build_bag_cache(a.bag, a.rig, SampleParams(size=a.size), a.cameras, int(a.slop_ms * 1e6), a.stride,
+                          backgrounds=a.backgrounds)
     print(out)
     return 0
 

@@ -4,7 +4,8 @@ One pass over a studio folder (progress bar) writes uint8 crops of image and est
 the per-view matrices and the labels into ``.npy`` files (read back as memmaps), under
 ``<root>/<key>/`` where the key hashes the folder's manifest, rig and ground truth plus the sample
 parameters, and ``<root>`` is ``crops/`` in the user cache (``$KP3D_CACHE`` or ``~/.cache/kp3d``) unless a
-root is given (``data.cache_dir``). All cameras are cached; a dataset may then select a subset of views (2/3/4-view runs
+root is given (``data.cache_dir``). The background is estimated from the folder's own frames (without labels), or
+read from stored empty-scene backgrounds (``backgrounds``: :func:`resolve_backgrounds`). All cameras are cached; a dataset may then select a subset of views (2/3/4-view runs
 share one cache). The soft foreground is recomputed from the cached crops on read (cheap, and
 identical to :func:`kp3d_core.crop.soft_foreground`).
 
@@ -31,7 +32,7 @@ from ..crop import CropParams, image_to_crop
 from ..inference.interface import default_cache_dir
 from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: gain-normalised difference, multi-view blob choice, stored backgrounds
 
 _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
 
@@ -43,11 +44,34 @@ def cache_root(root: str | Path | None = None) -> Path:
     return default_cache_dir() / "crops" if root is None else Path(root)
 
 
-def dataset_key(path: str | Path, params: SampleParams) -> str:
-    """Hash of the folder's manifest, rig, ground truth, image file sizes and times, and the sample
-    parameters (16 hex chars)."""
+def resolve_backgrounds(path: str | Path, backgrounds: str | Path | None) -> Path | None:
+    """The folder of stored backgrounds (``<camera>.png`` per camera) for the studio folder ``path``, or None.
+
+    ``backgrounds``: None or "" (estimate them from the frames); a relative name that is a folder inside ``path``
+    (e.g. ``backgrounds``: each session of a split its own empty room); else a folder path. A folder that does not
+    exist is an error naming it.
+    """
+    if backgrounds is None or str(backgrounds) == "":
+        return None
+    inside = Path(path) / backgrounds
+    if not Path(backgrounds).is_absolute() and inside.is_dir():
+        return inside
+    if not Path(backgrounds).is_dir():
+        raise FileNotFoundError(f"backgrounds {backgrounds}: not a folder (nor one inside {path}); expected "
+                                f"<camera>.png per camera")
+    return Path(backgrounds)
+
+
+def dataset_key(path: str | Path, params: SampleParams, backgrounds: str | Path | None = None) -> str:
+    """Hash of the folder's manifest, rig, ground truth, image file sizes and times, the sample parameters and
+    the stored backgrounds' bytes, if any (16 hex chars)."""
     path = Path(path)
     h = hashlib.sha1(f"v{CACHE_VERSION};{params.key()}".encode())
+    stored = resolve_backgrounds(path, backgrounds)
+    if stored is not None:
+        for f in sorted(stored.glob("*.png")):
+            h.update(f"stored:{f.name}:".encode())
+            h.update(f.read_bytes())
     for name in ("manifest.yaml", "rig.yaml", "gt.npz"):
         f = path / name
         if not f.is_file():
@@ -65,22 +89,35 @@ def dataset_key(path: str | Path, params: SampleParams) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_dir(path: str | Path, params: SampleParams, root: str | Path | None = None) -> Path:
+def cache_dir(path: str | Path, params: SampleParams, root: str | Path | None = None,
+              backgrounds: str | Path | None = None) -> Path:
     """Where the cache of this folder and these parameters lives (it may not exist yet); root None: :func:`cache_root`."""
-    return cache_root(root) / f"{Path(path).resolve().name}-{dataset_key(path, params)}"
+    return cache_root(root) / f"{Path(path).resolve().name}-{dataset_key(path, params, backgrounds)}"
 
 
 def build_cache(path: str | Path, params: SampleParams = SampleParams(), root: str | Path | None = None,
-                progress: bool = True) -> Path:
-    """Build (once) the crop cache of a studio folder; returns its directory. Existing caches are reused."""
-    out = cache_dir(path, params, root)
+                progress: bool = True, backgrounds: str | Path | None = None) -> Path:
+    """Build (once) the crop cache of a studio folder; returns its directory. Existing caches are reused.
+
+    ``backgrounds``: stored empty-scene backgrounds (:func:`resolve_backgrounds`: a folder, or a folder name inside
+    ``path``); None: estimated from the folder's frames without labels.
+    """
+    out = cache_dir(path, params, root, backgrounds)
     if (out / "meta.json").is_file():
         return out
     folder = StudioFolder(path)
-    backgrounds = folder.estimate_backgrounds(params.background_samples, progress=progress,
-                                              method=params.background_method)
+    stored = resolve_backgrounds(path, backgrounds)
+    if stored is not None:
+        from ..background import load_stored_backgrounds
+
+        bgs = load_stored_backgrounds(stored, folder.cameras)
+    else:
+        bgs = folder.estimate_backgrounds(params.background_samples, progress=progress,
+                                          method=params.background_method)
+    backgrounds = bgs
     frames = ((folder.read_images(t), folder.labels(t)) for t in range(folder.num_frames))
-    meta = {"source": str(folder.path.resolve()), "manifest": folder.manifest}
+    meta = {"source": str(folder.path.resolve()), "manifest": folder.manifest,
+            "backgrounds": "estimated" if stored is None else str(stored.resolve())}
     return write_cache(out, folder.num_frames, folder.cameras, backgrounds, frames, params, meta,
                        desc=f"caching {folder.path.name} crops S={params.size}", progress=progress)
 
@@ -111,7 +148,7 @@ def write_cache(out: Path, num_frames: int, cameras: list, backgrounds: list[np.
     for t, (images, labels) in enumerate(tqdm(frames, total=T, desc=desc, disable=not progress, unit="frame")):
         if t >= T:
             raise ValueError(f"write_cache: more than the announced {T} frames")
-        crops = crop_views(images, backgrounds, params)
+        crops = crop_views(images, backgrounds, params, cameras)
         arrays["image"][t] = crops["image"].transpose(0, 3, 1, 2)
         arrays["background"][t] = crops["background"].transpose(0, 3, 1, 2)
         for k in ("crop_to_image", "box", "valid_view"):
@@ -158,15 +195,19 @@ class CachedDataset(torch.utils.data.Dataset):
         cameras: camera names to use, in order (default: all).
         frames: frame indices to expose (default: all), e.g. a labelled fraction.
         root: cache root folder (default: :func:`cache_root`'s).
+        backgrounds: stored empty-scene backgrounds instead of estimated ones (:func:`resolve_backgrounds`; e.g.
+            ``"backgrounds"``: each studio folder's own ``backgrounds/``).
     """
 
     def __init__(self, path: str | Path, params: SampleParams = SampleParams(), cameras: list[str] | None = None,
-                 frames=None, root: str | Path | None = None, build: bool = True, progress: bool = True):
+                 frames=None, root: str | Path | None = None, build: bool = True, progress: bool = True,
+                 backgrounds: str | Path | None = None):
         self.params = params
         if (Path(path) / "meta.json").is_file():  # a cache directory itself (e.g. from data.bag)
             self.dir = Path(path)
         else:
-            self.dir = build_cache(path, params, root, progress) if build else cache_dir(path, params, root)
+            self.dir = build_cache(path, params, root, progress, backgrounds) if build else \
+                cache_dir(path, params, root, backgrounds)
         meta_path = self.dir / "meta.json"
         if not meta_path.is_file():
             raise FileNotFoundError(f"{self.dir}: no crop cache (build it with build_cache)")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+
 class SplitError(ValueError):
     """A malformed split manifest (unknown ``kind``, a bad ``sessions`` list); the message names the manifest."""
 

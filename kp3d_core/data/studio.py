@@ -27,13 +27,19 @@ from ..background import estimate_background
 from ..camera import Camera
 from ..crop import (
     CropParams,
+    apply_gain,
+    blobs_of_patch,
+    box_from_patch,
     crop_images,
     crop_to_image_matrix,
-    detect_box,
+    estimate_gain,
     fallback_box,
     image_to_crop,
+    open_patch,
     soft_foreground,
+    threshold_mask,
 )
+from ..foreground import agree_across_views
 from ..rig import Rig, load_rig
 from ..skeleton import NUM_JOINTS
 
@@ -50,9 +56,13 @@ class SampleParams:
     """Frames (evenly spaced) in the per-camera temporal background."""
     background_method: str = "mode"
     """'mode' (robust shorth, survives a subject standing still) or 'median' (kp3d_core.background)."""
+    multiview: bool = True
+    """Box in each view the blob the views agree on in 3D (:func:`kp3d_core.foreground.agree_across_views`), not
+    the largest: a bystander or a ghost is not the subject."""
 
     def key(self) -> str:
-        return f"size={self.size};bg={self.background_samples};bgm={self.background_method};{self.crop.key()}"
+        mv = ";mv=1" if self.multiview else ""
+        return f"size={self.size};bg={self.background_samples};bgm={self.background_method};{self.crop.key()}{mv}"
 
 
 class StudioFolder:
@@ -141,20 +151,40 @@ def camera_arrays(cameras: list[Camera]) -> dict:
     }
 
 
-def crop_views(images: list[np.ndarray], backgrounds: list[np.ndarray], params: SampleParams) -> dict:
-    """Label-free crops of one frame's V views.
+def detect_boxes(images: list[np.ndarray], backgrounds: list[np.ndarray], params: SampleParams,
+                 cameras: list[Camera] | None = None, gains: list | None = None) -> list:
+    """Each view's box (None: no person) from |I - g B| (``gains``: per view, as :func:`kp3d_core.crop.threshold_mask`
+    takes them; None: estimated), the blob chosen by the views' agreement when ``cameras`` are given and
+    ``params.multiview`` (as the run-time predictor does without 3D keypoints), else the largest."""
+    c = params.crop
+    gains = gains or [None] * len(images)
+    patches = [open_patch(threshold_mask(img, bg, c, g), c) for img, bg, g in zip(images, backgrounds, gains)]
+    areas = [c.min_area_fraction * img.shape[0] * img.shape[1] for img in images]
+    hints = [None] * len(images)
+    if cameras is not None and params.multiview and len(cameras) >= 2:
+        X, agreed = agree_across_views([blobs_of_patch(*p, a) for p, a in zip(patches, areas)], cameras)
+        if X is not None:
+            return [None if h is None else box_from_patch(*p, a, c, h) for p, a, h in zip(patches, areas, agreed)]
+    return [box_from_patch(*p, a, c, h) for p, a, h in zip(patches, areas, hints)]
 
-    Returns uint8 ``image`` and ``background`` (V, S, S, 3), float32 ``fg`` (V, S, S) in [0, 1],
+
+def crop_views(images: list[np.ndarray], backgrounds: list[np.ndarray], params: SampleParams,
+               cameras: list[Camera] | None = None) -> dict:
+    """Label-free crops of one frame's V views (boxes: :func:`detect_boxes`).
+
+    Returns uint8 ``image`` and ``background`` (V, S, S, 3) (the background scaled by the image's gain over it,
+    :func:`kp3d_core.crop.estimate_gain`, when ``params.crop.gain``), float32 ``fg`` (V, S, S) in [0, 1],
     ``crop_to_image`` (V, 3, 3) float64, ``box`` (V, 3) [cx, cy, side] px, ``valid_view`` (V,) bool.
     """
     if len(images) != len(backgrounds):
         raise ValueError(f"crop_views: {len(images)} images but {len(backgrounds)} backgrounds")
     S = params.size
-    boxes = [detect_box(img, bg, params.crop) for img, bg in zip(images, backgrounds)]
+    gains = [estimate_gain(img, bg) if params.crop.gain else None for img, bg in zip(images, backgrounds)]
+    boxes = detect_boxes(images, backgrounds, params, cameras, gains)
     valid = np.array([b is not None for b in boxes])
     boxes = [b if b is not None else fallback_box(img.shape[1], img.shape[0]) for b, img in zip(boxes, images)]
     img_c = crop_images(images, boxes, S)
-    bg_c = crop_images(backgrounds, boxes, S)
+    bg_c = crop_images([apply_gain(bg, g) for bg, g in zip(backgrounds, gains)], boxes, S)
     fg = np.stack([soft_foreground(i, b, params.crop) for i, b in zip(img_c, bg_c)]).astype(np.float32)
     return {
         "image": img_c,
@@ -202,7 +232,7 @@ def make_sample(
     labels: dict | None = None, frame: int = 0,
 ) -> dict:
     """One sample (NumPy dict of the contract) from V raw images. ``labels`` only fills label fields."""
-    return to_sample(crop_views(images, backgrounds, params), camera_arrays(cameras), labels, frame)
+    return to_sample(crop_views(images, backgrounds, params, cameras), camera_arrays(cameras), labels, frame)
 
 
 def to_torch(sample: dict) -> dict:
@@ -232,5 +262,5 @@ class StudioDataset:
     def __getitem__(self, t: int) -> dict:
         if not 0 <= t < len(self):
             raise IndexError(f"frame {t} out of range [0, {len(self)})")
-        crops = crop_views(self.folder.read_images(t), self.backgrounds, self.params)
+        crops = crop_views(self.folder.read_images(t), self.backgrounds, self.params, self.folder.cameras)
         return to_torch(to_sample(crops, self.calib, self.folder.labels(t), t))

@@ -125,6 +125,7 @@ class PipelineHealth:
         self._errors = collections.Counter()
         self._error_text: dict[str, str] = {}
         self._error_time: dict[str, float] = {}
+        self._background: dict[str, str] = {}  # camera -> why its background looks contaminated (absent: fine)
 
     # ------------------------------------------------------------------------------ events
     def image_arrived(self, camera: str, t: float | None = None) -> None:
@@ -162,6 +163,17 @@ class PipelineHealth:
             self._error_text[key] = text
             self._error_time[key] = self._clock()
 
+    def background(self, camera: str, problem: str | None) -> bool:
+        """Camera ``camera``'s background looks contaminated (``problem``: why, and what to do) or fine (None).
+        Its status WARNs while a problem stands. Returns True when the state changed (to log it once)."""
+        with self._lock:
+            before = self._background.get(camera)
+            if problem:
+                self._background[camera] = problem
+            else:
+                self._background.pop(camera, None)
+            return (before is None) != (problem is None)
+
     @property
     def errors(self) -> dict:
         """"source: reason" -> count."""
@@ -197,6 +209,7 @@ class PipelineHealth:
             age = {c: now - self._last_image[c] if c in self._last_image else None for c in self.cameras}
             fresh_errors = {k: self._error_text[k] for k in sorted(self._error_time)
                             if now - self._error_time[k] <= cfg.error_hold_s}
+            background = dict(self._background)
             rep = HealthReport(
                 sets_in=self.sets_in, sets_out=self.sets_out, drops=drops, rejected=dict(self._rejected),
                 output_rate_hz=rate,
@@ -209,7 +222,7 @@ class PipelineHealth:
                 sync_resets=int(sync_stats["resets"]),
             )
         rep.statuses = [self._pipeline_status(rep, source, fresh_errors, slop_s)]
-        rep.statuses += [self._camera_status(rep, c, age[c], fresh_errors) for c in self.cameras]
+        rep.statuses += [self._camera_status(rep, c, age[c], fresh_errors, background.get(c)) for c in self.cameras]
         return rep
 
     def _pipeline_status(self, rep: HealthReport, source: str, fresh_errors: dict, slop_s: float | None) -> Status:
@@ -242,9 +255,11 @@ class PipelineHealth:
         drops = ", ".join(f"{k} {v}" for k, v in sorted(rep.drops.items()) if v and not k.startswith("sync_"))
         return head + f"{rep.sets_in - rep.sets_out} sets synchronised but not published (drops: {drops or 'none yet'})"
 
-    def _camera_status(self, rep: HealthReport, camera: str, age: float | None, fresh_errors: dict) -> Status:
+    def _camera_status(self, rep: HealthReport, camera: str, age: float | None, fresh_errors: dict,
+                       background: str | None = None) -> Status:
         values = {"images": rep.images_in[camera], "topic": self.topics[camera],
-                  "seconds_since_image": float("nan") if age is None else age}
+                  "seconds_since_image": float("nan") if age is None else age,
+                  "background": "contaminated" if background else "ok"}
         prefix = f"{camera}: "
         values.update({f"errors.{k[len(prefix):]}": v for k, v in sorted(rep.errors.items()) if k.startswith(prefix)})
         own = [text for key, text in fresh_errors.items() if key.startswith(prefix)]
@@ -253,4 +268,24 @@ class PipelineHealth:
         if not rep.alive[camera]:
             what = "no image yet" if age is None else f"no image for {age:.1f} s"
             return Status(f"camera {camera}", WARN, f"not alive: {what} on {self.topics[camera]}", camera, values)
+        if background:
+            return Status(f"camera {camera}", WARN, background, camera, values)
         return Status(f"camera {camera}", OK, "alive", camera, values)
+
+
+def contamination_advice(camera: str, reasons: list[str], stored: bool) -> str:
+    """The WARN message (and log line) for camera ``camera`` whose background looks contaminated: what was seen
+    (``reasons``, :meth:`kp3d_core.inference.predictor.ContaminationMonitor.reasons`) and what to do, for stored
+    backgrounds (``model.backgrounds``) or learnt ones."""
+    seen = "; ".join(reasons) or "signs of a ghost"
+    if stored:
+        todo = ("the stored background no longer matches the scene (furniture moved? the light?): record a few "
+                "seconds of the empty scene again, run `kp3d background --bag EMPTY_BAG --out DIR` and restart with "
+                "model.backgrounds:=DIR")
+    else:
+        todo = ("the background learnt from the first frames holds something that is not the empty room (a person "
+                "in view from the start, someone standing in the background): record a few seconds of the empty "
+                "scene, run `kp3d background --bag EMPTY_BAG --out DIR` and start the node with "
+                "model.backgrounds:=DIR (or `kp3d background --bag THIS_RECORDING --rig RIG --person`); it heals "
+                "as the person moves away from where they stood")
+    return f"background of camera {camera} looks contaminated ({seen}): {todo}"

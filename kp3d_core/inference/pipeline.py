@@ -46,7 +46,7 @@ from ..image_encoding import SUPPORTED_ENCODINGS, image_msg_to_rgb
 from ..mailbox import FifoQueue, LatestSlot
 from ..sync import ApproximateTimeSync
 from .estimator import Estimate, MultiViewEstimator
-from .health import HealthConfig, HealthReport, PipelineHealth
+from .health import HealthConfig, HealthReport, PipelineHealth, contamination_advice
 from .overlay import draw_keypoints
 from .predictor import PredictorConfig
 
@@ -185,6 +185,8 @@ class Pipeline:
         topics: camera -> the name of its image source, used in messages (default: the camera name).
         log: called with a line for each unexpected error of the worker (default: this module's logger).
         clock: monotonic seconds.
+        warn: called with a line when a camera's background starts or stops looking contaminated (default: this
+            module's logger); while it does, the camera's status WARNs with what to do.
 
     Attributes:
         draw_overlays: draw the 2D keypoints into each view for ``PipelineResult.overlays`` (changeable).
@@ -192,7 +194,8 @@ class Pipeline:
 
     def __init__(self, estimator: MultiViewEstimator, config: PipelineConfig,
                  publish: Callable[[PipelineResult], None], topics: dict | None = None,
-                 log: Callable[[str], None] | None = None, clock=time.monotonic) -> None:
+                 log: Callable[[str], None] | None = None, clock=time.monotonic,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.estimator = estimator
         self.config = config
         self.cameras = [c.name for c in estimator.cameras]
@@ -201,6 +204,7 @@ class Pipeline:
         self.topics = {c: (topics or {}).get(c, c) for c in self.cameras}
         self._publish = publish
         self._log = log or _log.error
+        self._warn = warn or _log.warning
         self._clock = clock
         self._calib: dict[str, Camera] = {c.name: c for c in estimator.cameras}
         self._extrinsics = {c.name: c.T_world_cam for c in estimator.cameras}
@@ -334,6 +338,7 @@ class Pipeline:
             self.health.dropped("bad_images")
             return
         est = self.estimator.process(images, s.stamp_ns)
+        self._check_backgrounds()
         overlays = {}
         if self.draw_overlays:
             overlays = {c: draw_keypoints(images[c], est.keypoints2d[v], est.confidence[v])
@@ -341,6 +346,15 @@ class Pipeline:
         frame_ids = {c: self._calib[c].frame_id for c in overlays}
         self._publish(PipelineResult(s.stamp_ns, est, overlays, frame_ids))
         self.health.published(last_arrival, est.timings.get("total", float("nan")), est.rejected)
+
+    def _check_backgrounds(self) -> None:
+        """Hand each camera's background state to the health report; log a line when it changes."""
+        pred = self.estimator.predictor
+        stored = pred.stored_backgrounds
+        for v, (cam, flagged) in enumerate(zip(self.cameras, pred.contamination)):
+            problem = contamination_advice(cam, pred.monitor.reasons(v), stored) if flagged else None
+            if self.health.background(cam, problem):
+                self._warn(problem or f"background of camera {cam} looks clean again")
 
     # ------------------------------------------------------------------------------ health
     def report(self, source: str) -> HealthReport:

@@ -1,10 +1,22 @@
 """Per-view 2D keypoints from the current images of V calibrated cameras, without labels.
 
 For each view the subject is boxed from the difference to a per-camera background (the same detector,
-crop and box rules as training and evaluation, :mod:`kp3d_core.crop`), searched first inside a region
-around the previous frame's 3D keypoints projected into that view, or else around the view's previous
-box (tracking: cheaper, and not fooled by other motion far away), then in the whole image. All found views go through the network in ONE
-batched call; keypoints are mapped back to full-image pixels of the raw (distorted) image.
+crop and box rules as training and evaluation, :mod:`kp3d_core.crop`), the background scaled by the image's
+gain over the room (lamps, auto-exposure). It is searched first inside a region around the previous frame's
+3D keypoints projected into that view (the blob there, with every piece of the subject there: a body broken by
+a ghost keeps its extremities), or else around the view's previous box (tracking: cheaper, and not fooled by
+other motion far away); views not found so are searched in the whole image, where the views together pick the
+blob that is the subject (:func:`kp3d_core.foreground.agree_across_views`: not a bystander, not a ghost). All
+found views go through the network in ONE batched call; keypoints are mapped back to full-image pixels of the
+raw (distorted) image.
+
+Backgrounds (:mod:`kp3d_core.background`): stored ones, or the median of the first frames (the warm-up), then
+kept up to date: rescaled by the image's gain, blended slowly where the subject is not (the disc of each of its
+reprojected 3D keypoints, or its crop box while there are none), and healed fast where the foreground is a
+ghost: foreground that stays put while no subject is there (a subject in view from the first frame leaves one
+where it stood during the warm-up). Signs of a contaminated background (ghost area, a box much larger than
+the subject's keypoints, a box running off the image around keypoints inside it) are tracked per camera:
+:attr:`Predictor.contamination`.
 
 A view with no person gives ``found = False``, NaN keypoints and zero confidence: flagged, never an
 exception. Bad input (wrong image size, dtype or channels for a camera) raises ``ValueError`` naming
@@ -21,21 +33,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from ..background import RunningBackground
 from ..camera import Camera
 from ..crop import (
+    GAIN_DEAD_ZONE,
     CropBox,
     CropParams,
+    blobs_of_patch,
     box_from_patch,
     crop_images,
     crop_to_image,
     crop_to_image_matrix,
-    detect_box,
+    estimate_gain,
     open_patch,
     threshold_mask,
 )
+from ..foreground import agree_across_views
+from ..ghosts import PersonRoomColours
 from .interface import Backend
 
 
@@ -61,6 +78,19 @@ class PredictorConfig:
     """Without a stored background: frames whose median starts the model ..."""
     background_warmup_stride: int = 3
     """... taking every this many frames, so that a moving subject is not in most of them."""
+    multiview: bool = True
+    """Views searched in the whole image box the blob their views agree on in 3D (not the largest)."""
+    keep_radius: float = 0.2
+    """Where the running background does not learn: a disc of this radius around each reprojected 3D keypoint of the
+    subject, in units of the keypoints' extent in the image (longer side); the crop box while there are none."""
+    heal_rate: float = 0.5
+    """Blend rate of ghost pixels: foreground that stays put (the image changed less than ``static`` since the
+    previous update) outside the subject. 0: no healing."""
+    static: float = 20.0 / 255.0
+    """Largest change (max over RGB, [0, 1]) of a pixel between two updates that counts as staying put."""
+    ghost_colours: bool = True
+    """Also heal still foreground INSIDE the subject's region where the background looks like the person and the
+    image like the room (:class:`kp3d_core.ghosts.PersonRoomColours`): the ghost of where it stood."""
 
 
 @dataclass
@@ -129,6 +159,19 @@ class Predictor:
         self._full_area = [c.width * c.height for c in self.cameras]
         self._last_boxes: list[CropBox | None] = [None] * len(self.cameras)
         self.last_tracked = np.zeros(len(self.cameras), bool)  # (V,) of the latest predict (diagnostics)
+        self._previous: list[np.ndarray | None] = [None] * len(self.cameras)  # each camera's image at its last update
+        self.colours = [PersonRoomColours() for _ in self.cameras]
+        self.monitor = ContaminationMonitor([c.name for c in self.cameras])
+
+    @property
+    def stored_backgrounds(self) -> bool:
+        """The predictor started from stored backgrounds (else it learns them from the first frames)."""
+        return self._stored_backgrounds is not None
+
+    @property
+    def contamination(self) -> np.ndarray:
+        """(V,) bool: the camera's background looks contaminated now (:class:`ContaminationMonitor`)."""
+        return self.monitor.flags
 
     @property
     def background_ready(self) -> bool:
@@ -172,24 +215,35 @@ class Predictor:
                 self._check_image(cam, img)
 
     # ------------------------------------------------------------------------------ detection
-    def _search_region(self, v: int, points3d: np.ndarray | None) -> tuple[int, int, int, int] | None:
-        """(x0, y0, x1, y1) image region around the projected 3D keypoints or, without them, around the
-        view's previous box; None when neither is available or in view."""
+    def _projected(self, v: int, points3d: np.ndarray | None) -> np.ndarray | None:
+        """(N, 2) raw pixels of the finite 3D points in front of camera v (None when fewer than 2)."""
+        if points3d is None:
+            return None
         cam = self.cameras[v]
-        if points3d is not None:
-            pts = points3d[np.isfinite(points3d).all(axis=1)]
-            in_front = cam.world_to_camera(pts)[:, 2] > 0.05 if len(pts) else np.zeros(0, bool)
-            if in_front.sum() < 2:
-                return None
-            uv = cam.project(pts[in_front])
+        pts = points3d[np.isfinite(points3d).all(axis=1)]
+        in_front = cam.world_to_camera(pts)[:, 2] > 0.05 if len(pts) else np.zeros(0, bool)
+        if in_front.sum() < 2:
+            return None
+        return cam.project(pts[in_front])
+
+    def _search_region(self, v: int, uv: np.ndarray | None, has_points: bool = False):
+        """((x0, y0, x1, y1) image region, hint box or None) around the projected 3D keypoints ``uv`` or, without
+        3D keypoints (``has_points`` False), around the view's previous box; (None, None) when neither is
+        available or in view."""
+        cam = self.cameras[v]
+        hint = None
+        if uv is not None:
             lo, hi = uv.min(axis=0), uv.max(axis=0)
-        elif self._last_boxes[v] is not None:  # e.g. a single camera: follow the box from frame to frame
+        elif not has_points and self._last_boxes[v] is not None:  # e.g. a single camera: follow the box from frame to frame
             b = self._last_boxes[v]
             half = b.side / (2.0 * self.config.crop.margin)  # the blob's half size
             lo, hi = np.array([b.cx, b.cy]) - half, np.array([b.cx, b.cy]) + half
         else:
-            return None
+            return None, None
         cfg = self.config
+        if uv is not None and cfg.multiview:  # where the subject's pieces are: its keypoints, moved a little
+            grow = cfg.track_margin * (hi - lo) + cfg.track_min_px
+            hint = (*(lo - grow), *(hi + grow))
         # Beyond motion (track_margin), the region also holds the detector's merge reach around the subject,
         # so pieces it would join to the subject (a split-off arm) are seen: same box as a whole-image search.
         ext = cfg.track_margin * (hi - lo) + cfg.crop.merge_reach * (hi - lo).max() + cfg.track_min_px
@@ -197,41 +251,73 @@ class Predictor:
         x1, y1 = np.ceil(hi + ext).astype(int)
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cam.width), min(y1, cam.height)
         if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        return x0, y0, x1, y1
+            return None, None
+        return (x0, y0, x1, y1), hint
 
-    def _detect(self, v: int, image: np.ndarray, background: np.ndarray, region) -> CropBox | None:
-        """The detector of kp3d_core.crop on the whole image or on a region (box shifted back)."""
+    def _patch(self, v: int, image: np.ndarray, background: np.ndarray, region, gain):
+        """The opened foreground of a region (the whole image: None) as ``(patch, x0, y0)`` in image px, or None
+        when a blob touches a region edge that is not the image's (the region was too small)."""
         params = self.config.crop
-        if region is None:
-            return detect_box(image, background, params)
-        x0, y0, x1, y1 = region
-        mask = threshold_mask(image[y0:y1, x0:x1], background[y0:y1, x0:x1], params)
-        h, w = mask.shape
-        # the region's opened mask is zero outside this patch (kp3d_core.crop.open_patch)
-        patch, px, py = open_patch(mask, params)
-        if patch.size == 0:
-            return None
-        ph, pw = patch.shape
-        # A blob cut by the region's edge (that is not the image's edge) means the region was too small.
         cam = self.cameras[v]
-        if (x0 > 0 and px == 0 and patch[:, 0].any()) or (y0 > 0 and py == 0 and patch[0].any()) or \
-                (x1 < cam.width and px + pw == w and patch[:, -1].any()) or \
-                (y1 < cam.height and py + ph == h and patch[-1].any()):
+        x0, y0, x1, y1 = region if region is not None else (0, 0, cam.width, cam.height)
+        mask = threshold_mask(image[y0:y1, x0:x1], background[y0:y1, x0:x1], params, gain)
+        h, w = mask.shape
+        patch, px, py = open_patch(mask, params)  # the region's opened mask is zero outside this patch
+        ph, pw = patch.shape
+        if region is not None and patch.size and (
+                (x0 > 0 and px == 0 and patch[:, 0].any()) or (y0 > 0 and py == 0 and patch[0].any()) or
+                (x1 < cam.width and px + pw == w and patch[:, -1].any()) or
+                (y1 < cam.height and py + ph == h and patch[-1].any())):
             return None
-        # Same minimum blob area in image pixels as a whole-image search.
-        min_area_fraction = params.min_area_fraction * self._full_area[v] / float(h * w)
-        box = box_from_patch(patch, px, py, min_area_fraction * h * w, params)
-        if box is None:
+        return patch, px + x0, py + y0
+
+    def _detect(self, v: int, image: np.ndarray, background: np.ndarray, region, hint=None,
+                gain=None) -> CropBox | None:
+        """The detector of kp3d_core.crop on the whole image or on a region (box in image px)."""
+        found = self._patch(v, image, background, region, gain)
+        if found is None or found[0].size == 0:
             return None
-        # min_side is applied in box_from_patch already; only shift the centre.
-        return CropBox(box.cx + x0, box.cy + y0, box.side)
+        params = self.config.crop
+        return box_from_patch(*found, params.min_area_fraction * self._full_area[v], params, hint)
+
+    def _gain(self, v: int, image: np.ndarray, background: np.ndarray) -> np.ndarray | None:
+        """The image's per-channel gain over camera v's background (its previous box left out), or None."""
+        if not self.config.crop.gain:
+            return None
+        b = self._last_boxes[v]
+        exclude = None if b is None else (b.cx - b.side / 2, b.cy - b.side / 2, b.cx + b.side / 2, b.cy + b.side / 2)
+        return estimate_gain(image, background, exclude)
 
     def _background_image(self, v: int) -> np.ndarray | None:
         """Camera v's background as uint8, converted once per model update (not per frame)."""
         if self._bg_images[v] is None and self.backgrounds[v].ready:
             self._bg_images[v] = self.backgrounds[v].image()
         return self._bg_images[v]
+
+    def _whole_image(self, images, bgs, gains, boxes, todo: list[int]) -> None:
+        """Boxes of the views ``todo`` from whole-image searches, the blob chosen by the views' agreement (views
+        already boxed take part with their box); in place."""
+        params = self.config.crop
+        found = {v: self._patch(v, images[v], bgs[v], None, gains[v]) for v in todo}
+        if self.config.multiview and len(self.cameras) >= 2:
+            cands = [None] * len(self.cameras)
+            for v, b in enumerate(boxes):
+                if b is not None:
+                    half = b.side / (2.0 * params.margin)
+                    cands[v] = np.array([[b.cx - half, b.cy - half, b.cx + half, b.cy + half, 4 * half * half, b.cx, b.cy]])
+            for v, f in found.items():
+                if f is not None:
+                    cands[v] = blobs_of_patch(*f, params.min_area_fraction * self._full_area[v])
+            X, hints = agree_across_views(cands, self.cameras)
+            if X is not None:
+                for v in todo:
+                    f = found[v]
+                    boxes[v] = None if f is None or hints[v] is None else box_from_patch(
+                        *f, params.min_area_fraction * self._full_area[v], params, hints[v])
+                return
+        for v in todo:
+            f = found[v]
+            boxes[v] = None if f is None else box_from_patch(*f, params.min_area_fraction * self._full_area[v], params)
 
     # ------------------------------------------------------------------------------ main entry
     def predict(self, images, track_points3d: np.ndarray | None = None) -> ViewKeypoints:
@@ -252,18 +338,25 @@ class Predictor:
             track_points3d = np.asarray(track_points3d, dtype=np.float64).reshape(-1, 3)
         boxes: list[CropBox | None] = [None] * V
         tracked = np.zeros(V, bool)
-        bgs = []
+        bgs: list[np.ndarray | None] = [None] * V
+        gains: list[np.ndarray | None] = [None] * V
+        projected: list[np.ndarray | None] = [None] * V
+        todo = []
         for v, img in enumerate(images):
             bg = self._background_image(v) if img is not None else None
-            bgs.append(bg)
             if bg is None:
                 continue
-            region = self._search_region(v, track_points3d) if self.config.track else None
+            bgs[v], gains[v] = bg, self._gain(v, img, bg)
+            projected[v] = self._projected(v, track_points3d)
+            region, hint = self._search_region(v, projected[v], track_points3d is not None) if self.config.track \
+                else (None, None)
             if region is not None:
-                boxes[v] = self._detect(v, img, bg, region)
+                boxes[v] = self._detect(v, img, bg, region, hint, gains[v])
                 tracked[v] = boxes[v] is not None
             if boxes[v] is None:
-                boxes[v] = self._detect(v, img, bg, None)
+                todo.append(v)
+        if todo:
+            self._whole_image(images, bgs, gains, boxes, todo)
         t_detected = time.perf_counter()
         found_idx = [v for v in range(V) if boxes[v] is not None]
         crops = crop_images([images[v] for v in found_idx], [boxes[v] for v in found_idx], S) if found_idx else \
@@ -293,14 +386,75 @@ class Predictor:
         self.last_tracked = tracked
         t3 = time.perf_counter()
 
-        self._update_backgrounds(images, boxes)
+        self._update_backgrounds(images, boxes, gains, projected)
         t4 = time.perf_counter()
         timings = {"preprocess": (t1 - t0) * 1e3, "detect": (t_detected - t0) * 1e3, "network": (t2 - t1) * 1e3,
                    "postprocess": (t3 - t2) * 1e3, "background": (t4 - t3) * 1e3}
         return ViewKeypoints(keypoints, confidence, found, box_arr, tracked, timings)
 
-    def _update_backgrounds(self, images, boxes) -> None:
-        """Blend frames into the running backgrounds slowly, never under the subject's box."""
+    # ------------------------------------------------------------------------------ backgrounds
+    def _keep_mask(self, v: int, uv: np.ndarray | None, box: CropBox | None):
+        """Where camera v's background must not learn: ``(mask or None, box or None)`` for
+        :meth:`RunningBackground.update` (discs around the subject's projected keypoints, else its crop box)."""
+        cam = self.cameras[v]
+        if uv is not None:
+            inside = cam.in_image(uv)
+            if inside.any():
+                r = max(self.config.keep_radius * float((uv.max(axis=0) - uv.min(axis=0)).max()), 4.0)
+                mask = np.zeros((cam.height, cam.width), np.uint8)
+                for x, y in np.round(uv[inside]).astype(int):
+                    cv2.circle(mask, (int(x), int(y)), int(np.ceil(r)), 1, -1)
+                return mask, None
+        if box is None:
+            return None, None
+        half = box.side / 2.0
+        y0, y1 = int(max(box.cy - half, 0)), int(min(box.cy + half + 1, cam.height))
+        x0, x1 = int(max(box.cx - half, 0)), int(min(box.cx + half + 1, cam.width))
+        return None, (x0, y0, x1, y1)
+
+    def _ghost(self, v: int, image: np.ndarray, gain, keep: np.ndarray | None, keep_box, box: CropBox | None):
+        """(H, W) bool ghost pixels of camera v: opened foreground that stayed put since the camera's previous
+        update, outside where the subject is (``keep`` mask or box, grown) or, inside, where its colours say the
+        background shows the person and the image the room; None without a previous image."""
+        prev = self._previous[v]
+        if prev is None or self.config.heal_rate <= 0:
+            return None
+        params = self.config.crop
+        cam = self.cameras[v]
+        bg = self._bg_images[v] if self._bg_images[v] is not None else self.backgrounds[v].image()
+        fg = threshold_mask(image, bg, params, gain)
+        patch, px, py = open_patch(fg, params)
+        if not patch.any():
+            return None
+        h, w = patch.shape
+        c0, c1, c2 = cv2.split(cv2.absdiff(image[py : py + h, px : px + w], prev[py : py + h, px : px + w]))
+        moved = cv2.max(cv2.max(c0, c1), c2) > self.config.static * 255.0
+        still = np.zeros(fg.shape, bool)
+        still[py : py + h, px : px + w] = (patch > 0) & ~moved
+        ghost = still.copy()
+        if keep is not None:
+            ghost &= cv2.dilate(keep, np.ones((9, 9), np.uint8)) == 0
+        elif keep_box is not None:
+            x0, y0, x1, y1 = keep_box
+            ghost[max(y0 - 4, 0) : y1 + 4, max(x0 - 4, 0) : x1 + 4] = False
+        if self.config.ghost_colours and box is not None:
+            half = box.side / 2.0
+            x0, y0 = int(max(box.cx - half, 0)), int(max(box.cy - half, 0))
+            x1, y1 = int(min(box.cx + half + 1, cam.width)), int(min(box.cy + half + 1, cam.height))
+            person = np.zeros(fg.shape, bool)
+            person[py : py + h, px : px + w] = (patch > 0) & moved
+            in_box = np.zeros(fg.shape, bool)
+            in_box[y0:y1, x0:x1] = True
+            g = int(0.25 * half)
+            room = np.ones(fg.shape, bool)
+            room[max(y0 - g, 0) : y1 + g, max(x0 - g, 0) : x1 + g] = False
+            room[py : py + h, px : px + w] &= patch == 0
+            self.colours[v].learn(image, bg, person & in_box, room)
+            ghost |= self.colours[v].ghost(image, bg, still & in_box)
+        return ghost
+
+    def _update_backgrounds(self, images, boxes, gains, projected) -> None:
+        """Keep the running backgrounds up to date (module docstring); cameras take turns after the warm-up."""
         cfg = self.config
         self._frames_seen += 1
         learning = self._learning
@@ -315,14 +469,70 @@ class Predictor:
             # so no single set pays for all V updates
             if img is None or (not learning and (self._frames_seen + v) % every):
                 continue
-            fg_box = None
-            if boxes[v] is not None:
-                b = boxes[v]
-                half = b.side / 2.0
-                y0, y1 = int(max(b.cy - half, 0)), int(min(b.cy + half + 1, img.shape[0]))
-                x0, x1 = int(max(b.cx - half, 0)), int(min(b.cx + half + 1, img.shape[1]))
-                fg_box = (x0, y0, x1, y1)
-            self.backgrounds[v].update(img, foreground_box=fg_box)
+            keep, keep_box = self._keep_mask(v, projected[v], boxes[v])
+            ghost = None
+            if not learning:
+                gain = gains[v]
+                ghost = self._ghost(v, img, gain, keep, keep_box, boxes[v])
+                if gain is not None and np.any(np.abs(gain - 1.0) > GAIN_DEAD_ZONE):
+                    self.backgrounds[v].rescale(gain)  # the whole room got brighter or darker
+                self._previous[v] = img.copy()
+                self.monitor.update(v, self.cameras[v], ghost, boxes[v], projected[v])
+            self.backgrounds[v].update(img, foreground=keep, foreground_box=keep_box, heal=ghost,
+                                       heal_rate=cfg.heal_rate)
             # The warm-up median of n frames costs O(n) full images: refresh it at 1, 3, 7 frames and at the end.
             if not learning or self._warmup_fed in (1, 3, 7) or not self._learning:
                 self._bg_images[v] = None
+
+
+class ContaminationMonitor:
+    """Per camera, signs that its background holds something that is not the empty room.
+
+    At each background update of a camera (:meth:`update`): the ghost area (foreground that stays put where no
+    subject is, share of the image), the crop box against the subject's projected keypoints (side over 1.55 times
+    their extent: about 1 for a clean background) and whether the box runs off the image while the keypoints sit
+    well inside it. Each is smoothed over updates (weight ``alpha`` for the newest); a camera is flagged while a
+    smoothed figure is over its limit, and :attr:`reasons` says which and what it is.
+    """
+
+    def __init__(self, cameras: list[str], alpha: float = 0.3, ghost_limit: float = 0.004, box_limit: float = 1.8,
+                 edge_limit: float = 0.6):
+        self.cameras = list(cameras)
+        self.alpha, self.ghost_limit, self.box_limit, self.edge_limit = alpha, ghost_limit, box_limit, edge_limit
+        V = len(self.cameras)
+        self.ghost = np.zeros(V)
+        self.box_ratio = np.ones(V)
+        self.edge = np.zeros(V)
+        self.updates = np.zeros(V, int)
+
+    def update(self, v: int, cam: Camera, ghost: np.ndarray | None, box: CropBox | None, uv: np.ndarray | None) -> None:
+        a = self.alpha
+        share = 0.0 if ghost is None else float(np.count_nonzero(ghost)) / ghost.size
+        self.ghost[v] += a * (share - self.ghost[v])
+        if box is not None and uv is not None:
+            inside = uv[cam.in_image(uv)]
+            if len(inside) >= 2:
+                extent = float((inside.max(axis=0) - inside.min(axis=0)).max())
+                self.box_ratio[v] += a * (box.side / max(1.55 * extent, 1.0) - self.box_ratio[v])
+                half = box.side / 2.0
+                off = (box.cx - half < 0 or box.cy - half < 0 or box.cx + half > cam.width or box.cy + half > cam.height)
+                margin = 0.05 * min(cam.width, cam.height)
+                kp_inside = (inside.min(axis=0) > margin).all() and (inside.max(axis=0) < [cam.width - margin, cam.height - margin]).all()
+                self.edge[v] += a * (float(off and kp_inside and box.side > 1.5 * 1.55 * extent) - self.edge[v])
+        self.updates[v] += 1
+
+    @property
+    def flags(self) -> np.ndarray:
+        """(V,) bool, the camera's background looks contaminated now."""
+        return (self.ghost > self.ghost_limit) | (self.box_ratio > self.box_limit) | (self.edge > self.edge_limit)
+
+    def reasons(self, v: int) -> list[str]:
+        """What is over its limit for camera v, in words (empty when nothing is)."""
+        out = []
+        if self.ghost[v] > self.ghost_limit:
+            out.append(f"ghost foreground {100 * self.ghost[v]:.1f} % of the image where no person is")
+        if self.box_ratio[v] > self.box_limit:
+            out.append(f"crop box {self.box_ratio[v]:.1f}x the person's keypoints")
+        if self.edge[v] > self.edge_limit:
+            out.append("crop box runs off the image around keypoints inside it")
+        return out
