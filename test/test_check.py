@@ -3,8 +3,9 @@
 The figures are pure functions, tested on constructed arrays (round trips, known answers, bad input). End to
 end, tiny studio recordings (4 cameras, 320x240, 36 frames, rendered once per module) run through the shipped
 model: a good case (the true empty-scene backgrounds passed) against broken ones made without ground truth at
-run time: one camera's extrinsics turned in the rig file, another scene's backgrounds, a person standing still
-while the background is learnt, and keypoint identities shuffled per camera. Ground truth is used only here,
+run time: one camera's extrinsics turned in the rig file, two cameras' names swapped, one camera 3 frames late, one
+camera's video scaled and padded, another scene's backgrounds, a person standing still while the background is
+learnt, and keypoint identities shuffled per camera. Ground truth is used only here,
 to confirm that the broken cases are broken (MPJPE), never by the command.
 """
 from __future__ import annotations
@@ -252,11 +253,49 @@ class Relabelled:
         return kp, conf
 
 
-def _case(data: Path, rig: Rig, backgrounds=None, config=PredictorConfig(), relabel=None) -> dict:
+def swapped(rig: Rig, a: str, b: str) -> Rig:
+    """The rig with cameras ``a`` and ``b``'s calibrations exchanged (names swapped in the rig file)."""
+    import dataclasses
+
+    by_name = {c.name: c for c in rig.cameras}
+    other = {a: b, b: a}
+    cams = [dataclasses.replace(by_name[other[c.name]], name=c.name, frame_id=c.frame_id) if c.name in other else c
+            for c in rig.cameras]
+    return Rig(tuple(cams), rig.world_frame)
+
+
+def rewritten_bag(data: Path, rig: Rig, out: Path, camera: str, *, delay: int = 0, scale: float = 1.0) -> Path:
+    """``data``'s recording as a new bag in ``out`` with camera ``camera`` altered: its images ``delay`` frames late
+    (out of sync; its first frames repeat the first image), or scaled by ``scale`` about the top-left corner and
+    padded back to the calibrated size (a video resized by its vendor). Stamps are the studio's."""
+    from kp3d_core.bagio import BagWriter
+    from kp3d_core.data.studio import StudioFolder
+
+    folder = StudioFolder(data)
+    stamps = folder.gt["stamps_ns"] if "stamps_ns" in folder.gt else np.arange(len(folder)) * 33_333_333
+    with BagWriter(out) as bag:
+        for cam in rig.cameras:
+            bag.add_camera(cam.name)
+        for t in range(len(folder)):
+            images = folder.read_images(t)
+            for v, cam in enumerate(rig.cameras):
+                img = images[v]
+                if cam.name == camera:
+                    img = folder.read_images(max(t - delay, 0))[v]
+                    if scale != 1.0:
+                        small = cv2.resize(img, (round(W * scale), round(H * scale)), interpolation=cv2.INTER_AREA)
+                        img = np.zeros_like(img)
+                        img[: small.shape[0], : small.shape[1]] = small
+                bag.write_image(cam.name, int(stamps[t]), img, cam)
+    return out
+
+
+def _case(data: Path, rig: Rig, backgrounds=None, config=PredictorConfig(), relabel=None, bag: Path | None = None
+          ) -> dict:
     est = build_estimator(rig, backgrounds=backgrounds, predictor_config=config)
     if relabel is not None:
         est.predictor.backend = relabel(est.predictor.backend)
-    run = run_check(data / "bag", rig, est, progress=False, montage_frames=2)
+    run = run_check(bag or data / "bag", rig, est, progress=False, montage_frames=2)
     figs = summarise(run)
     gt = np.load(data / "gt.npz")["joints3d"]
     ok = np.isfinite(run.poses).all(axis=(1, 2))
@@ -274,6 +313,23 @@ def good(studio, rig):
 @pytest.fixture(scope="module")
 def turned_cam1(studio, rig):
     return _case(studio, turned(rig, "cam1", 6.0), backgrounds=studio / "backgrounds")
+
+
+@pytest.fixture(scope="module")
+def names_swapped(studio, rig):
+    return _case(studio, swapped(rig, "cam1", "cam2"), backgrounds=studio / "backgrounds")
+
+
+@pytest.fixture(scope="module")
+def out_of_sync(studio, rig, tmp_path_factory):
+    bag = rewritten_bag(studio, rig, tmp_path_factory.mktemp("check") / "late", "cam2", delay=3)
+    return _case(studio, rig, backgrounds=studio / "backgrounds", bag=bag)
+
+
+@pytest.fixture(scope="module")
+def scaled_padded(studio, rig, tmp_path_factory):
+    bag = rewritten_bag(studio, rig, tmp_path_factory.mktemp("check") / "scaled", "cam2", scale=0.95)
+    return _case(studio, rig, backgrounds=studio / "backgrounds", bag=bag)
 
 
 @pytest.fixture(scope="module")
@@ -330,6 +386,21 @@ def test_a_turned_camera_is_the_one_flagged(good, turned_cam1):
     assert turned_cam1["reprojection"]["median_px"] > good["reprojection"]["median_px"]
     assert turned_cam1["reprojection"]["ratio_to_null"] > good["reprojection"]["ratio_to_null"]
     assert turned_cam1["mpjpe_mm"] > good["mpjpe_mm"]  # ground truth agrees that it is worse
+
+
+@pytest.mark.parametrize("case, flagged, says", [("names_swapped", {"cam1", "cam2"}, "look swapped"),
+                                                 ("out_of_sync", {"cam2"}, "images late"),
+                                                 ("scaled_padded", {"cam2"}, "kp3d rig show")])
+def test_swapped_names_a_late_camera_and_a_resized_video_flag_their_cameras(good, case, flagged, says, request):
+    broken = request.getfixturevalue(case)
+    verdicts = _cam_verdicts(broken)
+    assert {n for n, v in verdicts.items() if v != "ok"} >= flagged, (case, verdicts)
+    for name in flagged:
+        assert says in " ".join(broken["verdicts"]["cameras"][name]["todo"]), broken["verdicts"]["cameras"][name]
+    biases = {n: c["loo_bias_box"] for n, c in broken["cameras"].items()}
+    assert max(biases, key=biases.get) in flagged, (case, biases)
+    assert broken["reprojection"]["ratio_to_null"] > good["reprojection"]["ratio_to_null"]
+    assert broken["mpjpe_mm"] > good["mpjpe_mm"]  # ground truth agrees that it is worse
 
 
 def test_backgrounds_of_another_scene_flag_every_camera_by_crop_size_and_foreground(good, wrong_scene):
@@ -482,3 +553,4 @@ def test_bad_input_is_one_line_naming_the_culprit(tmp_path, studio, rig, kp3d, c
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1, err
     assert lines[0].startswith("kp3d check: error: ") and culprit in lines[0], lines[0]
+

@@ -9,6 +9,8 @@ is what triangulation uses); metres and seconds elsewhere. Missing values are Na
 - The identity-shuffled null: the same per-view keypoints with their identities permuted across keypoints,
   independently in every view and frame, before triangulating. Points on the body with no correspondence:
   what a model whose keypoint labels mean nothing across views would score.
+- Time offsets: a view's leave-one-out residuals against the image velocity (a late camera lags its motion).
+- Swapped names: the reprojection error with two views' calibrations exchanged, over the error as calibrated.
 - Leave-one-out: each view's keypoints against the point triangulated from the OTHER views; a camera
   knocked out of its calibration shows a residual of a consistent direction (its bias), where a view that
   is merely hard for the model shows scattered residuals.
@@ -86,6 +88,30 @@ def reprojection_errors(points2d_ideal, weights, P, min_views: int = 2) -> tuple
     return np.where(used, err, np.nan), used
 
 
+def swap_ratios(points2d_ideal, weights, P, min_views: int = 2) -> dict[tuple[int, int], float]:
+    """For every pair of views (a, b): the median reprojection error with their projection matrices exchanged,
+    over the median as calibrated. Far below 1 for a pair whose names are swapped (in the rig file or on the
+    topics): the views agree once the two calibrations trade places.
+
+    Args as :func:`reprojection_errors` (the ideal pixels stay each view's own: exact for cameras with the same
+    intrinsics, close for similar ones). Returns {(a, b): ratio} for a < b; empty with fewer than 3 views (two
+    views agree about as well either way) or without a finite baseline.
+    """
+    P = _check("P", P, 3, (3, 4)).astype(np.float64)
+    V = P.shape[0]
+    base = np.nanmedian(reprojection_errors(points2d_ideal, weights, P, min_views)[0]) if V >= 3 else np.nan
+    if not np.isfinite(base) or base <= 0:
+        return {}
+    out = {}
+    for a in range(V):
+        for b in range(a + 1, V):
+            Ps = P.copy()
+            Ps[[a, b]] = P[[b, a]]
+            err = np.nanmedian(reprojection_errors(points2d_ideal, weights, Ps, min_views)[0])
+            out[(a, b)] = float(err / base)
+    return out
+
+
 def leave_one_out_residuals(points2d_ideal, weights, P, min_views: int = 2) -> np.ndarray:
     """Each view's keypoints against the point triangulated from the other views only.
 
@@ -111,6 +137,39 @@ def leave_one_out_residuals(points2d_ideal, weights, P, min_views: int = 2) -> n
         ok = valid.numpy() & seen[:, v]
         out[:, v] = np.where(ok[..., None], uv_hat - uv[:, v], np.nan)
     return out
+
+
+def sync_lags(residuals, points2d_ideal, frame_index, min_speed_px: float = 1.0) -> np.ndarray:
+    """Each view's time offset against the others, in frames (positive: its images are late).
+
+    A view whose images show the instant ``d`` frames earlier sees each keypoint where it was ``d`` frames ago:
+    its leave-one-out residual (the others' point minus its own) is ``d`` times the point's image velocity. ``d``
+    is the least-squares fit of the residuals onto the velocities of the others' point (central differences over
+    consecutive frames), over keypoints moving at least ``min_speed_px`` per frame.
+
+    Args: residuals (T, V, K, 2) px (:func:`leave_one_out_residuals`); points2d_ideal (T, V, K, 2); frame_index
+    (T,) each row's index among the recording's frames (velocities only where rows t-1, t, t+1 are consecutive).
+    Returns (V,) frames, NaN where no keypoint moved enough.
+    """
+    r = _check("residuals", residuals, 4, (2,)).astype(np.float64)
+    uv = _check("points2d_ideal", points2d_ideal, 4, (2,)).astype(np.float64)
+    idx = np.asarray(frame_index)
+    T, V = r.shape[:2]
+    lags = np.full(V, np.nan)
+    if T < 3:
+        return lags
+    others = uv + r  # where the other views put each keypoint in this view
+    vel = (others[2:] - others[:-2]) / 2.0  # (T-2, V, K, 2) px per frame, at rows 1..T-2
+    consecutive = (idx[2:] - idx[:-2]) == 2
+    res = r[1:-1]
+    speed = np.linalg.norm(vel, axis=-1)
+    ok = consecutive[:, None, None] & np.isfinite(speed) & np.isfinite(res).all(-1) & (speed >= min_speed_px)
+    for v in range(V):
+        m = ok[:, v]
+        if m.sum() >= 10:
+            a, b = vel[:, v][m], res[:, v][m]
+            lags[v] = float((a * b).sum() / (a * a).sum())
+    return lags
 
 
 def residual_bias(residuals) -> float:

@@ -27,6 +27,8 @@ from .figures import (
     root_speeds,
     shuffle_identities,
     summary,
+    swap_ratios,
+    sync_lags,
 )
 from .run import CheckRun
 
@@ -103,7 +105,9 @@ def summarise(run: CheckRun, seed: int = 0) -> dict:
     loo = leave_one_out_residuals(uv, w, run.P)  # (Ta, V, K, 2) px
     loo_box = loo / side[..., None, None]
     loo_err_box = np.linalg.norm(loo_box, axis=-1)
+    lags = sync_lags(loo, uv, run.frame_index[a])
 
+    swaps = swap_ratios(uv, w, run.P)
     px, bx, npx, nbx = summary(err_px), summary(err_box), summary(null_px), summary(null_box)
     reproj = {
         "median_px": _r(px["median"], 2), "p90_px": _r(px["p90"], 2),
@@ -113,7 +117,11 @@ def summarise(run: CheckRun, seed: int = 0) -> dict:
         "ratio_to_null": _ratio(bx["median"], nbx["median"]),
         "estimator_median_box": _r(_median(run.estimator_error[a])),
         "observations": px["n"],
+        "swap": None,
     }
+    if swaps:
+        (va, vb), ratio = min(swaps.items(), key=lambda item: item[1])
+        reproj["swap"] = {"cameras": [run.cameras[va], run.cameras[vb]], "ratio": _r(ratio)}
 
     frac = box_fraction(run.boxes[..., 2], run.image_sizes)[a]  # (Ta, V)
     cams = {}
@@ -138,6 +146,7 @@ def summarise(run: CheckRun, seed: int = 0) -> dict:
             "loo_median_px": _r(summary(np.linalg.norm(loo[:, v], axis=-1))["median"], 2),
             "loo_median_box": _r(summary(loo_err_box[:, v])["median"]),
             "loo_bias_box": _r(residual_bias(loo_box[:, v])),
+            "lag_frames": _r(lags[v], 2),
         }
 
     has_pose = np.isfinite(run.poses).all(axis=(1, 2))

@@ -84,6 +84,14 @@ class Thresholds:
     """Median reprojection error / that of the identity-shuffled null, all cameras. Good 0.16-0.26; a camera
     turned 2-10 degrees 0.29-0.45; person still at the start 0.43; one camera's keypoint identities shuffled 0.60;
     another scene's backgrounds 0.71; every camera's shuffled, or keypoints at random, 1.01-1.04."""
+    lag: Limit = Limit(0.9, 2.0)
+    """Time offset of the camera with the largest positive one (its images late against the others), frames, when
+    its calibration is not flagged (a scaled image fakes a lag). Good 0.02-0.5; one camera 3 frames late 1.1 (the
+    fit underestimates: noisy velocities pull it towards 0), the camera facing it -1.1 (test_check.py, 36 frames)."""
+    swap: Limit = Limit(0.6, 0.6, below=True)
+    """Median reprojection error with the best pair of cameras' calibrations exchanged, over the error as
+    calibrated: below it, the pair looks swapped (both failing). Good recordings 0.98-1.9 (every exchange makes
+    the views disagree); two neighbouring cameras of the studio ring swapped 0.1 (test_check.py)."""
     pose_frac: Limit = Limit(0.9, 0.5, below=True)
     """Fraction of the frames after the warm-up with a pose. Good 1.0; person still at the start 0.77; one camera
     turned 10 degrees 0.90 (the estimator's plausibility gate); keypoints shuffled or random 0."""
@@ -104,10 +112,13 @@ _STORED_BACKGROUND = ("the stored backgrounds do not match this recording (anoth
 _CALIBRATION = "camera disagrees with the others: check its calibration with `kp3d rig show`"
 _CALIBRATION_AFTER_BACKGROUND = ("camera disagrees with the others: fix its background first (boxes on a ghost "
                                  "disagree too); if that persists, check its calibration with `kp3d rig show`")
-_MODEL = ("keypoints off the body: adapt the model to this rig (train on your own recording: README, "
-          "'To train on your own recording')")
+_MODEL = "keypoints off the body: adapt the model to this rig (`kp3d adapt --bag BAG --rig RIG`)"
+_SWAPPED = ("the views agree {ratio:.2g}x as well with the calibrations of {a} and {b} exchanged: their names look "
+            "swapped (in the rig file or on the image topics); compare `kp3d rig show RIG --bag BAG` with the views")
 _AGREEMENT = ("keypoints disagree with the other views, with no fixed offset: the model labels this view "
               "differently (adapt the model to this rig), or its calibration is off (check it with `kp3d rig show`)")
+_SYNC = ("images late against the other cameras (the fit says {lag:.1f} frames and underestimates): check the "
+         "camera's time stamps or synchronisation; for videos, `kp3d bag from-videos --offset CAMERA=FRAMES`")
 _NOT_FOUND = ("person missing in many frames: check that the camera sees the capture volume (a background that "
               "holds the person hides them too)")
 
@@ -121,9 +132,10 @@ def _worst(levels) -> str:
 
 
 def judge_camera(figs: dict, biggest_bias: float | None, th: Thresholds = Thresholds(),
-                 stored_backgrounds: bool = False) -> dict:
+                 stored_backgrounds: bool = False, latest: bool = False) -> dict:
     """One camera's figures -> {"verdict", "findings" (those not ok), "todo"}; ``biggest_bias``: the largest
-    ``loo_bias_box`` over the cameras (None: unknown); ``stored_backgrounds``: they were passed, not learnt."""
+    ``loo_bias_box`` over the cameras (None: unknown); ``stored_backgrounds``: they were passed, not learnt;
+    ``latest``: this camera has the largest positive ``lag_frames`` (the only one judged on it)."""
     found = [
         _finding("box_median_frac", figs["box_median_frac"], th.box_median_frac, "background"),
         _finding("box_max_frac", figs["box_max_frac"], th.box_max_frac, "background"),
@@ -143,6 +155,8 @@ def judge_camera(figs: dict, biggest_bias: float | None, th: Thresholds = Thresh
             f["level"] = "suspect"
             f["note"] = "this camera or the one with the largest bias (cameras facing each other share a disagreement)"
     found.append(f)
+    if latest and f["level"] == "ok":
+        found.append(_finding("lag_frames", figs.get("lag_frames"), th.lag, "sync"))
     found = [f for f in found if f["level"] != "ok"]
     whys = {f["why"] for f in found}
     if "background" in whys and "model" in whys:  # a wrong background makes the mask wrong, not the model
@@ -150,13 +164,13 @@ def judge_camera(figs: dict, biggest_bias: float | None, th: Thresholds = Thresh
             if f["why"] == "model":
                 f["why"] = "background"
         whys.discard("model")
-    if "agreement" in whys and whys & {"background", "calibration"}:  # explained by those
+    if "agreement" in whys and whys & {"background", "calibration", "sync"}:  # explained by those
         whys.discard("agreement")
     advice = {"background": _STORED_BACKGROUND if stored_backgrounds else _BACKGROUND, "calibration": _CALIBRATION, "model": _MODEL, "agreement": _AGREEMENT,
-              "found": _NOT_FOUND}
+              "found": _NOT_FOUND, "sync": _SYNC.format(lag=figs.get("lag_frames") or 0.0)}
     if "background" in whys:  # keypoints on a ghost disagree with the other views too
         advice["calibration"] = _CALIBRATION_AFTER_BACKGROUND
-    todo = [advice[w] for w in ("background", "calibration", "model", "agreement", "found") if w in whys]
+    todo = [advice[w] for w in ("background", "calibration", "sync", "model", "agreement", "found") if w in whys]
     return {"verdict": _worst(f["level"] for f in found), "findings": found, "todo": todo}
 
 
@@ -165,8 +179,19 @@ def judge(figs: dict, th: Thresholds = Thresholds()) -> dict:
     biases = [c["loo_bias_box"] for c in figs["cameras"].values() if c["loo_bias_box"] is not None]
     biggest = max(biases) if biases else None
     stored = figs["frames"].get("backgrounds") == "stored"
-    cams = {name: judge_camera(c, biggest, th, stored) for name, c in figs["cameras"].items()}
+    lags = {name: c.get("lag_frames") for name, c in figs["cameras"].items() if c.get("lag_frames") is not None}
+    latest = max(lags, key=lags.get) if lags else None
+    cams = {name: judge_camera(c, biggest, th, stored, name == latest) for name, c in figs["cameras"].items()}
     frames, reproj, pose = figs["frames"], figs["reprojection"], figs["pose"]
+    swap = reproj.get("swap")
+    if swap and th.swap.level(swap["ratio"]) != "ok":
+        a, b = swap["cameras"]
+        for name in (a, b):  # this explains the pair's other disagreement findings
+            c = cams[name]
+            c["findings"].insert(0, {"figure": "swap_ratio", "value": swap["ratio"], "level": "failing",
+                                     "limits": th.swap.text(), "why": "swapped"})
+            c["verdict"] = "failing"
+            c["todo"] = [_SWAPPED.format(ratio=swap["ratio"], a=a, b=b)]
     found = [
         _finding("ratio_to_null", reproj["ratio_to_null"], th.ratio_to_null, "agreement"),
         _finding("with_pose_frac", frames["with_pose_frac"], th.pose_frac, "poses"),
