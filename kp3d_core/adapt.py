@@ -70,11 +70,16 @@ class Recording:
     bag: Path | None = None
     rig: Path | None = None
     data: Path | None = None
+    backgrounds: Path | None = None
+    """Stored empty-scene backgrounds of the bag's cameras (``kp3d background``), for the training crops and the
+    check; None: estimated from the recording."""
 
     def check(self) -> None:
         """Before any work: FileNotFoundError naming the option when the bag, the rig file or the folder is missing;
         CalibrationError for a malformed rig file or a camera of the bag it lacks; BagError for a bag without
         cameras."""
+        if self.backgrounds is not None and not self.backgrounds.is_dir():
+            raise FileNotFoundError(f"--backgrounds {self.backgrounds}: not a folder (<camera>.png per camera)")
         if self.bag is None:
             if self.data is None or not (self.data / "manifest.yaml").is_file():
                 raise FileNotFoundError(f"--data {self.data}: not a studio or sessions folder (no manifest.yaml)")
@@ -94,9 +99,10 @@ class Recording:
 
     def data_config(self) -> dict:
         """The ``data`` fields of the run (the rest stay the source checkpoint's: crops, augmentation)."""
+        stored = str(self.backgrounds) if self.backgrounds is not None else ""
         if self.bag is not None:
-            return {"source": "bag", "path": str(self.bag), "rig": str(self.rig)}
-        return {"source": "studio", "path": str(self.data), "rig": ""}
+            return {"source": "bag", "path": str(self.bag), "rig": str(self.rig), "backgrounds": stored}
+        return {"source": "studio", "path": str(self.data), "rig": "", "backgrounds": ""}
 
     def check_bag(self) -> tuple[Path, Path] | None:
         """(bag, rig file) that the label-free check runs over: the bag itself, or the bag a studio folder was
@@ -358,8 +364,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-frames", type=non_negative_int, default=200, metavar="N",
                         help="frames of the label-free before/after check, spread over the bag (default 200; 0: none)")
     parser.add_argument("--backgrounds", type=Path, default=None, metavar="DIR",
-                        help="the check's stored backgrounds, <camera>.png per camera, as kp3d check's (default: "
-                             "learnt from its first frames, as the node does)")
+                        help="stored empty-scene backgrounds, <camera>.png per camera (kp3d background), for the "
+                             "training crops and the check (default: estimated from the recording; the check "
+                             "learns them from its first frames, as the node does)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -369,7 +376,8 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--rig: only with --bag (a studio folder has its own rig.yaml)")
     if not args.distill >= 0:
         raise UsageError(f"--distill: must be >= 0, got {args.distill}")
-    summary = adapt(Recording(args.bag, args.rig, args.data), args.out, args.checkpoint, minutes=args.minutes,
+    recording = Recording(args.bag, args.rig, args.data, args.backgrounds if args.bag else None)
+    summary = adapt(recording, args.out, args.checkpoint, minutes=args.minutes,
                     steps=args.steps, lr=args.lr, distill=args.distill, resume=args.resume,
                     check_frames=args.check_frames, backgrounds=args.backgrounds)
     print(json.dumps(summary), flush=True)

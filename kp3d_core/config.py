@@ -124,6 +124,10 @@ class DataConfig:
     terms on ``train.val_samples`` fixed samples of it (kp3d_core.train)."""
     rig: str = ""
     """Rig file with each camera's T_world_cam (source 'bag' only; intrinsics come from the bag's CameraInfo)."""
+    backgrounds: str = ""
+    """Stored empty-scene backgrounds, ``<camera>.png`` per camera, instead of ones estimated from the frames (the
+    temporal mode holds a person who never leaves the view): for a bag, a folder (``kp3d background``); for a
+    studio or sessions folder, a folder name inside each (``backgrounds``: its own empty room). Empty: estimated."""
     bag_stride: int = 1
     """Keep every bag_stride-th synchronised frame of the bag (source 'bag')."""
     bag_slop_ms: float = 5.0

@@ -120,8 +120,10 @@ def build_dataset(cfg: Config, split: str = "train") -> torch.utils.data.Dataset
             raise FileNotFoundError(f"{key}: '{path}' is not a rosbag2 bag directory (no metadata.yaml)")
         if not Path(d.rig).is_file():
             raise FileNotFoundError(f"data.rig: rig file '{d.rig}' not found")
+        if d.backgrounds and not Path(d.backgrounds).is_dir():
+            raise FileNotFoundError(f"data.backgrounds: '{d.backgrounds}' is not a folder (<camera>.png per camera)")
         cache = build_bag_cache(path, d.rig, params, cameras, slop_ns=int(d.bag_slop_ms * 1e6),
-                                stride=d.bag_stride, root=root)
+                                stride=d.bag_stride, root=root, backgrounds=d.backgrounds or None)
         return CachedDataset(cache, params, cameras)
     if not Path(path, "manifest.yaml").is_file():
         raise FileNotFoundError(f"{key}: '{path}' is not a studio dataset folder (no manifest.yaml)")
@@ -129,13 +131,15 @@ def build_dataset(cfg: Config, split: str = "train") -> torch.utils.data.Dataset
         sessions = read_split(path)
     except (FileNotFoundError, ValueError) as e:
         raise type(e)(f"{key}: {e}") from e
+    stored = d.backgrounds or None
     if not sessions.is_sessions:
-        return CachedDataset(path, params, cameras, root=root)
-    return SessionsDataset([session_dataset(s.path, params, cameras, root) for s in sessions.sessions],
+        return CachedDataset(path, params, cameras, root=root, backgrounds=stored)
+    return SessionsDataset([session_dataset(s.path, params, cameras, root, stored) for s in sessions.sessions],
                            [s.name for s in sessions.sessions])
 
 
-def session_dataset(path: Path, params: SampleParams, cameras: list[str] | None, root) -> CachedDataset:
+def session_dataset(path: Path, params: SampleParams, cameras: list[str] | None, root,
+                    backgrounds: str | None = None) -> CachedDataset:
     """One session's CachedDataset (its own crop cache); a camera of ``data.views`` that its rig lacks is a
     ConfigError naming the session's rig file."""
     if cameras:
@@ -144,7 +148,7 @@ def session_dataset(path: Path, params: SampleParams, cameras: list[str] | None,
         if unknown:
             raise ConfigError(f"data.views: {', '.join(unknown)} not in {path / 'rig.yaml'} "
                               f"(cameras: {', '.join(names)})")
-    return CachedDataset(path, params, cameras, root=root)
+    return CachedDataset(path, params, cameras, root=root, backgrounds=backgrounds)
 
 
 def window_length(cfg: Config) -> int:

@@ -154,6 +154,7 @@ def test_adapt_keeps_the_mapping_and_the_node_gets_a_pose(recording, tmp_path, k
             assert same, key
     assert ck["adapted_from"]["checkpoint"] == str(model)
     assert ck["config"]["train"]["init_from"] == str(model.resolve()) and ck["config"]["loss"]["distill"] > 0
+    assert ck["config"]["data"]["backgrounds"] == str(rec / "backgrounds")  # the training crops used them too
     moved = [not torch.equal(v, source["model"][k]) for k, v in ck["model"].items() if k.startswith("keypoint_net.")]
     assert any(moved)
 
@@ -217,6 +218,8 @@ BAD = {
     "negative-distill": (lambda rec, m, t: ["--bag", str(rec / "bag"), "--rig", str(rec / "rig.yaml"),
                                             "--distill", "-1"], "--distill"),
     "bag-and-data": (lambda rec, m, t: ["--bag", str(rec / "bag"), "--data", str(rec)], "--data"),
+    "missing-backgrounds": (lambda rec, m, t: ["--bag", str(rec / "bag"), "--rig", str(rec / "rig.yaml"),
+                                               "--backgrounds", str(t / "nobg")], "nobg"),
 }
 
 
