@@ -32,7 +32,7 @@ from ..crop import CropParams, image_to_crop
 from ..inference.interface import default_cache_dir
 from .studio import SampleParams, StudioFolder, camera_arrays, crop_views
 
-CACHE_VERSION = 4  # 4: gain-normalised difference, multi-view blob choice, stored backgrounds
+CACHE_VERSION = 5  # 4: gain-normalised difference, multi-view blob choice, stored backgrounds; 5: gain on a 16-px grid
 
 _ARRAYS = ("image", "background", "crop_to_image", "box", "valid_view", "joints2d", "visible", "joints3d", "clip")
 

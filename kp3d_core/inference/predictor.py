@@ -56,6 +56,11 @@ from ..ghosts import PersonRoomColours
 from .interface import Backend
 
 
+GHOST_EVERY = 2
+"""A camera's background update looks for ghosts (and feeds the contamination signs) at every 2nd update: the test
+costs a full-image difference, an opening and the colour histograms; stillness is judged between two tests."""
+
+
 @dataclass(frozen=True)
 class PredictorConfig:
     """Run-time crop and background settings (detection itself uses ``crop``, as in training)."""
@@ -159,7 +164,8 @@ class Predictor:
         self._full_area = [c.width * c.height for c in self.cameras]
         self._last_boxes: list[CropBox | None] = [None] * len(self.cameras)
         self.last_tracked = np.zeros(len(self.cameras), bool)  # (V,) of the latest predict (diagnostics)
-        self._previous: list[np.ndarray | None] = [None] * len(self.cameras)  # each camera's image at its last update
+        self._previous: list[np.ndarray | None] = [None] * len(self.cameras)  # each camera's image at its last ghost test
+        self._updates = np.zeros(len(self.cameras), int)  # background updates of each camera after the warm-up
         self.colours = [PersonRoomColours() for _ in self.cameras]
         self.monitor = ContaminationMonitor([c.name for c in self.cameras])
 
@@ -473,11 +479,13 @@ class Predictor:
             ghost = None
             if not learning:
                 gain = gains[v]
-                ghost = self._ghost(v, img, gain, keep, keep_box, boxes[v])
                 if gain is not None and np.any(np.abs(gain - 1.0) > GAIN_DEAD_ZONE):
                     self.backgrounds[v].rescale(gain)  # the whole room got brighter or darker
-                self._previous[v] = img.copy()
-                self.monitor.update(v, self.cameras[v], ghost, boxes[v], projected[v])
+                self._updates[v] += 1
+                if GHOST_EVERY == 1 or self._updates[v] % GHOST_EVERY == 1:
+                    ghost = self._ghost(v, img, gain, keep, keep_box, boxes[v])
+                    self._previous[v] = img.copy()
+                    self.monitor.update(v, self.cameras[v], ghost, boxes[v], projected[v])
             self.backgrounds[v].update(img, foreground=keep, foreground_box=keep_box, heal=ghost,
                                        heal_rate=cfg.heal_rate)
             # The warm-up median of n frames costs O(n) full images: refresh it at 1, 3, 7 frames and at the end.
