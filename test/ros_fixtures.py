@@ -86,8 +86,8 @@ def mapped_checkpoint(path: Path, studio: Path) -> Path:
     waits for a learnt background) of every frame where all are valid, against gt.npz."""
     from kp3d_core.background import load_stored_backgrounds
     from kp3d_core.bagio import read_camera_frames
-    from kp3d_core.inference.estimator import MultiViewEstimator
     from kp3d_core.fit_mapping import fit_mapping, store_mapping
+    from kp3d_core.inference.estimator import MultiViewEstimator
     from kp3d_core.rig import load_rig
 
     ckpt = fresh_checkpoint(path)

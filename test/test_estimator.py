@@ -12,12 +12,12 @@ import torch
 from studio_fixture import background
 
 from kp3d_core.filters import OneEuroFilter
-from kp3d_core.inference.onnx_backend import OnnxRuntimeBackend
-from kp3d_core.inference.torch_backend import TorchBackend, model_info
+from kp3d_core.fit_mapping import MappingConfig, fit_mapping
 from kp3d_core.inference.estimator import MultiViewEstimator
 from kp3d_core.inference.export import export_onnx
+from kp3d_core.inference.onnx_backend import OnnxRuntimeBackend
 from kp3d_core.inference.predictor import Predictor
-from kp3d_core.fit_mapping import MappingConfig, fit_mapping
+from kp3d_core.inference.torch_backend import TorchBackend, model_info
 from kp3d_core.models import soft_argmax
 from kp3d_core.rig import ring_rig
 
@@ -190,8 +190,8 @@ def test_shipped_model_runtime_matches_the_evaluation_pipeline(shipped):
     """Predictor on full frames + estimator == kp3d eval's crops + triangulation (same MPJPE within 2 mm)."""
     from kp3d_core.data.studio import SampleParams, make_sample, to_torch
     from kp3d_core.evaluate import discover_keypoints
-    from kp3d_core.models.mapping import apply_mapping
     from kp3d_core.models import load_keypoint_net
+    from kp3d_core.models.mapping import apply_mapping
 
     path, ckpt, onnx_path, rig, bgs, images, joints = shipped
     cams = list(rig.cameras)

@@ -1,5 +1,4 @@
 """ONNX export: opset, dynamic batch, soft-argmax in the graph, metadata, agreement with PyTorch, faults."""
-import dataclasses
 import json
 
 import numpy as np

@@ -15,14 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_rigio_formats import write_qca
 
 from kp3d_core.bagio import read_camera_frames
 from kp3d_core.inference.pipeline import EstimatorSettings, build_estimator
 from kp3d_core.rig import load_rig, ring_rig, save_rig
-from kp3d_core.rigio import export_rig
 from kp3d_ros import cli as kp3d_cli
-
-from test_rigio_formats import write_qca
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES = 12

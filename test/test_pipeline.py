@@ -6,13 +6,18 @@ import time
 import cv2
 import numpy as np
 import pytest
-from ros_fixtures import fresh_checkpoint, frame_stamp
+from ros_fixtures import frame_stamp, fresh_checkpoint
 from studio_fixture import write_tiny_studio
 
 from kp3d_core.bagio import image_message
 from kp3d_core.inference.health import ERROR, OK, WARN, HealthConfig, PipelineHealth
 from kp3d_core.inference.pipeline import (
-    EstimatorSettings, Pipeline, PipelineConfig, build_estimator, camera_info_mismatch, image_problem,
+    EstimatorSettings,
+    Pipeline,
+    PipelineConfig,
+    build_estimator,
+    camera_info_mismatch,
+    image_problem,
 )
 from kp3d_core.rig import load_rig, ring_rig
 

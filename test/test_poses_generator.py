@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from kp3d_core.skeleton import JOINT_INDEX, NUM_JOINTS
-from kp3d_core.studio.joint_limits import (A, ANGLES, JOINT_LIMITS, bounds, clamp_angles, excess_deg,
-                                           measure_angles, pose_from_angles)
+from kp3d_core.studio.joint_limits import (
+    ANGLES,
+    JOINT_LIMITS,
+    A,
+    bounds,
+    clamp_angles,
+    excess_deg,
+    measure_angles,
+    pose_from_angles,
+)
 from kp3d_core.studio.motion import bone_lengths
 from kp3d_core.studio.poses_generator import ACTIONS, FLIGHT_APEX_M, GRAVITY, STAY_RADIUS_M, varied_motion
 from kp3d_core.studio.procedural import procedural_motion

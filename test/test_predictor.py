@@ -6,8 +6,8 @@ from studio_fixture import background, draw, poses
 
 from kp3d_core.config import ModelConfig
 from kp3d_core.crop import CropParams, crop_images, crop_to_image, crop_to_image_matrix, detect_box
-from kp3d_core.inference.torch_backend import TorchBackend, model_info
 from kp3d_core.inference.predictor import Predictor, PredictorConfig
+from kp3d_core.inference.torch_backend import TorchBackend, model_info
 from kp3d_core.models import KeypointNet
 from kp3d_core.rig import ring_rig
 

@@ -8,7 +8,13 @@ import pytest
 from kp3d_core.rig import Rig, ring_rig
 from kp3d_core.rigio import RigOptionError, WorldSpec, export_rig, import_rig
 from kp3d_core.rigio.poses import (
-    invert, move_rig, pose, quaternion_to_rotation, rodrigues_to_rotation, rotation_between, rotation_to_quaternion,
+    invert,
+    move_rig,
+    pose,
+    quaternion_to_rotation,
+    rodrigues_to_rotation,
+    rotation_between,
+    rotation_to_quaternion,
 )
 from kp3d_core.rigio.summary import closest_point_to_lines, in_view, rig_summary
 from kp3d_core.rigio.world import align_world, fit_floor

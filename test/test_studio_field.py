@@ -17,13 +17,25 @@ from kp3d_core.rig import Rig, ring_rig
 from kp3d_core.skeleton import JOINT_INDEX as J
 from kp3d_core.studio import appearance, rigs, room
 from kp3d_core.studio.body import BLOTCHES, PART_NAMES, body_primitives
-from kp3d_core.studio.camera_effects import (CameraEffects, SessionEffects, auto_exposure_gains,
-                                             sample_session_effects, vignette_map)
+from kp3d_core.studio.camera_effects import (
+    CameraEffects,
+    SessionEffects,
+    auto_exposure_gains,
+    sample_session_effects,
+    vignette_map,
+)
 from kp3d_core.studio.field_render import FieldRenderer, Person
 from kp3d_core.studio.lighting import LightSchedule, sample_light_schedule
 from kp3d_core.studio.render import pixel_rays
-from kp3d_core.studio.scene import (PANEL_WINDOW, Box, Panel, render_background, render_background_layers,
-                                    sample_scene, scene_depth)
+from kp3d_core.studio.scene import (
+    PANEL_WINDOW,
+    Box,
+    Panel,
+    render_background,
+    render_background_layers,
+    sample_scene,
+    scene_depth,
+)
 
 NO_NOISE = CameraEffects(noise_sigma=0.0, auto_exposure=False, ae_target=110.0)
 

@@ -55,7 +55,6 @@ from ..foreground import agree_across_views
 from ..ghosts import PersonRoomColours
 from .interface import Backend
 
-
 GHOST_EVERY = 2
 """A camera's background update looks for ghosts (and feeds the contamination signs) at every 2nd update: the test
 costs a full-image difference, an opening and the colour histograms; stillness is judged between two tests."""
