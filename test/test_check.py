@@ -3,7 +3,7 @@
 The figures are pure functions, tested on constructed arrays (round trips, known answers, bad input). End to
 end, tiny studio recordings (4 cameras, 320x240, 36 frames, rendered once per module) run through the shipped
 model: a good case (the true empty-scene backgrounds passed) against broken ones made without ground truth at
-run time: one camera's extrinsics turned in the rig file, two cameras' names swapped, one camera 3 frames late, one
+run time: one camera's extrinsics off in the rig file (5 degrees, 10 cm), two cameras' names swapped, one camera 3 frames late, one
 camera's video scaled and padded, another scene's backgrounds, a person standing still while the background is
 learnt, and keypoint identities shuffled per camera. Ground truth is used only here,
 to confirm that the broken cases are broken (MPJPE), never by the command.
@@ -219,14 +219,16 @@ def still_start(tmp_path_factory, rig):
     return _render(tmp_path_factory.mktemp("check") / "still", rig, seed=4, frames=60, still=15)
 
 
-def turned(rig: Rig, name: str, degrees: float) -> Rig:
-    """The rig with camera ``name`` turned about its own axes (mostly pan): a knocked camera, or a bad calibration."""
+def turned(rig: Rig, name: str, degrees: float, shift_m: float = 0.0) -> Rig:
+    """The rig with camera ``name`` turned about its own axes (mostly pan) and moved ``shift_m`` metres along its
+    image's x axis: a knocked camera, or a bad calibration."""
     axis = np.array([0.3, 1.0, 0.2]) / np.linalg.norm([0.3, 1.0, 0.2])
     R, _ = cv2.Rodrigues(axis * np.deg2rad(degrees))
     cams = []
     for cam in rig.cameras:
         if cam.name == name:
             T = cam.T_world_cam.copy()
+            T[:3, 3] += shift_m * T[:3, 0]
             T[:3, :3] = T[:3, :3] @ R
             cam = cam.with_pose(T)
         cams.append(cam)
@@ -312,7 +314,7 @@ def good(studio, rig):
 
 @pytest.fixture(scope="module")
 def turned_cam1(studio, rig):
-    return _case(studio, turned(rig, "cam1", 6.0), backgrounds=studio / "backgrounds")
+    return _case(studio, turned(rig, "cam1", 5.0, shift_m=0.10), backgrounds=studio / "backgrounds")
 
 
 @pytest.fixture(scope="module")
