@@ -73,6 +73,13 @@ class CropBox:
         """(3,) [cx, cy, side]."""
         return np.array([self.cx, self.cy, self.side], dtype=np.float64)
 
+    def pixel_rect(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) integer pixel slice bounds of the box within a ``width`` x ``height`` image."""
+        half = self.side / 2.0
+        x0, y0 = int(max(self.cx - half, 0)), int(max(self.cy - half, 0))
+        x1, y1 = int(min(self.cx + half + 1, width)), int(min(self.cy + half + 1, height))
+        return x0, y0, x1, y1
+
 
 def _check_image(name: str, image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)

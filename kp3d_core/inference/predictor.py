@@ -412,10 +412,7 @@ class Predictor:
                 return mask, None
         if box is None:
             return None, None
-        half = box.side / 2.0
-        y0, y1 = int(max(box.cy - half, 0)), int(min(box.cy + half + 1, cam.height))
-        x0, x1 = int(max(box.cx - half, 0)), int(min(box.cx + half + 1, cam.width))
-        return None, (x0, y0, x1, y1)
+        return None, box.pixel_rect(cam.width, cam.height)
 
     def _ghost(self, v: int, image: np.ndarray, gain, keep: np.ndarray | None, keep_box, box: CropBox | None):
         """(H, W) bool ghost pixels of camera v: opened foreground that stayed put since the camera's previous
@@ -443,14 +440,12 @@ class Predictor:
             x0, y0, x1, y1 = keep_box
             ghost[max(y0 - 4, 0) : y1 + 4, max(x0 - 4, 0) : x1 + 4] = False
         if self.config.ghost_colours and box is not None:
-            half = box.side / 2.0
-            x0, y0 = int(max(box.cx - half, 0)), int(max(box.cy - half, 0))
-            x1, y1 = int(min(box.cx + half + 1, cam.width)), int(min(box.cy + half + 1, cam.height))
+            x0, y0, x1, y1 = box.pixel_rect(cam.width, cam.height)
             person = np.zeros(fg.shape, bool)
             person[py : py + h, px : px + w] = (patch > 0) & moved
             in_box = np.zeros(fg.shape, bool)
             in_box[y0:y1, x0:x1] = True
-            g = int(0.25 * half)
+            g = int(0.125 * box.side)  # a quarter of the half side
             room = np.ones(fg.shape, bool)
             room[max(y0 - g, 0) : y1 + g, max(x0 - g, 0) : x1 + g] = False
             room[py : py + h, px : px + w] &= patch == 0
