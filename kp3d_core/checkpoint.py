@@ -4,7 +4,8 @@ Layout::
 
     {"format": "kp3d-checkpoint", "version": 1,
      "config": {...},            # config_to_dict(Config), plain types
-     "model": state_dict,        # DiscoveryModel: "keypoint_net.*" (exported) and "decoder.*" (training only)
+     "model": state_dict,        # DiscoveryModel: "keypoint_net.*" (exported) and "decoder.*" (training only;
+                                 # with loss.physique > 0 also "skeleton_head.physique.*", kp3d_core.mas)
      "optimizer": state_dict,    # optional, for --resume
      "step": int, "samples": int,
      "elapsed_s": float,         # training seconds spent (train.max_minutes budgets resume from it)

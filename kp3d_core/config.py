@@ -96,6 +96,36 @@ class LossConfig:
     """Label-free distillation, for fine-tuning (``kp3d adapt``): L1 (fraction of the crop side) between the keypoints
     and those the frozen net of ``train.init_from`` finds on the same crops, weighted by that net's confidence, so that
     each keypoint keeps the body part it had (the part a fitted mapping reads). Needs ``train.init_from``."""
+    # Mask as Supervision (seed 002; kp3d_core.mas): named joints without labels. Every weight 0 = off, the default,
+    # so that configs without these keys train as before. Any of skeleton, physique, symmetry needs
+    # model.num_keypoints 17: keypoint k is the joint skeleton.JOINT_NAMES[k].
+    skeleton: float = 0.0
+    """MaS skeleton term: the skeleton mask drawn from the reprojected joints (bones + torso lines,
+    kp3d_core.skeleton_mask) must not lie outside the soft |I - B| foreground (mean squared, outside only)."""
+    skeleton_sigma: float = 0.02
+    """Width of the drawn body lines, fraction of the crop side: exp(-d^2 / sigma^2) (the paper's 5 px at 256)."""
+    skeleton_arm_sigma: float = 0.012
+    """Width of the drawn arm bones (shoulder-elbow, elbow-wrist), fraction of the crop side: arms are thinner."""
+    skeleton_union: str = "max"
+    """How the lines combine into one mask: 'max' or 'soft' (1 - prod(1 - m))."""
+    physique: float = 0.0
+    """MaS physique term: a small U-Net (kp3d_core.models.physique, training only) maps the skeleton mask to a
+    silhouette, L2 against the soft foreground; the gradient through the net makes the bones cover the body."""
+    physique_width: int = 32
+    """Channels of the physique net's first stage (w, 2w, 4w: the paper's 32-64-128). A training-only head, kept out
+    of ModelConfig so that model configs stored in existing checkpoints still compare equal."""
+    symmetry: float = 0.0
+    """MaS left/right symmetry: |length(left bone) - length(right bone)| of the triangulated joints, metres."""
+    geodesic: bool = False
+    """Weight the skeleton and physique pixels by the geodesic weights of the foreground (kp3d_core.geodesic):
+    exp(2d) + 1 inside, 3d + 20 outside; computed once per batch on the CPU."""
+    geodesic_threshold: float = 0.5
+    """The soft foreground counts as silhouette above this value (for the geodesic weights)."""
+    arms_from_step: int = 0
+    """Cascade: until this step the arm bones (elbows, wrists) are neither drawn nor in the symmetry term (stage 1:
+    trunk and legs settle first)."""
+    physique_from_step: int = 0
+    """Cascade: the physique term (and the physique net) start at this step, once the skeleton term has settled."""
 
 
 @dataclass
@@ -298,6 +328,17 @@ def _validate(cfg: Config, source: str) -> Config:
     need(t.val_samples >= 1, "train.val_samples", f"must be >= 1, got {t.val_samples}")
     need(t.lr > 0, "train.lr", "must be > 0")
     need(t.device in ("auto", "cpu", "cuda"), "train.device", "must be 'auto', 'cpu' or 'cuda'")
+    lo = cfg.loss
+    if lo.skeleton > 0 or lo.physique > 0 or lo.symmetry > 0:
+        need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the named joints, skeleton.JOINT_NAMES) with "
+             f"loss.skeleton, loss.physique or loss.symmetry on, got {m.num_keypoints}")
+    need(lo.skeleton_sigma > 0 and lo.skeleton_arm_sigma > 0, "loss.skeleton_sigma",
+         "and loss.skeleton_arm_sigma must be > 0")
+    need(lo.skeleton_union in ("max", "soft"), "loss.skeleton_union", f"must be 'max' or 'soft', got {lo.skeleton_union!r}")
+    need(lo.physique_width >= 4, "loss.physique_width", f"must be >= 4, got {lo.physique_width}")
+    need(0 < lo.geodesic_threshold < 1, "loss.geodesic_threshold", f"must be in (0, 1), got {lo.geodesic_threshold}")
+    need(lo.arms_from_step >= 0, "loss.arms_from_step", f"must be >= 0, got {lo.arms_from_step}")
+    need(lo.physique_from_step >= 0, "loss.physique_from_step", f"must be >= 0, got {lo.physique_from_step}")
     if t.supervised:
         need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the studio joints) with --supervised")
     if cfg.loss.distill > 0:

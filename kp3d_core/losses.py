@@ -7,8 +7,10 @@ the keypoints. Additions (REFERENCE section 5, a prototype's lessons): ``fill`` 
 collapse of all keypoints onto the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than
 the decoder's own mask (which dropped the arms); foreground pixels are weighted 5x in the reconstruction;
 ``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone) and ``temporal`` (a keypoint keeps its part
-over time) are further additions. ``supervised_loss`` is the upper bound's loss (labels); ``distillation_loss`` holds a
-fine-tuned net's keypoints near those of the net it started from (``kp3d adapt``, no labels).
+over time) are further additions. ``skeleton``, ``physique`` and ``symmetry`` are Mask as Supervision's
+(seed 002, :mod:`kp3d_core.mas`), for a model whose 17 keypoints are the named joints. ``supervised_loss`` is the
+upper bound's loss (labels); ``distillation_loss`` holds a fine-tuned net's keypoints near those of the net it started
+from (``kp3d adapt``, no labels).
 
 Shapes: B frames, V views, K keypoints, S crop side; every per-view term is averaged over valid views
 only (``valid_view``). Keypoint distances are in fractions of the crop side, 3D in metres.
@@ -18,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import mas
+from .cascade import Stage
 from .config import LossConfig
 from .render_keypoints import cell_centres, render_mask
 
@@ -190,10 +194,12 @@ def supervised_loss(kp: torch.Tensor, joints2d_crop: torch.Tensor, visible: torc
     return (err * w).sum() / w.sum().clamp_min(1.0)
 
 
-def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int) -> dict[str, torch.Tensor]:
+def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int, stage: Stage = Stage()
+                        ) -> dict[str, torch.Tensor]:
     """All enabled unsupervised terms (weight > 0) as unweighted scalars, keyed by their config name.
 
-    ``out`` is :meth:`DiscoveryModel.forward`'s dict; ``batch`` the training-sample batch.
+    ``out`` is :meth:`DiscoveryModel.forward`'s dict; ``batch`` the training-sample batch; ``stage`` the MaS
+    cascade's stage (:func:`kp3d_core.cascade.cascade_stage`), which leaves out the physique term before its step.
     Use :func:`total_loss` to combine them with the weights.
     """
     valid_view = batch["valid_view"].to(torch.bool)
@@ -235,6 +241,30 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int)
         terms["temporal"] = temporal_loss(out["X"], valid_kp, length=cfg.temporal_order + 1)
     if cfg.consistency > 0:
         terms["consistency"] = _view_mean(consistency_loss(out["kp"], out["kp_hat"], crop_size), valid_view)
+    terms.update(mas_terms(out, fg, valid_view, cfg, stage))
+    return terms
+
+
+def mas_terms(out: dict, fg: torch.Tensor, valid_view: torch.Tensor, cfg: LossConfig, stage: Stage
+              ) -> dict[str, torch.Tensor]:
+    """The enabled Mask-as-Supervision terms (:mod:`kp3d_core.mas`): skeleton, physique (from its cascade step),
+    symmetry. ``fg`` (B, V, 1, S, S) the soft foreground; the masks are compared at the skeleton's side h."""
+    terms: dict[str, torch.Tensor] = {}
+    pixel_terms = cfg.skeleton > 0 or (cfg.physique > 0 and stage.physique)
+    if pixel_terms:
+        if "skeleton" not in out:
+            raise ValueError("loss.skeleton / loss.physique: the model has no skeleton head (build it with "
+                             "SkeletonHead.from_config, kp3d_core.train.build_model)")
+        fg_h = downsample(fg, out["skeleton"].shape[-1])
+        weights = mas.pixel_weights(fg_h, cfg.geodesic_threshold) if cfg.geodesic else None
+        if cfg.skeleton > 0:
+            terms["skeleton"] = _view_mean(mas.skeleton_outside_loss(out["skeleton"], fg_h, weights), valid_view)
+        if cfg.physique > 0 and stage.physique:
+            if "physique" not in out:
+                raise ValueError("loss.physique: the model ran no physique net (its stage was off in the forward)")
+            terms["physique"] = _view_mean(mas.physique_loss(out["physique"], fg_h, weights), valid_view)
+    if cfg.symmetry > 0:
+        terms["symmetry"] = mas.symmetry_loss(out["X"], out["valid"].to(torch.bool), stage.arms)
     return terms
 
 

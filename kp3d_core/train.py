@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from . import losses
 from .augment import Augmenter
+from .cascade import cascade_stage
 from .checkpoint import CheckpointError, load_checkpoint, load_state_checked, save_checkpoint
 from .config import Config, ConfigError, config_from_dict, config_to_dict, load_config
 from .data.bag import build_bag_cache
@@ -43,6 +44,7 @@ from .data.sessions import read_split
 from .data.studio import SampleParams
 from .models.discovery import DiscoveryModel
 from .models.keypoint_net import KeypointNet, load_keypoint_net
+from .models.skeleton_head import SkeletonHead
 from .models.synthetic import SyntheticDataset
 from .rig import load_rig
 
@@ -274,9 +276,11 @@ class Progress:
 
 
 def build_model(cfg: Config, device: torch.device) -> tuple[DiscoveryModel, torch.optim.Optimizer]:
-    """A freshly initialised model (channels_last) and its AdamW optimiser."""
+    """A freshly initialised model (channels_last) and its AdamW optimiser; with a MaS term on (``loss.skeleton`` or
+    ``loss.physique``), the model's skeleton head (and physique net) too."""
     # channels_last: the oneDNN (CPU) and cuDNN convolutions run faster in NHWC (-15 % step time measured on CPU).
-    model = DiscoveryModel(cfg.model).to(device, memory_format=torch.channels_last)
+    head = SkeletonHead.from_config(cfg.model, cfg.loss)
+    model = DiscoveryModel(cfg.model, head).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     return model, optimizer
 
@@ -320,7 +324,8 @@ def wrap_ddp(model: DiscoveryModel, cfg: Config, procs: Processes) -> torch.nn.M
         return model
     return torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[procs.local_rank] if procs.cuda else None,
-        find_unused_parameters=cfg.train.supervised,  # the decoder is idle when supervised
+        # the decoder is idle when supervised, the physique net before loss.physique_from_step
+        find_unused_parameters=cfg.train.supervised or cfg.loss.physique > 0,
     )
 
 
@@ -398,10 +403,10 @@ def distillation_term(teacher: KeypointNet, batch: dict, out: dict, crop_size: i
                                     crop_size)
 
 
-def compute_losses(model, batch: dict, cfg: Config, teacher: KeypointNet | None = None
+def compute_losses(model, batch: dict, cfg: Config, teacher: KeypointNet | None = None, step: int | None = None
                    ) -> tuple[torch.Tensor, dict[str, float], dict]:
-    """Forward + loss terms (with ``teacher``, :func:`build_teacher`'s, the distillation term too). Returns (total
-    loss, terms as floats, model outputs)."""
+    """Forward + loss terms (with ``teacher``, :func:`build_teacher`'s, the distillation term too) at optimiser step
+    ``step`` (the MaS cascade's clock; None: its final stage). Returns (total loss, terms as floats, model outputs)."""
     if cfg.train.supervised:
         out = model(batch, decode=False)
         if not bool(torch.as_tensor(batch.get("has_labels", True)).all()):
@@ -410,8 +415,9 @@ def compute_losses(model, batch: dict, cfg: Config, teacher: KeypointNet | None 
         terms = {"supervised": term}
         total = cfg.loss.supervised * term
     else:
-        out = model(batch)
-        terms = losses.unsupervised_losses(out, batch, cfg.loss, cfg.model.crop_size)
+        stage = cascade_stage(step, cfg.loss)
+        out = model(batch, stage=stage)
+        terms = losses.unsupervised_losses(out, batch, cfg.loss, cfg.model.crop_size, stage)
         if teacher is not None:
             terms["distill"] = distillation_term(teacher, batch, out, cfg.model.crop_size)
         total = losses.total_loss(terms, cfg.loss)
@@ -425,7 +431,7 @@ def optimisation_step(ddp_model: torch.nn.Module, optimizer: torch.optim.Optimiz
     terms, model outputs); FloatingPointError naming the step if the loss is not finite."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    total, terms, out = compute_losses(ddp_model, batch, cfg, teacher)
+    total, terms, out = compute_losses(ddp_model, batch, cfg, teacher, step)
     if not torch.isfinite(total):
         raise FloatingPointError(f"step {step}: loss is not finite ({terms})")
     optimizer.zero_grad(set_to_none=True)
@@ -440,7 +446,8 @@ def optimisation_step(ddp_model: torch.nn.Module, optimizer: torch.optim.Optimiz
 @torch.no_grad()
 def validate(model: DiscoveryModel, val: ValidationSet, cfg: Config, device: torch.device,
              teacher: KeypointNet | None = None) -> tuple[dict, tuple]:
-    """The training loss terms on the validation samples, in eval mode without gradients or augmentation.
+    """The training loss terms on the validation samples, in eval mode without gradients or augmentation. The MaS
+    cascade's terms at its final stage (arms, physique) at every validation, so that the curve measures one objective.
 
     Returns ``({"total", "terms": {name: value}, "confidence", "samples", "seconds"}, (batch, outputs))``: means
     over the frames (each batch weighted by its frame count) and the first batch with its outputs, for a preview.

@@ -6,6 +6,10 @@ Chain (Honari & Fua; geometry in :mod:`kp3d_core.geometry`)::
     x --crop_to_image--> image px --undistort--> ideal px --triangulate(P, w=confidence)--> X (B, K, 3) m
     X --project(P)--> ideal px --distort--> image px --image_to_crop--> x_hat (B, V, K, 2) crop px
     x_hat --Decoder--> M, D;  I~ = M * D + (1 - M) * background
+    x_hat --SkeletonHead--> skeleton mask (--PhysiqueNet--> silhouette)   (skeleton mode, Mask as Supervision)
+
+Skeleton mode: with a :class:`~kp3d_core.models.skeleton_head.SkeletonHead` (``num_keypoints`` 17, keypoint k the
+joint ``skeleton.JOINT_NAMES[k]``) the forward also draws each view's skeleton from x_hat (kp3d_core.mas).
 
 The background crop is used only for the composite (never as an encoder input).
 """
@@ -15,9 +19,12 @@ import torch
 import torch.nn as nn
 
 from .. import crop, geometry
+from ..cascade import Stage
 from ..config import ModelConfig
+from ..skeleton import NUM_JOINTS
 from .decoder import Decoder
 from .keypoint_net import KeypointNet, check_crops
+from .skeleton_head import SkeletonHead
 
 
 def crop_to_ideal(kp_crop: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -35,26 +42,34 @@ def ideal_to_crop(uv_ideal: torch.Tensor, batch: dict) -> torch.Tensor:
 
 
 class DiscoveryModel(nn.Module):
-    """KeypointNet (exported) + Decoder (training only). ``forward(batch)`` returns a dict of outputs."""
+    """KeypointNet (exported) + Decoder and optional SkeletonHead (training only). ``forward(batch)`` returns a dict
+    of outputs."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, skeleton_head: SkeletonHead | None = None) -> None:
         super().__init__()
+        if skeleton_head is not None and cfg.num_keypoints != NUM_JOINTS:
+            raise ValueError(f"skeleton_head: needs num_keypoints {NUM_JOINTS} (the named joints), got "
+                             f"{cfg.num_keypoints}")
         self.cfg = cfg
         self.keypoint_net = KeypointNet(cfg)
         self.decoder = Decoder(cfg)
+        self.skeleton_head = skeleton_head  # None: no "skeleton_head.*" weights, the state_dict of before
 
-    def forward(self, batch: dict, decode: bool = True) -> dict:
+    def forward(self, batch: dict, decode: bool = True, stage: Stage = Stage()) -> dict:
         """Run the full chain on a batch of the training-sample contract.
 
         Args:
             batch: ``image`` (B, V, 3, S, S), optional ``encoder_image`` (B, V, 3, S, S) the keypoint net sees
                 instead (augmentation), ``background`` (B, V, 3, S, S), ``crop_to_image`` (B, V, 3, 3),
                 ``K`` (B, V, 3, 3), ``dist`` (B, V, 5), ``P`` (B, V, 3, 4), ``valid_view`` (B, V).
-            decode: run the decoder (False for the supervised upper bound, which needs no reconstruction).
+            decode: run the decoder and the skeleton head (False for the supervised upper bound, which needs no
+                reconstruction).
+            stage: the MaS cascade's stage (arm bones drawn, physique net run); used by the skeleton head only.
         Returns:
             ``probs`` (B, V, K, h, w), ``kp`` (B, V, K, 2) crop px, ``conf`` (B, V, K), ``X`` (B, K, 3) m (NaN-free:
             invalid points are zeros), ``valid`` (B, K), ``kp_hat`` (B, V, K, 2) crop px and, with ``decode``,
-            ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S).
+            ``mask`` (B, V, 1, S, S), ``fg_image`` (B, V, 3, S, S), ``recon`` (B, V, 3, S, S); with ``decode`` and a
+            skeleton head, ``skeleton`` (B, V, 1, h, h) and, when its physique net runs, ``physique`` (B, V, 1, h, h).
         """
         image = batch["image"]
         if image.dim() != 5:
@@ -80,4 +95,9 @@ class DiscoveryModel(nn.Module):
             mask = mask.reshape(B, V, 1, S, S)
             fg_image = fg_image.reshape(B, V, 3, S, S)
             out.update(mask=mask, fg_image=fg_image, recon=mask * fg_image + (1 - mask) * batch["background"])
+        if decode and self.skeleton_head is not None:
+            skel, physique = self.skeleton_head(kp_hat.reshape(B * V, K, 2), stage)
+            out["skeleton"] = skel.reshape(B, V, *skel.shape[1:])
+            if physique is not None:
+                out["physique"] = physique.reshape(B, V, *physique.shape[1:])
         return out
