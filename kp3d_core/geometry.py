@@ -214,3 +214,44 @@ def undistort_pixels(uv: Tensor, K: Tensor, dist: Tensor, iterations: int = 20) 
         x = (xd[..., 0] - dx) / radial
         y = (xd[..., 1] - dy) / radial
     return _to_pixels(torch.stack([x, y], dim=-1), K)
+
+
+def pixels_to_rays(uv: Tensor, K: Tensor, dist: Tensor) -> Tensor:
+    """Distorted pixels (..., N, 2) -> normalised image coordinates ``K^-1 [u, v, 1]`` of the ideal camera: the
+    direction (x, y, 1) of each point's ray in the camera frame. K (..., 3, 3), dist (..., 5)."""
+    return _to_normalised(undistort_pixels(uv, K, dist), K)
+
+
+# ------------------------------------------------------------------------------------ single view
+def solve_translation(Y: Tensor, rays: Tensor, weights: Tensor) -> Tensor:
+    """Where a rigid 3D shape stands in front of one camera: the translation T that best aligns ``Y + T`` with rays.
+
+    Each point k asks ``(Y_k + T)_x = r_kx (Y_k + T)_z`` and the same in y, linear in T; solved by weighted least
+    squares (3x3 normal equations). Differentiable.
+
+    Args:
+        Y: (B, K, 3) shape in the camera frame, metres (e.g. relative to its mean).
+        rays: (B, K, 2) normalised image coordinates the points are seen along.
+        weights: (B, K) >= 0 (0: ignore the point; NaN rays must have weight 0).
+    Returns:
+        (B, 3) translation, metres; NaN where fewer than two points have weight.
+    """
+    _check("Y", Y, 3, (3,))
+    _check("rays", rays, 3, (2,))
+    r = torch.nan_to_num(rays)
+    w = weights.to(Y.dtype)
+    # Rows: [1, 0, -r_x] T = r_x Y_z - Y_x and [0, 1, -r_y] T = r_y Y_z - Y_y.
+    zeros, ones = torch.zeros_like(r[..., 0]), torch.ones_like(r[..., 0])
+    ax = torch.stack([ones, zeros, -r[..., 0]], dim=-1)  # (B, K, 3)
+    ay = torch.stack([zeros, ones, -r[..., 1]], dim=-1)
+    bx = r[..., 0] * Y[..., 2] - Y[..., 0]
+    by = r[..., 1] * Y[..., 2] - Y[..., 1]
+    A = torch.cat([ax, ay], dim=1)  # (B, 2K, 3)
+    b = torch.cat([bx, by], dim=1)
+    ww = torch.cat([w, w], dim=1)
+    H = torch.einsum("bn,bni,bnj->bij", ww, A, A)
+    g = torch.einsum("bn,bni,bn->bi", ww, A, b)
+    ok = (w > 0).sum(-1) >= 2
+    eye = torch.eye(3, dtype=Y.dtype, device=Y.device)
+    T = torch.linalg.solve(torch.where(ok[:, None, None], H, eye), g[..., None])[..., 0]
+    return torch.where(ok[:, None], T, torch.full_like(T, float("nan")))

@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "accuracy": ("kp3d_core.bench.accuracy", "train and evaluate on studio-bench (ablations, labels, views)"),
     "node": ("kp3d_ros.bench_node", "publisher and node in separate processes over real rclpy"),
     "field": ("kp3d_core.bench.field", "run-time estimator on studio-field sessions: stored vs learnt backgrounds"),
+    "lift": ("kp3d_core.bench.lift", "single-view lifter: ablation, single- beside multi-view figures"),
 }
 
 

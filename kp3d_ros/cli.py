@@ -22,8 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("kp3d_core.evaluate", "evaluate a checkpoint on a studio dataset (default: shipped model, studio-bench test)"),
     "map": ("kp3d_core.fit_mapping", "fit the keypoints -> 17-joint pose mapping on a fraction of labelled frames"),
     "export": ("kp3d_core.inference.export", "export a checkpoint (default: the shipped model) to ONNX (and a TensorRT engine)"),
-    "bench": ("kp3d_ros.bench", "benchmarks that print JSON lines (triangulation, synth, inference, accuracy, node, "
-              "field)"),
+    "bench": ("kp3d_ros.bench", "benchmarks that print JSON lines (triangulation, synth, inference, accuracy, node, field, "
+              "lift)"),
     "replay": ("kp3d_ros.replay", "play a rosbag2 bag through rclpy publishers, with /clock"),
     "demo": ("kp3d_ros.demo", "the main job: studio bag -> node -> summary and out/demo/summary.png"),
     "rig": ("kp3d_core.rigio.cli", "import a calibration (ROS, Kalibr, Anipose, Qualisys, COLMAP, OpenCV stereo) "
@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "background": ("kp3d_core.background_cli", "per-camera backgrounds for the node from an empty-scene bag (or the "
                    "recording itself), with a picture"),
     "adapt": ("kp3d_core.adapt", "fine-tune a model on your own recording without labels, keeping its mapping"),
+    "lift": ("kp3d_core.lift.cli", "add a single-view lifter to a model, trained from its own triangulations (no labels)"),
 }
 
 # The project's user-error types, by defining module. Looked up only in modules already imported when the

@@ -18,8 +18,9 @@ RUNTIME_ROOTS = ("kp3d_ros.node", "kp3d_core.inference")
 # Offline work: what fits, evaluates, renders or benchmarks. Run-time modules import none of it.
 OFFLINE = (
     "kp3d_core.train", "kp3d_core.losses", "kp3d_core.augment", "kp3d_core.data", "kp3d_core.models.decoder",
-    "kp3d_core.models.discovery", "kp3d_core.models.synthetic", "kp3d_core.evaluate", "kp3d_core.fit_mapping",
-    "kp3d_core.bench", "kp3d_core.studio", "kp3d_core.plots", "kp3d_ros.demo", "kp3d_ros.bench",
+    "kp3d_core.models.discovery", "kp3d_core.models.synthetic", "kp3d_core.models.skeleton_head", "kp3d_core.models.physique",
+    "kp3d_core.mas", "kp3d_core.cascade", "kp3d_core.geodesic", "kp3d_core.evaluate", "kp3d_core.fit_mapping",
+    "kp3d_core.bench", "kp3d_core.lift", "kp3d_core.studio", "kp3d_core.plots", "kp3d_ros.demo", "kp3d_ros.bench",
     "kp3d_ros.bench_node", "training",
 )
 

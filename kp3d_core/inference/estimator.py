@@ -23,6 +23,11 @@ reprojection error of the valid keypoints exceeds ``max_reprojection_error`` cro
 disagree: e.g. a camera knocked out of its calibration). ``Estimate.reprojection_error`` and
 ``Estimate.view_errors`` report the figures for every set.
 
+One camera: when the checkpoint carries a single-view lifter (``kp3d lift``) and fewer than ``min_views`` views see
+the person, so that nothing triangulates, the best-seen view's keypoints are lifted to 3D
+(:mod:`kp3d_core.inference.single_view`) and mapped as usual; ``Estimate.single_view`` names that camera. The next set
+that triangulates is multi-view again.
+
 The defaults (no confidence threshold, no refinement) compute exactly what ``kp3d eval`` computes
 from the same crops, so run-time and evaluation figures agree.
 """
@@ -42,6 +47,7 @@ from ..geometry import project, refine_triangulation, triangulate, undistort_pix
 from ..models.mapping import apply_mapping, check_mapping
 from .backends import create_backend
 from .predictor import Predictor, PredictorConfig
+from .single_view import SingleViewLifter, check_lifter
 
 
 @dataclass
@@ -66,6 +72,8 @@ class Estimate:
         view_errors: (V,) the same median per view; NaN for views that contributed nothing.
         rejected: None for a plausible estimate, else why it was emptied: ``background_warmup`` or
             ``reprojection`` (see the module docstring).
+        single_view: None for a multi-view estimate; else the name of the camera whose keypoints alone were lifted
+            to ``keypoints3d`` (fewer than ``min_views`` views saw the person; the model carries a lifter).
     """
 
     stamp_ns: int
@@ -81,6 +89,7 @@ class Estimate:
     reprojection_error: float = float("nan")
     view_errors: np.ndarray | None = None
     rejected: str | None = None
+    single_view: str | None = None
 
     @property
     def has_person(self) -> bool:
@@ -108,6 +117,9 @@ class MultiViewEstimator:
             one of four cameras tilted 10 (20) degrees off its calibration, 0.14 (0.24) with poses 280
             (450) mm off; 5 degrees, 0.09 (190 mm, not caught: the check is for gross disagreement only).
         wait_for_background: reject estimates while the predictor's background is warming up.
+        lifter: a :class:`~kp3d_core.inference.single_view.SingleViewLifter`, or None. With one, a set in which
+            fewer than ``min_views`` views found the person (so nothing triangulates) gives the keypoints of the
+            best-seen view lifted to 3D, marked by ``Estimate.single_view``.
     """
 
     def __init__(
@@ -123,6 +135,7 @@ class MultiViewEstimator:
         track_max_age: int = 5,
         max_reprojection_error: float | None = 0.12,
         wait_for_background: bool = True,
+        lifter: SingleViewLifter | None = None,
     ):
         self.cameras = list(cameras)
         names = [c.name for c in self.cameras]
@@ -147,6 +160,9 @@ class MultiViewEstimator:
         self.max_reprojection_error = max_reprojection_error
         self.wait_for_background = bool(wait_for_background)
         self.num_keypoints = predictor.num_keypoints
+        if lifter is not None:
+            check_lifter(lifter.entry, self.num_keypoints)
+        self.lifter = lifter
         self.backend = predictor.backend.name
         self._index = {n: i for i, n in enumerate(names)}
         # float64 calibration tensors for undistortion and triangulation
@@ -167,19 +183,21 @@ class MultiViewEstimator:
 
         ``rig``: a :class:`~kp3d_core.rig.Rig` or a list of cameras. ``backend``: see
         :func:`~kp3d_core.inference.backends.create_backend` (``torch`` and ``onnxruntime`` are accepted
-        as aliases). The mapping comes from the checkpoint (an ONNX file has none: pose is None).
-        Other keyword arguments go to the constructor.
+        as aliases). The mapping and the single-view lifter come from the checkpoint (an ONNX file has neither:
+        pose is None and there is no single-view fallback). Other keyword arguments go to the constructor.
         """
         cameras = list(getattr(rig, "cameras", rig))
         path = Path(model) if model is not None else shipped_model_path()
         if path.suffix == ".onnx":
             be = create_backend(backend, onnx_path=path, engine_cache_dir=engine_cache_dir, device=device)
-            mapping = None
+            mapping, lifter = None, None
         else:
             be = create_backend(backend, checkpoint=path, engine_cache_dir=engine_cache_dir, device=device)
-            mapping = load_checkpoint(path).get("mapping")
+            ckpt = load_checkpoint(path)
+            mapping = ckpt.get("mapping")
+            lifter = SingleViewLifter(ckpt["lifter"], cameras) if ckpt.get("lifter") else None
         predictor = Predictor(be, cameras, predictor_config, backgrounds)
-        return cls(predictor, cameras, mapping=mapping, **kwargs)
+        return cls(predictor, cameras, mapping=mapping, lifter=lifter, **kwargs)
 
     def with_cameras(self, cameras: list[Camera] | tuple[Camera, ...]) -> "MultiViewEstimator":
         """The same network, mapping and settings on other calibrations of the same cameras (e.g. the
@@ -189,6 +207,7 @@ class MultiViewEstimator:
             conf_threshold=self.conf_threshold, smoothing=self.smoothing, refine_iterations=self.refine_iterations,
             pose_min_valid=self.pose_min_valid, track_max_age=self.track_max_age,
             max_reprojection_error=self.max_reprojection_error, wait_for_background=self.wait_for_background,
+            lifter=None if self.lifter is None else self.lifter.with_cameras(cameras),
         )
 
     # ------------------------------------------------------------------------------ per frame
@@ -208,6 +227,8 @@ class MultiViewEstimator:
         self._track, self._track_age = None, 0
         if hasattr(self.smoothing, "reset"):
             self.smoothing.reset()
+        if self.lifter is not None:
+            self.lifter.reset()
 
     def process(self, images, stamp_ns: int) -> Estimate:
         """One synchronised set -> :class:`Estimate`.
@@ -243,6 +264,11 @@ class MultiViewEstimator:
         rejected = self._rejection(background_ready, reproj)
         if rejected is not None:
             X, valid = np.full_like(X, np.nan), np.zeros_like(valid)
+        single_view = None
+        if self.lifter is not None:
+            self.lifter.observe(views.keypoints, views.confidence, views.found)
+            if rejected is None and not valid.any():
+                X, valid, single_view = self._single_view(views)
         if self.smoothing is not None and valid.any():
             X = np.asarray(self.smoothing(X, stamp_ns * 1e-9), dtype=np.float64)
             valid &= np.isfinite(X).all(axis=1)
@@ -256,7 +282,19 @@ class MultiViewEstimator:
         timings = dict(views.timings)
         timings.update(triangulate=(t2 - t1) * 1e3, mapping=(t3 - t2) * 1e3, total=(time.perf_counter() - t0) * 1e3)
         return Estimate(int(stamp_ns), X, valid, pose, views.keypoints, views.confidence, views_used, views.found,
-                        views.boxes, timings, reproj, view_errors, rejected)
+                        views.boxes, timings, reproj, view_errors, rejected, single_view)
+
+    def _single_view(self, views) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """Nothing triangulated: the lifted keypoints of the view that sees the person most confidently, as
+        (X (K, 3), valid (K,), camera name); empty (NaN, False, None) when no view can be lifted."""
+        score = np.where(views.found, np.nansum(views.confidence, axis=1), -1.0)
+        for v in np.argsort(-score):
+            if score[v] < 0:
+                break
+            X = self.lifter.lift(int(v))
+            if X is not None and np.isfinite(X).all():
+                return X, np.ones(self.num_keypoints, bool), self.cameras[v].name
+        return np.full((self.num_keypoints, 3), np.nan), np.zeros(self.num_keypoints, bool), None
 
     def _rejection(self, background_ready: bool, reproj: float) -> str | None:
         """Why an estimate is implausible (see the module docstring), or None."""

@@ -1,0 +1,117 @@
+"""Run-time single-view lifting: when fewer than two cameras see the person, one view's keypoints give the 3D.
+
+A checkpoint may carry a lifter under ``lifter`` (written by ``kp3d lift``, plain tensors and values, loadable with
+``torch.load(weights_only=True)``)::
+
+    {"num_keypoints": 32, "window": 1, "width": 512, "blocks": 2, "state": {...LifterNet state...},
+     "info": {"data": "...", "steps": 4000, ...}}
+
+:class:`SingleViewLifter` keeps each view's last ``window`` keypoint sets (the temporal lifter reads them), lifts
+one view to a metric shape in that camera's frame (:class:`~kp3d_core.models.lifter.LifterNet`), stands it where its
+rays point (:func:`~kp3d_core.geometry.solve_translation`) and returns it in the world frame.
+
+What holds: the shape's size is the one learnt from the triangulated training keypoints, so the depth is right for
+a person of about the training subjects' size; a taller or shorter person stands proportionally too far or too near
+(a 10 % taller person, about 10 % too near), along the right ray. The orientation and the 2D reprojection hold.
+
+Example::
+
+    lifter = SingleViewLifter(ckpt["lifter"], cameras)
+    lifter.observe(est.keypoints2d, est.confidence, est.found)   # every frame, every view
+    X = lifter.lift(v)                                            # (K, 3) world metres, or None
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import torch
+
+from ..camera import Camera
+from ..geometry import pixels_to_rays, solve_translation
+from ..models.lifter import LifterNet, lifter_inputs
+
+MIN_KEYPOINTS = 4
+"""Confident keypoints a view needs in its newest frame to be lifted."""
+
+
+def check_lifter(entry: dict, num_keypoints: int) -> None:
+    """Raise ValueError unless ``entry`` is a lifter entry for ``num_keypoints`` keypoints (at start-up)."""
+    try:
+        k, window = int(entry["num_keypoints"]), int(entry["window"])
+        int(entry["width"]), int(entry["blocks"])
+        entry["state"].keys()
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ValueError("lifter: not a kp3d lifter entry (needs num_keypoints, window, width, blocks, state)") from None
+    if k != num_keypoints:
+        raise ValueError(f"lifter: trained for {k} keypoints but the network gives {num_keypoints}")
+    if window < 1:
+        raise ValueError(f"lifter: window must be >= 1, got {window}")
+
+
+def build_lifter_net(entry: dict) -> LifterNet:
+    """The entry's network in eval mode."""
+    net = LifterNet(int(entry["num_keypoints"]), int(entry["window"]), int(entry["width"]), int(entry["blocks"]))
+    net.load_state_dict(entry["state"])
+    return net.eval()
+
+
+class SingleViewLifter:
+    """One view's 2D keypoints (over a causal window) -> 3D keypoints in the world (see the module docstring).
+
+    Args:
+        entry: a checkpoint's ``lifter`` entry.
+        cameras: the V cameras, in the estimator's order.
+    """
+
+    def __init__(self, entry: dict, cameras: list[Camera] | tuple[Camera, ...]) -> None:
+        self.entry = entry
+        self.net = build_lifter_net(entry)
+        self.window = self.net.window
+        self.num_keypoints = self.net.num_keypoints
+        self.cameras = list(cameras)
+        self._K = torch.from_numpy(np.stack([c.K for c in self.cameras]))
+        self._dist = torch.from_numpy(np.stack([c.dist for c in self.cameras]))
+        self._history = [deque(maxlen=self.window) for _ in self.cameras]
+
+    def with_cameras(self, cameras: list[Camera] | tuple[Camera, ...]) -> "SingleViewLifter":
+        """The same network on other calibrations of the same cameras (the history restarts)."""
+        return SingleViewLifter(self.entry, cameras)
+
+    def reset(self) -> None:
+        """Forget every view's history (a jump in time)."""
+        for h in self._history:
+            h.clear()
+
+    def observe(self, keypoints2d: np.ndarray, confidence: np.ndarray, found: np.ndarray) -> None:
+        """One frame's keypoints of every view: (V, K, 2) raw pixels, (V, K) confidences, (V,) bool found."""
+        for v, h in enumerate(self._history):
+            if found[v]:
+                h.append((np.asarray(keypoints2d[v], np.float64), np.asarray(confidence[v], np.float64)))
+            else:
+                h.append((np.full((self.num_keypoints, 2), np.nan), np.zeros(self.num_keypoints)))
+
+    def can_lift(self, v: int) -> bool:
+        """View ``v``'s newest frame has enough confident keypoints."""
+        if not self._history[v]:
+            return False
+        kp, conf = self._history[v][-1]
+        return int(((conf > 0) & np.isfinite(kp).all(-1)).sum()) >= MIN_KEYPOINTS
+
+    @torch.no_grad()
+    def lift(self, v: int) -> np.ndarray | None:
+        """View ``v``'s newest keypoints lifted: (K, 3) world metres, or None when it cannot be lifted."""
+        if not self.can_lift(v):
+            return None
+        frames = list(self._history[v])
+        frames = [frames[0]] * (self.window - len(frames)) + frames  # a short history repeats its oldest frame
+        kp = torch.from_numpy(np.stack([f[0] for f in frames]))  # (W, K, 2) px
+        conf = torch.from_numpy(np.stack([f[1] for f in frames]))
+        rays = pixels_to_rays(torch.nan_to_num(kp), self._K[v], self._dist[v])
+        rays = torch.where(torch.isfinite(kp), rays, torch.full_like(rays, float("nan")))
+        x = lifter_inputs(rays, conf).float()[None]  # (1, W, F)
+        Y = self.net(x).double()  # (1, K, 3) camera frame, about the keypoints' mean
+        T = solve_translation(Y, rays[-1:], torch.where(torch.isfinite(rays[-1]).all(-1), conf[-1], 0.0)[None])
+        Xc = (Y + T[:, None, :])[0].numpy()
+        cam = self.cameras[v]
+        return (Xc - cam.t) @ cam.R  # camera -> world: R^T (Xc - t)

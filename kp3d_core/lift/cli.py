@@ -1,0 +1,107 @@
+"""``kp3d lift``: give a model a single-view lifter, trained from the rig's own triangulations (no labels).
+
+The model's multi-view estimator runs over the recording (:mod:`kp3d_core.lift.tracks`); each view's keypoints and
+the keypoints the views triangulate together become the lifter's training pairs; the lifter trains with the rotation
+cycle and the 2D discriminator (:mod:`kp3d_core.lift.fit`). No ground truth is read.
+
+Outputs in ``--out`` (default ``out/lift``): ``ckpt.pt`` (the model with the lifter added, its mapping carried over:
+point the node's ``model.path`` at it and a person seen by one camera still gets a pose), ``lifter.onnx`` (the
+lifter alone, for other runtimes), ``lift.json`` (the last stdout line). With ``--test`` (a studio folder with
+ground truth) the JSON holds the single-view figures beside the multi-view ones of the same frames.
+
+Examples::
+
+    kp3d lift --data out/studio-bench-open/train --test out/studio-bench/test
+    kp3d lift --data my_sessions --checkpoint out/adapt/ckpt.pt --out out/lift_adapted --steps 6000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
+from ..cli_args import positive_int
+from .evaluate import lift_track, single_view_figures
+from .fit import LiftConfig, LiftData, train_lifter
+from .tracks import DEFAULT_CHUNK, DEFAULT_EVERY, collect_tracks
+
+DEFAULT_OUT = Path("out/lift")
+
+
+def export_lifter_onnx(entry: dict, path: str | Path, opset: int = 17) -> Path:
+    """The lifter network alone as ONNX: input ``features`` (B, window, K*3 + 2), output ``keypoints`` (B, K, 3)."""
+    from ..inference.single_view import build_lifter_net
+
+    net = build_lifter_net(entry)
+    x = torch.zeros(1, net.window, 3 * net.num_keypoints + 2)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.onnx.export(net, (x,), str(tmp), input_names=["features"], output_names=["keypoints"],
+                      dynamic_axes={"features": {0: "batch"}, "keypoints": {0: "batch"}}, opset_version=opset,
+                      dynamo=False)
+    tmp.replace(path)
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "examples:\n\n" + "\n".join(__doc__.split("Examples::")[1].splitlines())
+    parser.add_argument("--data", type=Path, required=True,
+                        help="recording(s) to learn from: a studio or sessions folder (labels are not read)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="model whose keypoints are lifted (default: the shipped model); needs a mapping")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--steps", type=positive_int, default=LiftConfig.steps,
+                        help=f"optimiser steps (default {LiftConfig.steps})")
+    parser.add_argument("--window", type=positive_int, default=LiftConfig.window,
+                        help="frames the lifter reads, newest last (default 1: per frame)")
+    parser.add_argument("--no-cycle", action="store_true", help="pseudo-labels only: no rotation cycle")
+    parser.add_argument("--no-adversarial", action="store_true", help="no 2D pose discriminator")
+    parser.add_argument("--chunk", type=positive_int, default=DEFAULT_CHUNK,
+                        help=f"consecutive frames per run of the estimator (default {DEFAULT_CHUNK})")
+    parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY,
+                        help=f"frames from one run's start to the next (default {DEFAULT_EVERY})")
+    parser.add_argument("--test", type=Path, default=None,
+                        help="a studio folder with ground truth: report single- vs multi-view figures on it")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> LiftConfig:
+    cfg = replace(LiftConfig(), steps=args.steps, window=args.window)
+    if args.no_cycle:
+        cfg = replace(cfg, cycle=0.0, adversarial=0.0)
+    if args.no_adversarial:
+        cfg = replace(cfg, adversarial=0.0)
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    ckpt_path = args.checkpoint or shipped_model_path()
+    ckpt = load_checkpoint(ckpt_path)
+    if not ckpt.get("mapping"):
+        raise FileNotFoundError(f"{ckpt_path}: no mapping to name the lifted joints (fit one with kp3d map)")
+    if args.test is not None and not (args.test / "manifest.yaml").is_file():
+        raise FileNotFoundError(f"--test {args.test}: not a studio folder (no manifest.yaml)")
+    cfg = config_from_args(args)
+    progress = not args.no_progress
+    tracks = collect_tracks(args.data, ckpt_path, args.chunk, args.every, progress)
+    data = LiftData.from_tracks(tracks)
+    entry, log = train_lifter(data, cfg, progress)
+    entry["info"].update(data=str(args.data), checkpoint=str(ckpt_path))
+    args.out.mkdir(parents=True, exist_ok=True)
+    out_ckpt = save_checkpoint(args.out / "ckpt.pt", {**ckpt, "lifter": entry})
+    onnx_path = export_lifter_onnx(entry, args.out / "lifter.onnx")
+    res = {"lift": True, "checkpoint": str(out_ckpt), "onnx": str(onnx_path), "data": str(args.data),
+           "frames": sum(len(t.frames) for t in tracks), "rows": len(data), "labelled": int(data.labelled.sum()),
+           "config": entry["info"]["config"], "terms": {k: round(v, 5) for k, v in log.items()}}
+    if args.test is not None:
+        test = collect_tracks(args.test, out_ckpt, None, 1, progress)
+        res["test"] = {"data": str(args.test),
+                       **single_view_figures(test, [lift_track(entry, t) for t in test], ckpt["mapping"])}
+    (args.out / "lift.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps(res), flush=True)
+    return 0
