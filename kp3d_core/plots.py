@@ -80,6 +80,33 @@ def plot_skeleton_3d(pred: np.ndarray, gt: np.ndarray, path, title: str = "") ->
     return _save(fig, path)
 
 
+def plot_pose_grid(rows: list[list[tuple[str, np.ndarray, np.ndarray]]], path, title: str = "") -> Path:
+    """A grid of 3D panels: ``rows`` of ``(panel title, predicted (17, 3), true (17, 3))`` in world metres, each
+    panel centred on the true pose (so that a misplaced prediction shows as displaced)."""
+    cols = max(len(r) for r in rows)
+    fig = plt.figure(figsize=(2.6 * cols, 2.8 * len(rows)))
+    for i, row in enumerate(rows):
+        for j, (name, pred, gt) in enumerate(row):
+            ax = fig.add_subplot(len(rows), cols, i * cols + j + 1, projection="3d")
+            for joints, color in ((gt, TRUE), (pred, PRED)):
+                if not np.isfinite(joints).all():
+                    continue
+                for a, b in BONES:
+                    ax.plot(joints[[a, b], 0], joints[[a, b], 1], joints[[a, b], 2], "-", color=color, lw=1.5)
+            c = gt.mean(0)
+            ax.set_xlim(c[0] - 1, c[0] + 1)
+            ax.set_ylim(c[1] - 1, c[1] + 1)
+            ax.set_zlim(c[2] - 1, c[2] + 1)
+            ax.set_box_aspect((1, 1, 1))
+            ax.set_xticklabels([])
+            ax.set_yticklabels([])
+            ax.set_zticklabels([])
+            ax.set_title(name, fontsize=8)
+    fig.suptitle(f"{title}  (true: green, estimate: red; 2 m cubes)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_per_joint(errors_mm, path, title: str = "Mean error per joint") -> Path:
     """Bar chart of (17,) per-joint errors in millimetres."""
     fig, ax = plt.subplots(figsize=(8, 3.2))

@@ -192,6 +192,7 @@ def skeleton_markers(
     frame_id: str,
     lifetime_s: float = 0.5,
     ns_prefix: str = "person0",
+    single_view: bool = False,
 ) -> MarkerArray:
     """Markers of one person: DELETEALL, raw keypoints (SPHERE_LIST), mapped joints and bones (LINE_LIST).
 
@@ -199,6 +200,8 @@ def skeleton_markers(
         keypoints3d: (K, 3) metres or None; keypoints_valid: (K,) bool or None.
         pose: (17, 3) metres or None (joints in ``JOINT_NAMES`` order; non-finite joints skipped).
         lifetime_s: markers vanish after this long if no new set arrives (stale output).
+        single_view: the points were lifted from one camera (no triangulation): drawn in magenta, so that a
+            person watching RViz sees the estimate is the less certain kind.
 
     Namespaces: ``<prefix>/keypoints``, ``<prefix>/joints``, ``<prefix>/skeleton``.
     """
@@ -211,7 +214,7 @@ def skeleton_markers(
             ok &= np.asarray(keypoints_valid, dtype=bool)
         if ok.any():
             m = _marker(Marker.SPHERE_LIST, f"{ns_prefix}/keypoints", stamp_ns, frame_id, lifetime_s, 0.05)
-            m.color = _color(1.0, 0.55, 0.0)
+            m.color = _color(1.0, 0.0, 1.0) if single_view else _color(1.0, 0.55, 0.0)
             m.points = _points(kp[ok])
             markers.append(m)
     if pose is not None:
@@ -219,13 +222,13 @@ def skeleton_markers(
         ok = np.isfinite(pj).all(axis=1)
         if ok.any():
             m = _marker(Marker.SPHERE_LIST, f"{ns_prefix}/joints", stamp_ns, frame_id, lifetime_s, 0.04)
-            m.color = _color(0.1, 0.6, 1.0)
+            m.color = _color(0.8, 0.2, 0.8) if single_view else _color(0.1, 0.6, 1.0)
             m.points = _points(pj[ok])
             markers.append(m)
         seg = [(a, b) for a, b in BONES if ok[a] and ok[b]]
         if seg:
             m = _marker(Marker.LINE_LIST, f"{ns_prefix}/skeleton", stamp_ns, frame_id, lifetime_s, 0.02)
-            m.color = _color(0.2, 0.9, 0.3)
+            m.color = _color(1.0, 0.4, 1.0) if single_view else _color(0.2, 0.9, 0.3)
             m.points = _points(np.stack([pj[[a, b]] for a, b in seg]).reshape(-1, 3))
             markers.append(m)
     out.markers = markers

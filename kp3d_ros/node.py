@@ -63,7 +63,8 @@ PARAMETERS: dict[str, tuple[object, str, bool]] = {
     "world_frame": ("world", "frame_id of every 3D output (the rig's world frame)", True),
     "image_qos": ("sensor_data", "image subscription QoS: sensor_data (best effort) or reliable", True),
     "sync.slop_s": (0.010, "maximum spread of header stamps within one synchronised set, seconds", True),
-    "sync.min_cameras": (2, "minimum number of cameras in a (partial) set", True),
+    "sync.min_cameras": (1, "minimum number of cameras in a (partial) set; with 1, a person seen by one camera "
+                            "still gets a pose when the model carries a single-view lifter", True),
     "sync.queue_size": (30, "per-camera queue length of the synchroniser; must hold more than its 0.5 s dead-camera "
                             "timeout of frames (30 = 1 s at 30 fps) or live cameras overflow while a dead one is "
                             "still waited for", True),
@@ -242,7 +243,8 @@ class MultiCamNode(Node):
             self.pub_pose.publish(convert.pose_array(pose, None, stamp, self.frame))
         if p["publish.markers"]:
             self.pub_markers.publish(convert.skeleton_markers(
-                est.keypoints3d, est.valid, est.pose, stamp, self.frame, p["publish.marker_lifetime_s"]))
+                est.keypoints3d, est.valid, est.pose, stamp, self.frame, p["publish.marker_lifetime_s"],
+                single_view=est.single_view is not None))
         for cam, img in result.overlays.items():
             self.pub_overlay[cam].publish(convert.rgb_to_image_msg(img, stamp, result.frame_ids[cam]))
 

@@ -11,10 +11,18 @@ from studio_fixture import write_tiny_studio
 from kp3d_core import metrics
 from kp3d_core.checkpoint import load_checkpoint, shipped_model_path
 from kp3d_core.geometry import pixels_to_rays, solve_translation
-from kp3d_core.inference.single_view import SingleViewLifter, check_lifter
+from kp3d_core.inference.single_view import SingleViewLifter, check_lifter, stand_on_floor
 from kp3d_core.lift.cli import export_lifter_onnx
 from kp3d_core.lift.evaluate import lift_track, single_view_figures
-from kp3d_core.lift.fit import LiftConfig, LiftData, axis_rotations, random_viewpoints, train_lifter, window_rows
+from kp3d_core.lift.fit import (
+    LiftConfig,
+    LiftData,
+    axis_rotations,
+    floor_offset,
+    random_viewpoints,
+    train_lifter,
+    window_rows,
+)
 from kp3d_core.lift.tracks import Track, load_tracks, save_tracks
 from kp3d_core.models.lifter import LifterNet, lifter_inputs
 from kp3d_core.models.mapping import identity_mapping
@@ -39,6 +47,19 @@ def test_pixels_to_rays_inverts_the_camera():
     rays = pixels_to_rays(torch.from_numpy(cam.project(X)), torch.from_numpy(cam.K), torch.from_numpy(cam.dist))
     Xc = cam.world_to_camera(X)
     np.testing.assert_allclose(rays.numpy(), Xc[:, :2] / Xc[:, 2:], atol=1e-6)
+
+
+def test_stand_on_floor_slides_shapes_along_their_rays_within_bounds():
+    cam = synthetic_rig(1).cameras[0]
+    X = np.stack([random_pose(np.random.default_rng(s)) for s in range(3)])  # (3, 17, 3)
+    c, low = cam.center, X[0, :, 2].min()
+    far = c + 1.15 * (X[:1] - c)  # 15 % too far along the rays: the feet sink below the floor
+    np.testing.assert_allclose(stand_on_floor(far, c, low), X[:1], atol=1e-9)
+    np.testing.assert_allclose(cam.project(stand_on_floor(far, c, low)[0]), cam.project(X[0]), atol=1e-6)
+    way_off = c + 2.0 * (X[:1] - c)  # no person is twice the learnt size: the scale stops at its bound
+    np.testing.assert_allclose(stand_on_floor(way_off, c, low), c + 1.6 * (X[:1] - c), atol=1e-9)
+    above = X[:1] + [0.0, 0.0, 5.0]  # lowest point above the camera: the floor says nothing
+    np.testing.assert_allclose(stand_on_floor(above, c, low), above)
 
 
 def test_lifter_inputs_see_the_shape_not_its_size_and_the_centre_apart():
@@ -97,8 +118,9 @@ def test_lifter_learns_shapes_and_depth_from_triangulated_views():
     data = LiftData.from_tracks(train)
     assert len(data) == 4 * 60 * 4 and bool(data.labelled.all())
     entry, log = train_lifter(data, LiftConfig(steps=250, width=128, cycle=0.0, adversarial=0.0, lr=2e-3),
-                              progress=False)
+                              progress=False, floor=floor_offset(train))
     check_lifter(entry, 17)
+    assert entry["floor_offset"] == pytest.approx(0.08, abs=0.02)  # the ankles of the synthetic figure
     lifted = lift_track(entry, test)  # (T, V, 17, 3) world
     assert np.isfinite(lifted).all()
     figs = single_view_figures(test, lifted, identity_mapping())
@@ -172,5 +194,6 @@ def test_kp3d_lift_end_to_end_with_the_shipped_model(tmp_path, capsys):
     assert torch.equal(ckpt["mapping"]["models"]["linear"]["weight"], shipped["models"]["linear"]["weight"])
     assert (out / "lifter.onnx").stat().st_size > 1000 and json.loads((out / "lift.json").read_text()) == res
     assert set(res["test"]["cameras"]) == {"cam0", "cam1", "cam2"}
+    assert (out / "lift.png").stat().st_size > 10_000
     rc = main(["lift", "--data", str(tmp_path / "nowhere"), "--out", str(out)])
     assert rc == 2 and "nowhere" in capsys.readouterr().err

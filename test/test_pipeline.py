@@ -188,6 +188,14 @@ def test_health_warns_naming_what_is_missing_and_every_status_has_a_hardware_id(
     assert abs(rep.output_rate_hz - 10.0) < 1e-6 and rep.rejected == {"reprojection": 5}
     assert rep.statuses[0].values["rejected.reprojection"] == 5 and rep.drops["slot_superseded_by_newer"] == 2
     assert 19.0 < rep.latency_p50_ms < 21.0 and rep.estimator_p50_ms == 15.0
+    assert rep.statuses[0].values["mode"] == "multi_view" and rep.statuses[0].values["single_view_sets"] == 0
+    h.published(clock.t - 0.02, 15.0, single_view="cam1")  # one camera alone saw the person: lifted
+    single = h.report(SYNC, {}, "n").statuses[0]
+    assert single.level == OK and single.message.endswith("single view: only cam1 sees the person")
+    assert (single.values["mode"], single.values["single_view_camera"], single.values["single_view_sets"]) == (
+        "single_view", "cam1", 1)
+    h.published(clock.t - 0.02, 15.0)  # the views see the person again
+    assert h.report(SYNC, {}, "n").statuses[0].values["mode"] == "multi_view"
     clock.t += 1.5  # cameras silent past their timeout, output still recent enough
     rep = h.report(SYNC, {}, "n")
     assert rep.statuses[1].level == WARN and rep.statuses[1].message.startswith("not alive: no image for 2.0 s")

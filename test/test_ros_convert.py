@@ -97,6 +97,11 @@ def test_skeleton_markers_namespaces_types_and_bones():
     np.testing.assert_allclose(first, pose[[a, b]])
     for x in arr.markers[1:]:
         assert 0 <= x.color.r <= 1 and x.color.a == 1.0
+    # a pose lifted from one camera is drawn in other colours, each marker of it
+    lone = convert.skeleton_markers(kp, ok, pose, 11, "/world", single_view=True)
+    for usual, other in zip(arr.markers[1:], lone.markers[1:]):
+        assert usual.ns == other.ns and (usual.color.r, usual.color.g, usual.color.b) != (
+            other.color.r, other.color.g, other.color.b)
 
 
 def test_diagnostics_and_joint_names():

@@ -26,7 +26,7 @@ import numpy as np
 from ..checkpoint import load_checkpoint, shipped_model_path
 from ..cli_args import positive_int
 from ..lift.evaluate import lift_track, single_view_figures
-from ..lift.fit import LiftConfig, LiftData, train_lifter
+from ..lift.fit import LiftConfig, LiftData, floor_offset, train_lifter
 from ..lift.tracks import DEFAULT_CHUNK, DEFAULT_EVERY, collect_tracks, load_tracks, save_tracks
 
 DEFAULT_TRAIN = Path("out/studio-bench-open/train")
@@ -87,6 +87,7 @@ def main(args: argparse.Namespace) -> int:
     train = cached_tracks(args.cache, model, args.train, DEFAULT_CHUNK, DEFAULT_EVERY, progress)
     test = cached_tracks(args.cache, model, args.test, None, 1, progress)
     data = LiftData.from_tracks(train)
+    floor = floor_offset(train)
     rows = ablation_rows(replace(LiftConfig(), steps=args.steps))
     summary = {"bench": "lift", "summary": True, "model": str(model), "train": str(args.train),
                "test": str(args.test), "train_rows": len(data), "labelled": int(data.labelled.sum()), "rows": {}}
@@ -95,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
             continue
         runs = []
         for seed in range(args.seeds):
-            entry, log = train_lifter(data, replace(cfg, seed=seed), progress)
+            entry, log = train_lifter(data, replace(cfg, seed=seed), progress, floor=floor)
             figs = single_view_figures(test, [lift_track(entry, t) for t in test], mapping)
             runs.append(figs)
             print(json.dumps(_round({"bench": "lift", "row": name, "seed": seed, "window": cfg.window,

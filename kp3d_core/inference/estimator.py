@@ -65,7 +65,8 @@ class Estimate:
         views_used: (V,) bool, the view contributed to at least one valid keypoint.
         found: (V,) bool, a person was found in the view.
         boxes: (V, 3) float64 [cx, cy, side] crop boxes, raw image px; NaN where nothing was found.
-        timings: milliseconds per stage (predictor stages, ``triangulate``, ``mapping``, ``total``).
+        timings: milliseconds per stage (predictor stages, ``triangulate``, ``lift`` on a single-view set, ``mapping``,
+            ``total``).
         reprojection_error: median over (view, keypoint) pairs that made a valid keypoint of the distance
             between the keypoint and the reprojected 3D point, in units of that view's crop-box side
             (0.03 = 3 % of the box); NaN when no keypoint was triangulated. Computed before any rejection.
@@ -268,7 +269,9 @@ class MultiViewEstimator:
         if self.lifter is not None:
             self.lifter.observe(views.keypoints, views.confidence, views.found)
             if rejected is None and not valid.any():
+                t_lift = time.perf_counter()
                 X, valid, single_view = self._single_view(views)
+                views.timings["lift"] = (time.perf_counter() - t_lift) * 1e3
         if self.smoothing is not None and valid.any():
             X = np.asarray(self.smoothing(X, stamp_ns * 1e-9), dtype=np.float64)
             valid &= np.isfinite(X).all(axis=1)

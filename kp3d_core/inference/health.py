@@ -76,6 +76,8 @@ class HealthReport:
         since_output_s: seconds since the last publication (or since start-up).
         images_in: camera -> images received; alive: camera -> an image within ``camera_timeout_s``.
         errors: "camera: reason" -> count of input errors.
+        single_view_sets: published sets whose pose was lifted from one camera (fewer than two saw the person).
+        single_view: the camera of the latest published set if it was single-view, else None.
         statuses: the pipeline's status, then one per camera.
     """
 
@@ -93,6 +95,8 @@ class HealthReport:
     errors: dict
     partial_sets: int
     sync_resets: int
+    single_view_sets: int = 0
+    single_view: str | None = None
     statuses: list = field(default_factory=list)
 
 
@@ -126,6 +130,8 @@ class PipelineHealth:
         self._error_text: dict[str, str] = {}
         self._error_time: dict[str, float] = {}
         self._background: dict[str, str] = {}  # camera -> why its background looks contaminated (absent: fine)
+        self._single_view_sets = 0
+        self._single_view: str | None = None
 
     # ------------------------------------------------------------------------------ events
     def image_arrived(self, camera: str, t: float | None = None) -> None:
@@ -143,14 +149,17 @@ class PipelineHealth:
         with self._lock:
             self._drops[reason] += n
 
-    def published(self, last_arrival: float, estimator_ms: float, rejected: str | None = None) -> None:
+    def published(self, last_arrival: float, estimator_ms: float, rejected: str | None = None,
+                  single_view: str | None = None) -> None:
         """A set was published; ``last_arrival``: monotonic time of its last image; ``rejected``: why its
-        estimate was published empty, or None."""
+        estimate was published empty, or None; ``single_view``: the camera its pose was lifted from, or None."""
         now = self._clock()
         with self._lock:
             self.sets_out += 1
             if rejected:
                 self._rejected[rejected] += 1
+            self._single_view = single_view
+            self._single_view_sets += single_view is not None
             self._latency_ms.append((now - last_arrival) * 1e3)
             self._estimator_ms.append(float(estimator_ms))
             self._out_times.append(now)
@@ -219,7 +228,8 @@ class PipelineHealth:
                 since_output_s=now - last_out, images_in={c: self._images[c] for c in self.cameras},
                 alive={c: a is not None and a <= cfg.camera_timeout_s for c, a in age.items()},
                 errors=dict(self._errors), partial_sets=int(sync_stats["partial_sets"]),
-                sync_resets=int(sync_stats["resets"]),
+                sync_resets=int(sync_stats["resets"]), single_view_sets=self._single_view_sets,
+                single_view=self._single_view,
             )
         rep.statuses = [self._pipeline_status(rep, source, fresh_errors, slop_s)]
         rep.statuses += [self._camera_status(rep, c, age[c], fresh_errors, background.get(c)) for c in self.cameras]
@@ -233,6 +243,8 @@ class PipelineHealth:
             "estimator_p50_ms": rep.estimator_p50_ms, "seconds_since_output": rep.since_output_s,
             "drops_total": sum(rep.drops.values()), "partial_sets": rep.partial_sets, "sync_resets": rep.sync_resets,
             "rejected_total": sum(rep.rejected.values()),
+            "mode": "multi_view" if rep.single_view is None else "single_view",
+            "single_view_camera": rep.single_view or "", "single_view_sets": rep.single_view_sets,
         }
         values.update({f"drops.{k}": v for k, v in sorted(rep.drops.items())})
         values.update({f"rejected.{k}": v for k, v in sorted(rep.rejected.items())})
@@ -240,7 +252,8 @@ class PipelineHealth:
         if own:
             return Status("pipeline", ERROR, "; ".join(own), source, values)
         if rep.since_output_s <= cfg.output_timeout_s:
-            return Status("pipeline", OK, f"{rep.output_rate_hz:.1f} Hz", source, values)
+            single = "" if rep.single_view is None else f", single view: only {rep.single_view} sees the person"
+            return Status("pipeline", OK, f"{rep.output_rate_hz:.1f} Hz{single}", source, values)
         return Status("pipeline", WARN, self._why_no_output(rep, slop_s), source, values)
 
     def _why_no_output(self, rep: HealthReport, slop_s: float | None) -> str:

@@ -345,7 +345,7 @@ class Pipeline:
                         for v, c in enumerate(self.cameras) if c in images}
         frame_ids = {c: self._calib[c].frame_id for c in overlays}
         self._publish(PipelineResult(s.stamp_ns, est, overlays, frame_ids))
-        self.health.published(last_arrival, est.timings.get("total", float("nan")), est.rejected)
+        self.health.published(last_arrival, est.timings.get("total", float("nan")), est.rejected, est.single_view)
 
     def _check_backgrounds(self) -> None:
         """Hand each camera's background state to the health report; log a line when it changes."""

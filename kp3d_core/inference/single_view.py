@@ -4,15 +4,22 @@ A checkpoint may carry a lifter under ``lifter`` (written by ``kp3d lift``, plai
 ``torch.load(weights_only=True)``)::
 
     {"num_keypoints": 32, "window": 1, "width": 512, "blocks": 2, "state": {...LifterNet state...},
-     "info": {"data": "...", "steps": 4000, ...}}
+     "floor_offset": 0.02, "info": {"data": "...", "steps": 4000, ...}}
 
 :class:`SingleViewLifter` keeps each view's last ``window`` keypoint sets (the temporal lifter reads them), lifts
 one view to a metric shape in that camera's frame (:class:`~kp3d_core.models.lifter.LifterNet`), stands it where its
-rays point (:func:`~kp3d_core.geometry.solve_translation`) and returns it in the world frame.
+rays point (:func:`~kp3d_core.geometry.solve_translation`), then slides it along the rays until its lowest keypoint
+stands at the floor (:func:`stand_on_floor`), and returns it in the world frame.
 
-What holds: the shape's size is the one learnt from the triangulated training keypoints, so the depth is right for
-a person of about the training subjects' size; a taller or shorter person stands proportionally too far or too near
-(a 10 % taller person, about 10 % too near), along the right ray. The orientation and the 2D reprojection hold.
+Scale and placement. One view fixes each keypoint's ray, not its depth: a shape twice as large twice as far looks the
+same. The lifter's shape has the size learnt from the triangulated training keypoints, so the rays alone place a
+person of the training subjects' size right and a 10 % taller one about 10 % too near. The floor settles it: kp3d
+rigs put the floor at z = 0 (``kp3d rig import`` does), and a person's lowest keypoint is nearly always on it (its
+height above the floor, ``floor_offset``, is learnt from the same triangulations), so the shape is scaled about the
+camera centre until its lowest keypoint is there. The scale is bounded to [0.8, 1.25]: a jump, a sitting person or a
+camera at foot height (whose rays meet the floor at a grazing angle) keep the rays' placement within that. What
+holds: the orientation, the 2D reprojection and the body's shape (P-MPJPE); the world position within the body-size
+uncertainty the floor does not remove (measured in docs/lift.md).
 
 Example::
 
@@ -33,6 +40,28 @@ from ..models.lifter import LifterNet, lifter_inputs
 
 MIN_KEYPOINTS = 4
 """Confident keypoints a view needs in its newest frame to be lifted."""
+SCALE_BOUNDS = (0.8, 1.25)
+"""How far :func:`stand_on_floor` may scale a lifted shape about the camera centre."""
+
+
+def stand_on_floor(points: np.ndarray, centre: np.ndarray, floor_offset: float,
+                   bounds: tuple[float, float] = SCALE_BOUNDS) -> np.ndarray:
+    """Scale lifted shapes about their camera's centre until their lowest point is ``floor_offset`` above z = 0.
+
+    Args:
+        points: (..., K, 3) world metres, one camera's lifted shapes (NaN rows are ignored).
+        centre: (3,) that camera's centre, world metres.
+        floor_offset: height of a person's lowest keypoint above the floor, metres.
+        bounds: the scale is clipped to this range (1 where the floor says nothing: lowest point above the camera).
+    Returns:
+        (..., K, 3) world metres: every keypoint stays on its ray.
+    """
+    d = points - centre
+    with np.errstate(all="ignore"):
+        low = np.nanmin(d[..., 2], axis=-1)  # (...,) the lowest point's height relative to the camera
+        scale = np.where(low < 0, (floor_offset - centre[2]) / low, 1.0)
+    scale = np.clip(np.nan_to_num(scale, nan=1.0), *bounds)
+    return centre + scale[..., None, None] * d
 
 
 def check_lifter(entry: dict, num_keypoints: int) -> None:
@@ -114,4 +143,7 @@ class SingleViewLifter:
         T = solve_translation(Y, rays[-1:], torch.where(torch.isfinite(rays[-1]).all(-1), conf[-1], 0.0)[None])
         Xc = (Y + T[:, None, :])[0].numpy()
         cam = self.cameras[v]
-        return (Xc - cam.t) @ cam.R  # camera -> world: R^T (Xc - t)
+        X = (Xc - cam.t) @ cam.R  # camera -> world: R^T (Xc - t)
+        if self.entry.get("floor_offset") is not None:
+            X = stand_on_floor(X, cam.center, float(self.entry["floor_offset"]))
+        return X

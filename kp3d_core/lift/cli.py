@@ -7,7 +7,8 @@ cycle and the 2D discriminator (:mod:`kp3d_core.lift.fit`). No ground truth is r
 Outputs in ``--out`` (default ``out/lift``): ``ckpt.pt`` (the model with the lifter added, its mapping carried over:
 point the node's ``model.path`` at it and a person seen by one camera still gets a pose), ``lifter.onnx`` (the
 lifter alone, for other runtimes), ``lift.json`` (the last stdout line). With ``--test`` (a studio folder with
-ground truth) the JSON holds the single-view figures beside the multi-view ones of the same frames.
+ground truth) the JSON holds the single-view figures beside the multi-view ones of the same frames, and ``lift.png``
+shows a few of its frames: the multi-view pose and each camera's lifted pose beside the truth.
 
 Examples::
 
@@ -21,12 +22,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
 from ..cli_args import positive_int
 from .evaluate import lift_track, single_view_figures
-from .fit import LiftConfig, LiftData, train_lifter
+from .fit import LiftConfig, LiftData, floor_offset, train_lifter
 from .tracks import DEFAULT_CHUNK, DEFAULT_EVERY, collect_tracks
 
 DEFAULT_OUT = Path("out/lift")
@@ -45,6 +47,21 @@ def export_lifter_onnx(entry: dict, path: str | Path, opset: int = 17) -> Path:
                       dynamo=False)
     tmp.replace(path)
     return path
+
+
+def draw_examples(track, lifted, mapping: dict, path: Path, frames: int = 3) -> Path:
+    """Three frames of a test track: the multi-view pose and each camera's lifted one beside the truth."""
+    from ..models.mapping import apply_mapping
+    from ..plots import plot_pose_grid
+
+    ok = np.flatnonzero(np.isfinite(track.poses).all((-1, -2)) & np.isfinite(track.gt).all((-1, -2)))
+    rows = []
+    for t in ok[np.linspace(0, len(ok) - 1, min(frames, len(ok))).astype(int)] if len(ok) else []:
+        row = [(f"frame {track.frames[t]}: all views", track.poses[t], track.gt[t])]
+        for v, cam in enumerate(track.cameras):
+            row.append((f"{cam.name} alone", np.asarray(apply_mapping(mapping, lifted[t, v])), track.gt[t]))
+        rows.append(row)
+    return plot_pose_grid(rows, path, "single-view lifter")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     tracks = collect_tracks(args.data, ckpt_path, args.chunk, args.every, progress)
     data = LiftData.from_tracks(tracks)
-    entry, log = train_lifter(data, cfg, progress)
+    entry, log = train_lifter(data, cfg, progress, floor=floor_offset(tracks))
     entry["info"].update(data=str(args.data), checkpoint=str(ckpt_path))
     args.out.mkdir(parents=True, exist_ok=True)
     out_ckpt = save_checkpoint(args.out / "ckpt.pt", {**ckpt, "lifter": entry})
@@ -100,8 +117,9 @@ def main(args: argparse.Namespace) -> int:
            "config": entry["info"]["config"], "terms": {k: round(v, 5) for k, v in log.items()}}
     if args.test is not None:
         test = collect_tracks(args.test, out_ckpt, None, 1, progress)
-        res["test"] = {"data": str(args.test),
-                       **single_view_figures(test, [lift_track(entry, t) for t in test], ckpt["mapping"])}
+        lifted = [lift_track(entry, t) for t in test]
+        res["test"] = {"data": str(args.test), **single_view_figures(test, lifted, ckpt["mapping"])}
+        res["picture"] = str(draw_examples(test[0], lifted[0], ckpt["mapping"], args.out / "lift.png"))
     (args.out / "lift.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res), flush=True)
     return 0

@@ -18,7 +18,7 @@ import torch
 
 from .. import metrics
 from ..geometry import solve_translation
-from ..inference.single_view import MIN_KEYPOINTS, build_lifter_net
+from ..inference.single_view import MIN_KEYPOINTS, build_lifter_net, stand_on_floor
 from ..models.lifter import lifter_inputs
 from ..models.mapping import apply_mapping
 from .fit import window_rows
@@ -42,6 +42,8 @@ def lift_track(entry: dict, track: Track) -> np.ndarray:
         ok = ((w > 0).sum(-1) >= MIN_KEYPOINTS).numpy()
         Xc = (Y + t[:, None]).numpy()
         out[ok, v] = (Xc[ok] - cam.t) @ cam.R
+        if entry.get("floor_offset") is not None:
+            out[ok, v] = stand_on_floor(out[ok, v], cam.center, float(entry["floor_offset"]))
     return out
 
 

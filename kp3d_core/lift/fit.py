@@ -17,7 +17,7 @@ Terms (each switchable, :class:`LiftConfig`):
 Example::
 
     data = LiftData.from_tracks(tracks)
-    entry, log = train_lifter(data, LiftConfig(cycle=1.0, adversarial=0.01), num_keypoints=32)
+    entry, log = train_lifter(data, LiftConfig(cycle=0.1), floor=floor_offset(tracks))
     ckpt["lifter"] = entry     # what the estimator's SingleViewLifter loads
 """
 from __future__ import annotations
@@ -126,6 +126,13 @@ class LiftData:
         return int(self.rays.shape[1])
 
 
+def floor_offset(tracks: list[Track]) -> float | None:
+    """Median height above the floor (z = 0) of the lowest triangulated keypoint over the frames the views
+    triangulated completely, metres; None when there is none."""
+    lows = [np.min(tr.keypoints3d[tr.valid.all(-1)][..., 2], axis=-1) for tr in tracks if tr.valid.all(-1).any()]
+    return float(np.median(np.concatenate(lows))) if lows else None
+
+
 def window_rows(rows: torch.Tensor, start: torch.Tensor, length: int) -> torch.Tensor:
     """(B,) rows -> (B, length) the rows of the causal window ending at each, oldest first; rows before the track's
     start repeat its first row (as the run-time lifter repeats its oldest frame)."""
@@ -180,8 +187,10 @@ def _lift_window(net: LifterNet, data: LiftData, rows: torch.Tensor) -> torch.Te
     return net(data.feats[rows])
 
 
-def train_lifter(data: LiftData, cfg: LiftConfig = LiftConfig(), progress: bool = True) -> tuple[dict, dict]:
-    """Train a lifter on ``data``; returns (the checkpoint's ``lifter`` entry, a log of mean terms and seconds)."""
+def train_lifter(data: LiftData, cfg: LiftConfig = LiftConfig(), progress: bool = True,
+                 floor: float | None = None) -> tuple[dict, dict]:
+    """Train a lifter on ``data``; returns (the checkpoint's ``lifter`` entry, a log of mean terms and seconds).
+    ``floor``: the entry's ``floor_offset`` (:func:`floor_offset` of the tracks; None: placement by the rays alone)."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     K, W = data.num_keypoints, cfg.window
@@ -214,7 +223,7 @@ def train_lifter(data: LiftData, cfg: LiftConfig = LiftConfig(), progress: bool 
             if k not in ("real", "fake"):
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
     net.eval()
-    entry = {"num_keypoints": K, "window": W, "width": cfg.width, "blocks": cfg.blocks,
+    entry = {"num_keypoints": K, "window": W, "width": cfg.width, "blocks": cfg.blocks, "floor_offset": floor,
              "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
              "info": {"config": asdict(cfg), "rows": len(data), "labelled": int(data.labelled.sum())}}
     log = {k: v / cfg.steps for k, v in sums.items()}
