@@ -40,7 +40,7 @@ from .camera import CalibrationError
 from .check.run import build_estimator, run_check
 from .check.summary import summarise
 from .checkpoint import load_checkpoint, model_config_of, save_checkpoint, shipped_model_path
-from .cli_args import UsageError, non_negative_int, positive_float, positive_int
+from .cli_args import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
 from .config import Config, config_from_dict
 from .data.sessions import read_split
 from .inference.export import export_onnx, verify_onnx
@@ -357,7 +357,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=positive_int, default=None, metavar="N", help="optimiser steps at most")
     parser.add_argument("--lr", type=positive_float, default=DEFAULT_LR,
                         help=f"learning rate, cosine-decayed to a tenth over the run (default {DEFAULT_LR:g})")
-    parser.add_argument("--distill", type=float, default=DEFAULT_DISTILL, metavar="W",
+    parser.add_argument("--distill", type=non_negative_float, default=DEFAULT_DISTILL, metavar="W",
                         help=f"weight of the term holding the keypoints near the original model's (default "
                              f"{DEFAULT_DISTILL:g}; 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")

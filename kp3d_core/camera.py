@@ -143,6 +143,18 @@ class Camera:
         out = cv2.undistortPoints(flat, self.K, self.dist, None, None, self.K, criteria)
         return out.reshape(px.shape)
 
+    def rays(self, pixels: np.ndarray) -> np.ndarray:
+        """(..., 2) distorted pixels -> (..., 2) normalised image coordinates ``K^-1 [u, v, 1]`` of the ideal camera:
+        the direction (x, y, 1) of each pixel's ray in the camera frame. NaN stays NaN."""
+        px = np.asarray(pixels, dtype=np.float64)
+        ok = np.isfinite(px).all(-1)
+        out = np.full(px.shape, np.nan)
+        if ok.any():
+            criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
+            out[ok] = cv2.undistortPoints(px[ok].reshape(-1, 1, 2), self.K, self.dist, None, None, None,
+                                          criteria).reshape(-1, 2)
+        return out
+
     def in_image(self, pixels: np.ndarray) -> np.ndarray:
         """(..., 2) pixels -> (...) bool, inside the image bounds."""
         px = np.asarray(pixels)

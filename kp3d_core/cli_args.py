@@ -62,6 +62,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (loss weights, where 0 is off)."""
+    value = _number(text, float)
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number in (0, 1] (a fraction of frames)."""
     value = _number(text, float)

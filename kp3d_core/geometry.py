@@ -216,12 +216,6 @@ def undistort_pixels(uv: Tensor, K: Tensor, dist: Tensor, iterations: int = 20) 
     return _to_pixels(torch.stack([x, y], dim=-1), K)
 
 
-def pixels_to_rays(uv: Tensor, K: Tensor, dist: Tensor) -> Tensor:
-    """Distorted pixels (..., N, 2) -> normalised image coordinates ``K^-1 [u, v, 1]`` of the ideal camera: the
-    direction (x, y, 1) of each point's ray in the camera frame. K (..., 3, 3), dist (..., 5)."""
-    return _to_normalised(undistort_pixels(uv, K, dist), K)
-
-
 # ------------------------------------------------------------------------------------ single view
 def solve_translation(Y: Tensor, rays: Tensor, weights: Tensor) -> Tensor:
     """Where a rigid 3D shape stands in front of one camera: the translation T that best aligns ``Y + T`` with rays.

@@ -307,3 +307,28 @@ def test_with_cameras_keeps_network_mapping_settings_and_stored_backgrounds(ship
     np.testing.assert_allclose(a.keypoints3d, b.keypoints3d)
     with pytest.raises(ValueError, match="cameras"):
         est.with_cameras(rig.cameras[::-1])
+
+
+# ------------------------------------------------------------------------------ single view (shipped model's lifter)
+def test_one_camera_alone_gives_a_lifted_pose_and_the_views_take_over_again(shipped):
+    """The shipped model carries a lifter: a set seen by one camera is lifted (and named); a full set triangulates."""
+    from kp3d_core import metrics
+
+    path, ckpt, onnx_path, rig, bgs, images, joints = shipped
+    assert ckpt.get("lifter"), "the shipped model carries no single-view lifter"
+    est = MultiViewEstimator.load(path, rig, backend="onnxruntime", backgrounds=bgs)
+    assert est.lifter is not None and est.lifter.window == ckpt["lifter"]["window"]
+    lifted = []
+    for t, imgs in enumerate(images):
+        one = est.process({"cam2": imgs[2]}, 2 * t)
+        assert one.single_view == "cam2" and one.valid.all() and one.found.tolist() == [False, False, True, False]
+        assert one.pose is not None and np.isfinite(one.pose).all()
+        lifted.append(one.pose)
+        full = est.process(imgs, 2 * t + 1)
+        assert full.single_view is None and full.valid.all()
+    # a P-MPJPE within reach of the multi-view one (a lone camera, six random studio sets)
+    assert 1e3 * metrics.p_mpjpe(np.stack(lifted), joints) < 150.0
+    # an ONNX keypoint file carries no lifter: one camera gives nothing, as before
+    alone = MultiViewEstimator.load(onnx_path, rig, backend="onnxruntime", backgrounds=bgs)
+    out = alone.process({"cam2": images[0][2]}, 0)
+    assert alone.lifter is None and out.single_view is None and not out.valid.any()

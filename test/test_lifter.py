@@ -10,8 +10,8 @@ from studio_fixture import write_tiny_studio
 
 from kp3d_core import metrics
 from kp3d_core.checkpoint import load_checkpoint, shipped_model_path
-from kp3d_core.geometry import pixels_to_rays, solve_translation
-from kp3d_core.inference.single_view import SingleViewLifter, check_lifter, stand_on_floor
+from kp3d_core.geometry import solve_translation
+from kp3d_core.inference.single_view import UP, SingleViewLifter, check_lifter, levelled_rays, levelling, stand_on_floor
 from kp3d_core.lift.cli import export_lifter_onnx
 from kp3d_core.lift.evaluate import lift_track, single_view_figures
 from kp3d_core.lift.fit import (
@@ -41,12 +41,16 @@ def test_solve_translation_recovers_where_a_shape_stands():
     assert torch.isnan(solve_translation(Y, rays, w)[1]).all() and torch.isfinite(solve_translation(Y, rays, w)[0]).all()
 
 
-def test_pixels_to_rays_inverts_the_camera():
+def test_camera_rays_invert_the_projection():
     cam = synthetic_rig(1).cameras[0]  # with lens distortion
     X = random_pose(np.random.default_rng(1))
-    rays = pixels_to_rays(torch.from_numpy(cam.project(X)), torch.from_numpy(cam.K), torch.from_numpy(cam.dist))
+    uv = cam.project(X)
+    uv[3] = np.nan  # a missing keypoint stays missing
+    rays = cam.rays(uv)
     Xc = cam.world_to_camera(X)
-    np.testing.assert_allclose(rays.numpy(), Xc[:, :2] / Xc[:, 2:], atol=1e-6)
+    ok = np.arange(17) != 3
+    np.testing.assert_allclose(rays[ok], Xc[ok, :2] / Xc[ok, 2:], atol=1e-6)
+    assert np.isnan(rays[3]).all() and cam.rays(np.zeros((0, 2))).shape == (0, 2)
 
 
 def test_stand_on_floor_slides_shapes_along_their_rays_within_bounds():
@@ -56,10 +60,28 @@ def test_stand_on_floor_slides_shapes_along_their_rays_within_bounds():
     far = c + 1.15 * (X[:1] - c)  # 15 % too far along the rays: the feet sink below the floor
     np.testing.assert_allclose(stand_on_floor(far, c, low), X[:1], atol=1e-9)
     np.testing.assert_allclose(cam.project(stand_on_floor(far, c, low)[0]), cam.project(X[0]), atol=1e-6)
-    way_off = c + 2.0 * (X[:1] - c)  # no person is twice the learnt size: the scale stops at its bound
-    np.testing.assert_allclose(stand_on_floor(way_off, c, low), c + 1.6 * (X[:1] - c), atol=1e-9)
+    way_off = c + 3.0 * (X[:1] - c)  # no person is three times the learnt size: the scale stops at its bound (1/2)
+    np.testing.assert_allclose(stand_on_floor(way_off, c, low), c + 1.5 * (X[:1] - c), atol=1e-9)
     above = X[:1] + [0.0, 0.0, 5.0]  # lowest point above the camera: the floor says nothing
     np.testing.assert_allclose(stand_on_floor(above, c, low), above)
+
+
+def test_the_levelled_frame_keeps_people_upright_whatever_the_camera_tilt():
+    from kp3d_core.rig import ring_rig
+
+    X = random_pose(np.random.default_rng(4))
+    for height, roll in ((0.5, 0.0), (1.6, 0.0), (3.0, 0.0), (2.5, 0.3)):
+        cam = ring_rig(1, radius=4.0, heights=height, target=(0.0, 0.0, 1.0)).cameras[0]
+        if roll:  # the camera turned about its optical axis too
+            c, s_ = np.cos(roll), np.sin(roll)
+            cam = cam.with_pose(cam.T_world_cam @ np.array([[c, -s_, 0, 0], [s_, c, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+        L = levelling(cam)
+        np.testing.assert_allclose(L @ L.T, np.eye(3), atol=1e-12)
+        np.testing.assert_allclose(L @ cam.R @ UP, [0.0, -1.0, 0.0], atol=1e-12)  # up is -y for every camera
+        down, axis = L[1], np.array([0.0, 0.0, 1.0])  # the levelled forward: the optical axis made horizontal
+        np.testing.assert_allclose(L[2], (axis - axis @ down * down) / np.linalg.norm(axis - axis @ down * down))
+        P = cam.world_to_camera(X) @ L.T  # the pose in the levelled frame
+        np.testing.assert_allclose(levelled_rays(cam, cam.project(X)), P[:, :2] / P[:, 2:], atol=1e-6)
 
 
 def test_lifter_inputs_see_the_shape_not_its_size_and_the_centre_apart():
@@ -197,3 +219,25 @@ def test_kp3d_lift_end_to_end_with_the_shipped_model(tmp_path, capsys):
     assert (out / "lift.png").stat().st_size > 10_000
     rc = main(["lift", "--data", str(tmp_path / "nowhere"), "--out", str(out)])
     assert rc == 2 and "nowhere" in capsys.readouterr().err
+    rc = main(["lift", "--data", str(data), "--adversarial", "0.01", "--out", str(out)])
+    assert rc == 2 and "--adversarial needs --cycle" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="adversarial needs cycle"):
+        LiftConfig(adversarial=0.01)
+
+
+def test_kp3d_lift_on_a_bag_of_your_own_rig(tmp_path, capsys):
+    """The user's path: a rosbag2 bag and its rig file; the learnt background's warm-up frames give no label."""
+    from ros_fixtures import tiny_bag
+
+    from kp3d_ros.cli import main
+
+    studio = tiny_bag(tmp_path / "s", frames=30, cameras=3)
+    out = tmp_path / "lift"
+    rc = main(["lift", "--bag", str(studio / "bag"), "--rig", str(studio / "rig.yaml"), "--steps", "4", "--chunk", "15",
+               "--every", "15", "--backgrounds", str(studio / "backgrounds"), "--out", str(out), "--no-progress"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["frames"] == 30 and res["rows"] == 30 * 3 and "test" not in res
+    assert load_checkpoint(out / "ckpt.pt")["lifter"]["info"]["data"] == str(studio / "bag")
+    rc = main(["lift", "--bag", str(studio / "bag"), "--out", str(out)])
+    assert rc == 2 and "--rig" in capsys.readouterr().err

@@ -39,8 +39,8 @@ TEMPORAL_WINDOW = 5
 def ablation_rows(base: LiftConfig) -> dict[str, LiftConfig]:
     """The rows, each adding one thing to the one before."""
     pseudo = replace(base, cycle=0.0, adversarial=0.0, window=1)
-    cycle = replace(pseudo, cycle=1.0)
-    disc = replace(cycle, adversarial=0.01)
+    cycle = replace(pseudo, cycle=0.1)
+    disc = replace(cycle, adversarial=0.003)
     return {"pseudo": pseudo, "cycle": cycle, "discriminator": disc,
             "temporal": replace(disc, window=TEMPORAL_WINDOW)}
 

@@ -270,7 +270,8 @@ class MultiViewEstimator:
             self.lifter.observe(views.keypoints, views.confidence, views.found)
             if rejected is None and not valid.any():
                 t_lift = time.perf_counter()
-                X, valid, single_view = self._single_view(views)
+                with _single_torch_thread():
+                    X, valid, single_view = self._single_view(views)
                 views.timings["lift"] = (time.perf_counter() - t_lift) * 1e3
         if self.smoothing is not None and valid.any():
             X = np.asarray(self.smoothing(X, stamp_ns * 1e-9), dtype=np.float64)

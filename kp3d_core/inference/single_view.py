@@ -7,7 +7,8 @@ A checkpoint may carry a lifter under ``lifter`` (written by ``kp3d lift``, plai
      "floor_offset": 0.02, "info": {"data": "...", "steps": 4000, ...}}
 
 :class:`SingleViewLifter` keeps each view's last ``window`` keypoint sets (the temporal lifter reads them), lifts
-one view to a metric shape in that camera's frame (:class:`~kp3d_core.models.lifter.LifterNet`), stands it where its
+one view to a metric shape in that camera's levelled frame (:func:`levelling`: the camera turned level, so an upright
+person is upright for any camera tilt; :class:`~kp3d_core.models.lifter.LifterNet`), stands it where its
 rays point (:func:`~kp3d_core.geometry.solve_translation`), then slides it along the rays until its lowest keypoint
 stands at the floor (:func:`stand_on_floor`), and returns it in the world frame.
 
@@ -16,9 +17,9 @@ same. The lifter's shape has the size learnt from the triangulated training keyp
 person of the training subjects' size right and a 10 % taller one about 10 % too near. The floor settles it: kp3d
 rigs put the floor at z = 0 (``kp3d rig import`` does), and a person's lowest keypoint is nearly always on it (its
 height above the floor, ``floor_offset``, is learnt from the same triangulations), so the shape is scaled about the
-camera centre until its lowest keypoint is there. The scale is bounded to [0.8, 1.25]: a jump, a sitting person or a
-camera at foot height (whose rays meet the floor at a grazing angle) keep the rays' placement within that. What
-holds: the orientation, the 2D reprojection and the body's shape (P-MPJPE); the world position within the body-size
+camera centre until its lowest keypoint is there, within a factor of two of where the rays alone put it (a camera at
+foot height, whose rays meet the floor at a grazing angle, keeps the rays' placement within that; a jump of 0.5 m
+seen from 2.5 m up stands about 25 % too far). What holds: the orientation, the 2D reprojection and the body's shape (P-MPJPE); the world position within the body-size
 uncertainty the floor does not remove (measured in docs/lift.md).
 
 Example::
@@ -35,13 +36,39 @@ import numpy as np
 import torch
 
 from ..camera import Camera
-from ..geometry import pixels_to_rays, solve_translation
+from ..geometry import solve_translation
 from ..models.lifter import LifterNet, lifter_inputs
 
+UP = np.array([0.0, 0.0, 1.0])
+"""The world's vertical (kp3d rigs are z-up, the floor at z = 0)."""
 MIN_KEYPOINTS = 4
 """Confident keypoints a view needs in its newest frame to be lifted."""
-SCALE_BOUNDS = (0.8, 1.25)
+SCALE_BOUNDS = (0.5, 2.0)
 """How far :func:`stand_on_floor` may scale a lifted shape about the camera centre."""
+
+
+def levelling(camera: Camera) -> np.ndarray:
+    """(3, 3) rotation from the camera's frame to its levelled frame: the same centre, y pointing down the world's
+    vertical, z the optical axis turned horizontal. A person standing upright stands upright in it whatever the
+    camera's tilt and roll, so a lifter trained on one rig serves cameras mounted otherwise (REP-103 optical frames)."""
+    down = -(camera.R @ UP)  # the world's down in the camera frame
+    forward = np.array([0.0, 0.0, 1.0]) - down[2] * down  # the optical axis without its vertical part
+    n = np.linalg.norm(forward)
+    if n < 1e-6:  # looking straight down or up: any horizontal forward will do
+        forward = np.cross(np.array([1.0, 0.0, 0.0]), down)
+        n = np.linalg.norm(forward)
+    forward = forward / n
+    return np.stack([np.cross(down, forward), down, forward])
+
+
+def levelled_rays(camera: Camera, pixels: np.ndarray, min_depth: float = 0.05) -> np.ndarray:
+    """(..., 2) distorted pixels -> (..., 2) normalised coordinates of their rays in the levelled frame
+    (:func:`levelling`); NaN where missing or where a ray points behind the levelled camera (a camera looking almost
+    straight down sees some of its image that way)."""
+    r = camera.rays(pixels)
+    d = np.concatenate([r, np.ones_like(r[..., :1])], axis=-1) @ levelling(camera).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(d[..., 2:] > min_depth, d[..., :2] / d[..., 2:], np.nan)
 
 
 def stand_on_floor(points: np.ndarray, centre: np.ndarray, floor_offset: float,
@@ -99,8 +126,6 @@ class SingleViewLifter:
         self.window = self.net.window
         self.num_keypoints = self.net.num_keypoints
         self.cameras = list(cameras)
-        self._K = torch.from_numpy(np.stack([c.K for c in self.cameras]))
-        self._dist = torch.from_numpy(np.stack([c.dist for c in self.cameras]))
         self._history = [deque(maxlen=self.window) for _ in self.cameras]
 
     def with_cameras(self, cameras: list[Camera] | tuple[Camera, ...]) -> "SingleViewLifter":
@@ -134,15 +159,13 @@ class SingleViewLifter:
             return None
         frames = list(self._history[v])
         frames = [frames[0]] * (self.window - len(frames)) + frames  # a short history repeats its oldest frame
-        kp = torch.from_numpy(np.stack([f[0] for f in frames]))  # (W, K, 2) px
+        cam = self.cameras[v]
+        rays = torch.from_numpy(levelled_rays(cam, np.stack([f[0] for f in frames])))  # (W, K, 2), NaN where missing
         conf = torch.from_numpy(np.stack([f[1] for f in frames]))
-        rays = pixels_to_rays(torch.nan_to_num(kp), self._K[v], self._dist[v])
-        rays = torch.where(torch.isfinite(kp), rays, torch.full_like(rays, float("nan")))
         x = lifter_inputs(rays, conf).float()[None]  # (1, W, F)
         Y = self.net(x).double()  # (1, K, 3) camera frame, about the keypoints' mean
         T = solve_translation(Y, rays[-1:], torch.where(torch.isfinite(rays[-1]).all(-1), conf[-1], 0.0)[None])
-        Xc = (Y + T[:, None, :])[0].numpy()
-        cam = self.cameras[v]
+        Xc = (Y + T[:, None, :])[0].numpy() @ levelling(cam)  # levelled -> camera frame
         X = (Xc - cam.t) @ cam.R  # camera -> world: R^T (Xc - t)
         if self.entry.get("floor_offset") is not None:
             X = stand_on_floor(X, cam.center, float(self.entry["floor_offset"]))

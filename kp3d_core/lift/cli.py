@@ -1,8 +1,9 @@
 """``kp3d lift``: give a model a single-view lifter, trained from the rig's own triangulations (no labels).
 
 The model's multi-view estimator runs over the recording (:mod:`kp3d_core.lift.tracks`); each view's keypoints and
-the keypoints the views triangulate together become the lifter's training pairs; the lifter trains with the rotation
-cycle and the 2D discriminator (:mod:`kp3d_core.lift.fit`). No ground truth is read.
+the keypoints the views triangulate together become the lifter's training pairs (:mod:`kp3d_core.lift.fit`; the
+rotation cycle and the 2D discriminator are options). No ground truth is read. Your own recording is a bag with its rig
+file (as for ``kp3d adapt``); lift the model the node will run (an adapted one, if you adapted).
 
 Outputs in ``--out`` (default ``out/lift``): ``ckpt.pt`` (the model with the lifter added, its mapping carried over:
 point the node's ``model.path`` at it and a person seen by one camera still gets a pose), ``lifter.onnx`` (the
@@ -12,8 +13,8 @@ shows a few of its frames: the multi-view pose and each camera's lifted pose bes
 
 Examples::
 
-    kp3d lift --data out/studio-bench-open/train --test out/studio-bench/test
-    kp3d lift --data my_sessions --checkpoint out/adapt/ckpt.pt --out out/lift_adapted --steps 6000
+    kp3d lift --bag take1_bag --rig rig.yaml --checkpoint out/adapt/ckpt.pt --out out/lift_take1
+    kp3d lift --data out/studio-bench-open/train --test out/studio-bench/test   # the shipped model's lifter
 """
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..adapt import Recording
 from ..checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
-from ..cli_args import positive_int
+from ..cli_args import UsageError, non_negative_float, positive_int
+from ..rig import load_rig
 from .evaluate import lift_track, single_view_figures
 from .fit import LiftConfig, LiftData, floor_offset, train_lifter
-from .tracks import DEFAULT_CHUNK, DEFAULT_EVERY, collect_tracks
+from .tracks import DEFAULT_CHUNK, DEFAULT_EVERY, collect_bag_tracks, collect_tracks
 
 DEFAULT_OUT = Path("out/lift")
 
@@ -67,8 +70,13 @@ def draw_examples(track, lifted, mapping: dict, path: Path, frames: int = 3) -> 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "examples:\n\n" + "\n".join(__doc__.split("Examples::")[1].splitlines())
-    parser.add_argument("--data", type=Path, required=True,
-                        help="recording(s) to learn from: a studio or sessions folder (labels are not read)")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bag", type=Path, help="your recording: rosbag2 folder with Image + CameraInfo per camera")
+    src.add_argument("--data", type=Path, help="a studio or sessions folder instead (labels are not read)")
+    parser.add_argument("--rig", type=Path, default=None, help="rig file of the bag's cameras (needed with --bag)")
+    parser.add_argument("--backgrounds", type=Path, default=None,
+                        help="stored empty-scene backgrounds of the bag's cameras, <camera>.png (kp3d background); "
+                             "default: learnt from the first frames, as the node does")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="model whose keypoints are lifted (default: the shipped model); needs a mapping")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
@@ -76,8 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"optimiser steps (default {LiftConfig.steps})")
     parser.add_argument("--window", type=positive_int, default=LiftConfig.window,
                         help="frames the lifter reads, newest last (default 1: per frame)")
-    parser.add_argument("--no-cycle", action="store_true", help="pseudo-labels only: no rotation cycle")
-    parser.add_argument("--no-adversarial", action="store_true", help="no 2D pose discriminator")
+    parser.add_argument("--cycle", type=non_negative_float, default=LiftConfig.cycle,
+                        help="weight of the rotation cycle (default 0: off; see docs/lift.md)")
+    parser.add_argument("--adversarial", type=non_negative_float, default=LiftConfig.adversarial,
+                        help="weight of the 2D pose discriminator (default 0: off; needs --cycle)")
     parser.add_argument("--chunk", type=positive_int, default=DEFAULT_CHUNK,
                         help=f"consecutive frames per run of the estimator (default {DEFAULT_CHUNK})")
     parser.add_argument("--every", type=positive_int, default=DEFAULT_EVERY,
@@ -88,12 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> LiftConfig:
-    cfg = replace(LiftConfig(), steps=args.steps, window=args.window)
-    if args.no_cycle:
-        cfg = replace(cfg, cycle=0.0, adversarial=0.0)
-    if args.no_adversarial:
-        cfg = replace(cfg, adversarial=0.0)
-    return cfg
+    if args.adversarial > 0 and args.cycle <= 0:
+        raise UsageError("--adversarial needs --cycle > 0 (the discriminator judges the turned projections)")
+    return replace(LiftConfig(), steps=args.steps, window=args.window, cycle=args.cycle, adversarial=args.adversarial)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -103,16 +110,22 @@ def main(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{ckpt_path}: no mapping to name the lifted joints (fit one with kp3d map)")
     if args.test is not None and not (args.test / "manifest.yaml").is_file():
         raise FileNotFoundError(f"--test {args.test}: not a studio folder (no manifest.yaml)")
+    Recording(args.bag, args.rig, args.data, args.backgrounds).check()
     cfg = config_from_args(args)
     progress = not args.no_progress
-    tracks = collect_tracks(args.data, ckpt_path, args.chunk, args.every, progress)
+    if args.bag is not None:
+        tracks = collect_bag_tracks(args.bag, load_rig(args.rig), ckpt_path, args.chunk, args.every, args.backgrounds,
+                                    progress=progress)
+    else:
+        tracks = collect_tracks(args.data, ckpt_path, args.chunk, args.every, progress)
     data = LiftData.from_tracks(tracks)
     entry, log = train_lifter(data, cfg, progress, floor=floor_offset(tracks))
-    entry["info"].update(data=str(args.data), checkpoint=str(ckpt_path))
+    source = str(args.bag if args.bag is not None else args.data)
+    entry["info"].update(data=source, checkpoint=str(ckpt_path))
     args.out.mkdir(parents=True, exist_ok=True)
     out_ckpt = save_checkpoint(args.out / "ckpt.pt", {**ckpt, "lifter": entry})
     onnx_path = export_lifter_onnx(entry, args.out / "lifter.onnx")
-    res = {"lift": True, "checkpoint": str(out_ckpt), "onnx": str(onnx_path), "data": str(args.data),
+    res = {"lift": True, "checkpoint": str(out_ckpt), "onnx": str(onnx_path), "data": source,
            "frames": sum(len(t.frames) for t in tracks), "rows": len(data), "labelled": int(data.labelled.sum()),
            "config": entry["info"]["config"], "terms": {k: round(v, 5) for k, v in log.items()}}
     if args.test is not None:

@@ -18,7 +18,7 @@ import torch
 
 from .. import metrics
 from ..geometry import solve_translation
-from ..inference.single_view import MIN_KEYPOINTS, build_lifter_net, stand_on_floor
+from ..inference.single_view import MIN_KEYPOINTS, build_lifter_net, levelling, stand_on_floor
 from ..models.lifter import lifter_inputs
 from ..models.mapping import apply_mapping
 from .fit import window_rows
@@ -40,7 +40,7 @@ def lift_track(entry: dict, track: Track) -> np.ndarray:
         w = torch.where(torch.isfinite(rays[:, v]).all(-1), conf[:, v], 0.0)
         t = solve_translation(Y, rays[:, v], w)
         ok = ((w > 0).sum(-1) >= MIN_KEYPOINTS).numpy()
-        Xc = (Y + t[:, None]).numpy()
+        Xc = (Y + t[:, None]).numpy() @ levelling(cam)  # levelled -> camera frame
         out[ok, v] = (Xc[ok] - cam.t) @ cam.R
         if entry.get("floor_offset") is not None:
             out[ok, v] = stand_on_floor(out[ok, v], cam.center, float(entry["floor_offset"]))

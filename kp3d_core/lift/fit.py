@@ -2,7 +2,8 @@
 
 Terms (each switchable, :class:`LiftConfig`):
 
-- **pseudo-labels**: the lifted keypoints against the triangulated ones in the same camera's frame, both relative to
+- **pseudo-labels**: the lifted keypoints against the triangulated ones in the same camera's levelled frame
+  (:func:`~kp3d_core.inference.single_view.levelling`), both relative to
   their mean (L2 per keypoint, metres). Only frames the views triangulated completely carry a label.
 - **rotation cycle** (``cycle``): the lifted shape is turned to a random viewpoint (azimuth anywhere about the
   world's vertical, elevation within ``elevation_deg``), projected into a virtual camera at the same distance,
@@ -17,7 +18,7 @@ Terms (each switchable, :class:`LiftConfig`):
 Example::
 
     data = LiftData.from_tracks(tracks)
-    entry, log = train_lifter(data, LiftConfig(cycle=0.1), floor=floor_offset(tracks))
+    entry, log = train_lifter(data, LiftConfig(), floor=floor_offset(tracks))
     ckpt["lifter"] = entry     # what the estimator's SingleViewLifter loads
 """
 from __future__ import annotations
@@ -32,12 +33,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..geometry import solve_translation
-from ..inference.single_view import MIN_KEYPOINTS
+from ..inference.single_view import MIN_KEYPOINTS, UP, levelling
 from ..models.lifter import LifterNet, PoseDiscriminator, lifter_inputs
 from .tracks import Track
-
-UP = (0.0, 0.0, 1.0)
-"""The world's vertical (kp3d rigs are z-up)."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +44,11 @@ class LiftConfig:
 
     window: int = 1
     """Frames the lifter reads (1: per frame)."""
-    cycle: float = 1.0
-    """Weight of the rotation cycle's terms (0: off)."""
-    adversarial: float = 0.01
-    """Weight of the discriminator's term (0: off)."""
+    cycle: float = 0.0
+    """Weight of the rotation cycle's terms (0: off). Off by default: with the pseudo-labels of a 4-camera rig it did
+    not help (``kp3d bench lift``, docs/lift.md); it is there for rigs whose views triangulate few frames."""
+    adversarial: float = 0.0
+    """Weight of the discriminator's term (0: off; needs ``cycle`` > 0, it judges the turned projections)."""
     reprojection: float = 0.1
     """Weight of the 2D terms within the cycle, relative to its 3D term (2D errors are in keypoint spreads)."""
     elevation_deg: float = 20.0
@@ -69,6 +68,8 @@ class LiftConfig:
         for name in ("cycle", "adversarial", "reprojection", "lr"):
             if getattr(self, name) < 0:
                 raise ValueError(f"LiftConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.adversarial > 0 and self.cycle <= 0:
+            raise ValueError("LiftConfig.adversarial needs cycle > 0 (the discriminator judges the turned projections)")
 
 
 @dataclass
@@ -82,7 +83,7 @@ class LiftData:
     feats: torch.Tensor
     """(N, K*3 + 2) :func:`~kp3d_core.models.lifter.lifter_inputs` of each row."""
     target: torch.Tensor
-    """(N, K, 3) triangulated keypoints in the row's camera frame about their mean, metres (0 where no label)."""
+    """(N, K, 3) triangulated keypoints in the row's levelled camera frame about their mean, metres (0: no label)."""
     labelled: torch.Tensor
     """(N,) bool: every keypoint triangulated and the view saw the person."""
     liftable: torch.Tensor
@@ -90,7 +91,7 @@ class LiftData:
     start: torch.Tensor
     """(N,) the first row of the row's track view (windows do not reach before it)."""
     up: torch.Tensor
-    """(N, 3) the world's vertical in the row's camera frame."""
+    """(N, 3) the world's vertical in the row's levelled camera frame (0, -1, 0)."""
 
     @classmethod
     def from_tracks(cls, tracks: list[Track]) -> "LiftData":
@@ -109,7 +110,7 @@ class LiftData:
                 parts["labelled"].append(labelled)
                 parts["liftable"].append(seen.sum(-1) >= MIN_KEYPOINTS)
                 parts["start"].append(np.full(T, row))
-                parts["up"].append(np.tile(cam.R @ np.asarray(UP), (T, 1)))
+                parts["up"].append(np.tile(levelling(cam) @ cam.R @ UP, (T, 1)))
                 row += T
         if row == 0:
             raise ValueError("LiftData: no frames in the tracks")

@@ -1,5 +1,8 @@
 """The single-view lifter: one camera's 2D keypoints -> 3D keypoints in that camera's frame (Honari stage 2).
 
+The camera frame is the levelled one (:func:`kp3d_core.inference.single_view.levelling`: the camera turned level, so
+that an upright person is upright whatever the camera's tilt and roll); rays below are expressed in it.
+
 Input contract (:func:`lifter_inputs`): a view's keypoints as normalised image rays ``r = K^-1 [u, v, 1]``
 (undistorted, so any lens and image size look alike), centred on their confidence-weighted mean ``m`` and divided by
 their RMS spread ``s``, with each keypoint's confidence; plus ``m`` itself (where the person is in the view: an
