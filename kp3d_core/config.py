@@ -101,7 +101,8 @@ class LossConfig:
     # model.num_keypoints 17: keypoint k is the joint skeleton.JOINT_NAMES[k].
     skeleton: float = 0.0
     """MaS skeleton term: the skeleton mask drawn from the reprojected joints (bones + torso lines,
-    kp3d_core.skeleton_mask) must not lie outside the soft |I - B| foreground (mean squared, outside only)."""
+    kp3d_core.skeleton_mask) against the soft |I - B| foreground, mean squared difference inside and outside it
+    (kp3d_core.mas.skeleton_loss)."""
     skeleton_sigma: float = 0.02
     """Width of the drawn body lines, fraction of the crop side: exp(-d^2 / sigma^2) (the paper's 5 px at 256)."""
     skeleton_arm_sigma: float = 0.012
@@ -126,6 +127,25 @@ class LossConfig:
     trunk and legs settle first)."""
     physique_from_step: int = 0
     """Cascade: the physique term (and the physique net) start at this step, once the skeleton term has settled."""
+    upright: float = 0.0
+    """MaS posture prior (skeleton mode, kp3d_core.mas.upright_loss): down the trunk (head, neck, thorax, spine, pelvis)
+    and each leg (hip, knee, ankle) every joint at least ``upright_margin_m`` above the next, in world height along
+    ``upright_axis``; hinged, metres. Breaks the head/feet symmetry that the masks leave. No labels: the up direction
+    comes from the calibration."""
+    upright_margin_m: float = 0.03
+    """Height (metres) an upper joint must keep above its lower one to cost nothing in ``upright``."""
+    upright_axis: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])
+    """The world's up direction in rig coordinates (studio rigs: z up, the floor at z = 0); ``upright`` and
+    ``width`` use it."""
+    width: float = 0.0
+    """MaS body-width prior (skeleton mode, kp3d_core.mas.width_loss): hips at least 0.15 m and shoulders at least
+    0.22 m apart horizontally (across ``upright_axis``); hinged, metres. Parts each left joint from its right twin
+    where both start on the midline."""
+    view_flips: bool = False
+    """Skeleton mode: before the training forward triangulates, swap the left/right labels of the views that disagree
+    with the others (kp3d_core.view_flips.resolve_view_flips: least reprojection residual, no labels), so that the 3D
+    joints, their reprojections and every term drawn from them are in the majority's labelling; with
+    ``consistency`` > 0 the swapped views' own keypoints are then pulled to that labelling. Needs 17 keypoints."""
 
 
 @dataclass
@@ -219,6 +239,17 @@ class TrainConfig:
     """torch CPU threads (0: leave torch's default)."""
     supervised: bool = False
     """Train with ground-truth 2D joints (the upper bound); --supervised sets it."""
+    head_init_scale: float = 1.0
+    """Scale of the heatmap head's initial weights (its bias zeroed when < 1). 1: the default initialisation. Small
+    (0.1): every heatmap starts nearly flat, so every keypoint starts near the crop's centre and moves off it as the
+    losses single it out (skeleton mode: the upright prior orders head to feet, the skeleton spreads the limbs)
+    instead of starting wherever a random head put it (a scrambled skeleton the masks do not untangle). Never 0:
+    identical left and right channels get identical gradients and never part."""
+    init_encoder_from: str = ""
+    """Checkpoint whose keypoint-net encoder (every layer but the heatmap head, whose channels are the keypoints)
+    starts a new run; the head, decoder and skeleton head start fresh. For a model of another ``num_keypoints`` with
+    the same crop size, width and stride, e.g. a skeleton model from a label-free discovery model's features
+    (kp3d_core/assets/model.pt). Empty: random initialisation. Not with ``init_from``."""
     init_from: str = ""
     """Checkpoint whose weights (keypoint net and decoder) a new run starts from, with a fresh optimiser (empty: random
     initialisation); its model config must be this run's. A resumed run continues from its own checkpoint instead, and
@@ -339,6 +370,16 @@ def _validate(cfg: Config, source: str) -> Config:
     need(0 < lo.geodesic_threshold < 1, "loss.geodesic_threshold", f"must be in (0, 1), got {lo.geodesic_threshold}")
     need(lo.arms_from_step >= 0, "loss.arms_from_step", f"must be >= 0, got {lo.arms_from_step}")
     need(lo.physique_from_step >= 0, "loss.physique_from_step", f"must be >= 0, got {lo.physique_from_step}")
+    if lo.upright > 0 or lo.width > 0:
+        need(m.num_keypoints == 17, "model.num_keypoints", f"must be 17 with loss.upright or loss.width, got "
+             f"{m.num_keypoints}")
+    need(lo.upright_margin_m >= 0, "loss.upright_margin_m", f"must be >= 0, got {lo.upright_margin_m}")
+    need(len(lo.upright_axis) == 3 and any(abs(float(a)) > 0 for a in lo.upright_axis), "loss.upright_axis",
+         f"must be 3 numbers, not all 0, got {lo.upright_axis}")
+    if lo.view_flips:
+        need(m.num_keypoints == 17, "model.num_keypoints", f"must be 17 with loss.view_flips, got {m.num_keypoints}")
+    need(not (t.init_from and t.init_encoder_from), "train.init_encoder_from", "and train.init_from exclude each other")
+    need(0 < t.head_init_scale <= 1, "train.head_init_scale", f"must be in (0, 1], got {t.head_init_scale}")
     if t.supervised:
         need(m.num_keypoints == 17, "model.num_keypoints", "must be 17 (the studio joints) with --supervised")
     if cfg.loss.distill > 0:

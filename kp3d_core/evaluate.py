@@ -2,8 +2,9 @@
 
 Pipeline, with no oracle anywhere: the dataset's label-free crops (:mod:`kp3d_core.data.cache`) ->
 keypoint net -> crop px -> image px -> undistorted px -> confidence-weighted DLT (views without a
-detected person get weight 0) -> discovered 3D keypoints -> the checkpoint's mapping -> 17 joints,
-compared with the ground truth by :mod:`kp3d_core.metrics`. Left/right is never chosen by its error;
+detected person get weight 0) -> discovered 3D keypoints -> the checkpoint's mapping (a skeleton model without
+one: the identity, its keypoints being the named joints; reported as ``"mapping": "identity (named joints, no
+labels)"``) -> 17 joints, compared with the ground truth by :mod:`kp3d_core.metrics`. Left/right is never chosen by its error;
 a flip-corrected MPJPE (an oracle) is printed beside the raw one, labelled as such, for diagnosis only.
 
 Frames where no keypoint could be triangulated (a person found in fewer than 2 views) have no
@@ -43,7 +44,7 @@ from .data.sessions import Split, read_split
 from .data.studio import SampleParams, StudioFolder
 from .geometry import triangulate, undistort_pixels
 from .models.keypoint_net import load_keypoint_net
-from .models.mapping import apply_mapping
+from .models.mapping import apply_mapping, checkpoint_mapping
 from .rig import load_rig
 from .skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, ROOT
 from .studio import presets
@@ -300,14 +301,18 @@ def markdown_table(res: dict, title: str = "kp3d eval") -> str:
 
 
 # ------------------------------------------------------------------------------------------ driver
-def mapped_checkpoint(checkpoint: str | Path | None) -> tuple[Path, dict]:
-    """(path, loaded checkpoint) of ``checkpoint`` (None: the shipped model); CheckpointError naming the file
-    when it cannot be read or has no mapping."""
+def mapped_checkpoint(checkpoint: str | Path | None) -> tuple[Path, dict, dict]:
+    """(path, loaded checkpoint, its mapping) of ``checkpoint`` (None: the shipped model). The mapping is the fitted
+    one, or the identity for a skeleton model (:func:`kp3d_core.models.mapping.checkpoint_mapping`: raw named joints,
+    no labels); CheckpointError naming the file when it cannot be read or has neither."""
     ckpt_path = Path(checkpoint) if checkpoint else shipped_model_path()
     ckpt = load_checkpoint(ckpt_path)
-    if not ckpt.get("mapping"):
-        raise CheckpointError(f"{ckpt_path}: no 'mapping' entry: fit one first with `kp3d map --checkpoint {ckpt_path}`")
-    return ckpt_path, ckpt
+    mapping = checkpoint_mapping(ckpt)
+    if mapping is None:
+        raise CheckpointError(f"{ckpt_path}: no 'mapping' entry and not a skeleton model (17 named joints, "
+                              f"loss.skeleton or loss.physique > 0): fit one first with "
+                              f"`kp3d map --checkpoint {ckpt_path}`")
+    return ckpt_path, ckpt, mapping
 
 
 def evaluate(checkpoint: str | Path | None, data: str | Path, out: str | Path = DEFAULT_OUT,
@@ -316,13 +321,13 @@ def evaluate(checkpoint: str | Path | None, data: str | Path, out: str | Path = 
     """Evaluate ``checkpoint`` (None: the shipped model) on a studio folder or a sessions folder
     (:func:`evaluate_sessions`); writes ``out``; returns the figures."""
 
-    ckpt_path, ckpt = mapped_checkpoint(checkpoint)
+    ckpt_path, _, mapping = mapped_checkpoint(checkpoint)
     split = read_split(data)
     if split.is_sessions:
-        res = evaluate_sessions(ckpt_path, ckpt["mapping"], split, out, cameras, kind, batch_size, figures, progress)
+        res = evaluate_sessions(ckpt_path, mapping, split, out, cameras, kind, batch_size, figures, progress)
     else:
         found, ds = checkpoint_keypoints(ckpt_path, data, cameras, batch_size=batch_size, progress=progress)
-        res = evaluate_mapping(found, ckpt["mapping"], ds, data, out, kind, figures)
+        res = evaluate_mapping(found, mapping, ds, data, out, kind, figures)
     res["checkpoint"] = str(ckpt_path)
     (Path(out) / "metrics.json").write_text(json.dumps(res, indent=1))
     return res
@@ -400,8 +405,9 @@ def keypoint_figures(found: dict, gt: np.ndarray, mapping: dict) -> dict:
 
 
 def mapping_info(mapping: dict, kind: str | None) -> dict:
-    """The evaluated map and the labelled frames it was fitted on."""
-    return {"mapping": kind or mapping["default"], "mapping_fraction": mapping.get("fraction"),
+    """The evaluated map (a named one, e.g. a skeleton model's identity, by its name) and the labelled frames it was
+    fitted on."""
+    return {"mapping": kind or mapping.get("name", mapping["default"]), "mapping_fraction": mapping.get("fraction"),
             "mapping_frames": mapping.get("num_frames")}
 
 
@@ -560,8 +566,9 @@ def without_per_joint(res: dict) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", default=None, help="checkpoint with a mapping (default: the shipped model "
-                        "kp3d_core/assets/model.pt)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint with a mapping, or a skeleton model "
+                        "(its 17 keypoints are the named joints: evaluated raw, identity mapping) (default: the "
+                        "shipped model kp3d_core/assets/model.pt)")
     parser.add_argument("--data", default=None, help="studio dataset folder or sessions folder, each session "
                         "evaluated with its own rig and all pooled (default: the studio-bench test split, "
                         "rendered with the preset if missing; without the motion data, a procedural stand-in in "

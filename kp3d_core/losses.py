@@ -7,8 +7,9 @@ the keypoints. Additions (REFERENCE section 5, a prototype's lessons): ``fill`` 
 collapse of all keypoints onto the pelvis; coverage/fill are driven by the soft |I - B| foreground rather than
 the decoder's own mask (which dropped the arms); foreground pixels are weighted 5x in the reconstruction;
 ``mask``, ``consistency``, ``thin_fill`` (fill on the thin parts alone) and ``temporal`` (a keypoint keeps its part
-over time) are further additions. ``skeleton``, ``physique`` and ``symmetry`` are Mask as Supervision's
-(seed 002, :mod:`kp3d_core.mas`), for a model whose 17 keypoints are the named joints. ``supervised_loss`` is the
+over time) are further additions. ``skeleton``, ``physique`` and ``symmetry`` are Mask as Supervision's (seed 002,
+:mod:`kp3d_core.mas`), with two posture priors of ours, ``upright`` and ``width``, for a model whose 17 keypoints are
+the named joints. ``supervised_loss`` is the
 upper bound's loss (labels); ``distillation_loss`` holds a fine-tuned net's keypoints near those of the net it started
 from (``kp3d adapt``, no labels).
 
@@ -248,7 +249,7 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int,
 def mas_terms(out: dict, fg: torch.Tensor, valid_view: torch.Tensor, cfg: LossConfig, stage: Stage
               ) -> dict[str, torch.Tensor]:
     """The enabled Mask-as-Supervision terms (:mod:`kp3d_core.mas`): skeleton, physique (from its cascade step),
-    symmetry. ``fg`` (B, V, 1, S, S) the soft foreground; the masks are compared at the skeleton's side h."""
+    symmetry, upright, width. ``fg`` (B, V, 1, S, S) the soft foreground; the masks are compared at the skeleton's side h."""
     terms: dict[str, torch.Tensor] = {}
     pixel_terms = cfg.skeleton > 0 or (cfg.physique > 0 and stage.physique)
     if pixel_terms:
@@ -258,13 +259,18 @@ def mas_terms(out: dict, fg: torch.Tensor, valid_view: torch.Tensor, cfg: LossCo
         fg_h = downsample(fg, out["skeleton"].shape[-1])
         weights = mas.pixel_weights(fg_h, cfg.geodesic_threshold) if cfg.geodesic else None
         if cfg.skeleton > 0:
-            terms["skeleton"] = _view_mean(mas.skeleton_outside_loss(out["skeleton"], fg_h, weights), valid_view)
+            terms["skeleton"] = _view_mean(mas.skeleton_loss(out["skeleton"], fg_h, weights), valid_view)
         if cfg.physique > 0 and stage.physique:
             if "physique" not in out:
                 raise ValueError("loss.physique: the model ran no physique net (its stage was off in the forward)")
             terms["physique"] = _view_mean(mas.physique_loss(out["physique"], fg_h, weights), valid_view)
     if cfg.symmetry > 0:
         terms["symmetry"] = mas.symmetry_loss(out["X"], out["valid"].to(torch.bool), stage.arms)
+    up = torch.tensor(cfg.upright_axis, dtype=out["X"].dtype, device=out["X"].device)
+    if cfg.upright > 0:
+        terms["upright"] = mas.upright_loss(out["X"], out["valid"].to(torch.bool), up, cfg.upright_margin_m)
+    if cfg.width > 0:
+        terms["width"] = mas.width_loss(out["X"], out["valid"].to(torch.bool), up)
     return terms
 
 

@@ -280,7 +280,7 @@ def build_model(cfg: Config, device: torch.device) -> tuple[DiscoveryModel, torc
     ``loss.physique``), the model's skeleton head (and physique net) too."""
     # channels_last: the oneDNN (CPU) and cuDNN convolutions run faster in NHWC (-15 % step time measured on CPU).
     head = SkeletonHead.from_config(cfg.model, cfg.loss)
-    model = DiscoveryModel(cfg.model, head).to(device, memory_format=torch.channels_last)
+    model = DiscoveryModel(cfg.model, head, cfg.loss.view_flips).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     return model, optimizer
 
@@ -292,6 +292,32 @@ def start_from(path: str | Path, cfg: Config, model: DiscoveryModel) -> None:
     if ckpt["config"].get("model") != config_to_dict(cfg)["model"]:
         raise CheckpointError(f"{path} (train.init_from): model config differs from the run's config")
     load_state_checked(model, ckpt["model"], path)
+
+
+def shrink_head(model: DiscoveryModel, scale: float) -> None:
+    """``train.head_init_scale``: scale the heatmap head's weights and zero its bias, so that every keypoint starts
+    near the crop's centre (each channel still its own, so that left and right can part)."""
+    with torch.no_grad():
+        model.keypoint_net.head.weight.mul_(scale)
+        model.keypoint_net.head.bias.zero_()
+
+
+ENCODER_PREFIX = "keypoint_net.encoder."
+
+
+def start_encoder_from(path: str | Path, model: DiscoveryModel) -> int:
+    """Load the keypoint-net encoder of the checkpoint at ``path`` (``train.init_encoder_from``) into ``model``; the
+    heatmap head, decoder and skeleton head keep their fresh weights. Returns the number of tensors loaded;
+    CheckpointError naming the file if it is unreadable or its encoder does not fit (another crop size or width)."""
+    ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
+    theirs = {k: v for k, v in ckpt["model"].items() if k.startswith(ENCODER_PREFIX)}
+    ours = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
+    bad = sorted(set(ours) ^ set(theirs)) + sorted(k for k in ours if k in theirs and ours[k].shape != theirs[k].shape)
+    if bad:
+        raise CheckpointError(f"{path} (train.init_encoder_from): its encoder does not fit this model "
+                              f"({len(bad)} tensors differ, e.g. {bad[0]})")
+    model.load_state_dict(theirs, strict=False)
+    return len(theirs)
 
 
 def build_teacher(cfg: Config, device: torch.device) -> KeypointNet | None:
@@ -492,6 +518,8 @@ def describe_run(cfg: Config, dataset, model: DiscoveryModel, procs: Processes, 
               if val is not None else "")
     if cfg.train.init_from and progress.step == 0:
         checks += f", starting from {cfg.train.init_from}"
+    if cfg.train.init_encoder_from and progress.step == 0:
+        checks += f", encoder from {cfg.train.init_encoder_from}"
     if cfg.loss.distill > 0:
         checks += f", distillation {cfg.loss.distill:g}"
     return (f"[train] {cfg.name}: {len(dataset)} samples, keypoint net {n_params / 1e6:.2f} M params, "
@@ -621,6 +649,10 @@ def train(cfg: Config, resume: bool = False) -> Path:
             progress = Progress()
             if cfg.train.init_from:
                 start_from(cfg.train.init_from, cfg, model)
+            elif cfg.train.init_encoder_from:
+                start_encoder_from(cfg.train.init_encoder_from, model)
+            if cfg.train.head_init_scale < 1 and not cfg.train.init_from:
+                shrink_head(model, cfg.train.head_init_scale)
         teacher = build_teacher(cfg, procs.device)
         ddp_model = wrap_ddp(model, cfg, procs)
         val = validation_set(cfg) if cfg.data.val_path else None  # on every rank, so a missing folder stops all alike

@@ -9,6 +9,7 @@ the whole body is not decided here. Example::
 
     uv = crop_to_ideal(out["kp"], batch)                       # (B, V, 17, 2) ideal px
     flips = resolve_view_flips(uv, out["conf"], batch["P"])    # (B, V) bool: swap these views' labels
+    X, valid = geometry.triangulate(flip_views(uv, flips), flip_views(out["conf"], flips), batch["P"])
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from . import geometry
 from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 
-def _flip(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+def flip_views(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     """(B, V, 17, ...) with the left/right joints of the views where ``flips`` (B, V) is True swapped."""
     perm = torch.tensor(FLIP_PERMUTATION, device=x.device)
     f = flips.reshape(*flips.shape, *([1] * (x.dim() - 2)))
@@ -53,8 +54,8 @@ def view_flip_residuals(uv: torch.Tensor, weights: torch.Tensor, P: torch.Tensor
     which = torch.cat([torch.zeros(1, V, dtype=torch.bool, device=uv.device),
                        torch.eye(V, dtype=torch.bool, device=uv.device)])  # (V + 1, V): candidate c flips view c - 1
     flips = which[None].expand(B, -1, -1).reshape(B * (V + 1), V)
-    uv_c = _flip(uv.repeat_interleave(V + 1, dim=0), flips)
-    w_c = _flip(weights.repeat_interleave(V + 1, dim=0), flips)
+    uv_c = flip_views(uv.repeat_interleave(V + 1, dim=0), flips)
+    w_c = flip_views(weights.repeat_interleave(V + 1, dim=0), flips)
     P_c = P.expand(B, -1, -1, -1).repeat_interleave(V + 1, dim=0)
     return reprojection_residual(uv_c, w_c, P_c).reshape(B, V + 1)
 
@@ -74,7 +75,7 @@ def resolve_view_flips(uv: torch.Tensor, weights: torch.Tensor, P: torch.Tensor,
     B, V = uv.shape[:2]
     flips = torch.zeros(B, V, dtype=torch.bool, device=uv.device)
     for _ in range(V if rounds is None else rounds):
-        res = view_flip_residuals(_flip(uv, flips), _flip(weights, flips), P)
+        res = view_flip_residuals(flip_views(uv, flips), flip_views(weights, flips), P)
         best, view = res[:, 1:].min(dim=1)
         gain = res[:, 0] - best
         act = torch.isfinite(gain) & (gain > min_gain_px)

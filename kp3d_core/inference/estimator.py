@@ -44,7 +44,7 @@ import torch
 from ..camera import Camera
 from ..checkpoint import load_checkpoint, shipped_model_path
 from ..geometry import project, refine_triangulation, triangulate, undistort_pixels
-from ..models.mapping import apply_mapping, check_mapping
+from ..models.mapping import apply_mapping, check_mapping, checkpoint_mapping
 from .backends import create_backend
 from .predictor import Predictor, PredictorConfig
 from .single_view import SingleViewLifter, check_lifter
@@ -195,7 +195,7 @@ class MultiViewEstimator:
         else:
             be = create_backend(backend, checkpoint=path, engine_cache_dir=engine_cache_dir, device=device)
             ckpt = load_checkpoint(path)
-            mapping = ckpt.get("mapping")
+            mapping = checkpoint_mapping(ckpt)  # fitted, or the identity of a skeleton model (named joints)
             lifter = SingleViewLifter(ckpt["lifter"], cameras) if ckpt.get("lifter") else None
         predictor = Predictor(be, cameras, predictor_config, backgrounds)
         return cls(predictor, cameras, mapping=mapping, lifter=lifter, **kwargs)

@@ -22,6 +22,7 @@ from .. import crop, geometry
 from ..cascade import Stage
 from ..config import ModelConfig
 from ..skeleton import NUM_JOINTS
+from ..view_flips import flip_views, resolve_view_flips
 from .decoder import Decoder
 from .keypoint_net import KeypointNet, check_crops
 from .skeleton_head import SkeletonHead
@@ -45,11 +46,14 @@ class DiscoveryModel(nn.Module):
     """KeypointNet (exported) + Decoder and optional SkeletonHead (training only). ``forward(batch)`` returns a dict
     of outputs."""
 
-    def __init__(self, cfg: ModelConfig, skeleton_head: SkeletonHead | None = None) -> None:
+    def __init__(self, cfg: ModelConfig, skeleton_head: SkeletonHead | None = None, view_flips: bool = False) -> None:
         super().__init__()
         if skeleton_head is not None and cfg.num_keypoints != NUM_JOINTS:
             raise ValueError(f"skeleton_head: needs num_keypoints {NUM_JOINTS} (the named joints), got "
                              f"{cfg.num_keypoints}")
+        if view_flips and cfg.num_keypoints != NUM_JOINTS:
+            raise ValueError(f"view_flips: needs num_keypoints {NUM_JOINTS} (the named joints), got {cfg.num_keypoints}")
+        self.view_flips = view_flips  # loss.view_flips: triangulate each view in the majority's left/right labelling
         self.cfg = cfg
         self.keypoint_net = KeypointNet(cfg)
         self.decoder = Decoder(cfg)
@@ -65,6 +69,9 @@ class DiscoveryModel(nn.Module):
             decode: run the decoder and the skeleton head (False for the supervised upper bound, which needs no
                 reconstruction).
             stage: the MaS cascade's stage (arm bones drawn, physique net run); used by the skeleton head only.
+        With ``view_flips`` (skeleton mode), the views whose left/right labels disagree with the others are swapped
+        before triangulation (:func:`kp3d_core.view_flips.resolve_view_flips`): ``X`` and ``kp_hat`` are in the
+        majority's labelling, ``kp`` and ``conf`` stay as the net gave them, and ``flips`` (B, V) bool says which.
         Returns:
             ``probs`` (B, V, K, h, w), ``kp`` (B, V, K, 2) crop px, ``conf`` (B, V, K), ``X`` (B, K, 3) m (NaN-free:
             invalid points are zeros), ``valid`` (B, K), ``kp_hat`` (B, V, K, 2) crop px and, with ``decode``,
@@ -86,10 +93,17 @@ class DiscoveryModel(nn.Module):
         valid_view = batch["valid_view"].to(torch.bool).reshape(B, V, 1)
         uv = crop_to_ideal(kp, batch)
         weights = conf * valid_view.to(conf.dtype)
-        X, valid = geometry.triangulate(uv, weights, batch["P"].to(kp.dtype))
+        P = batch["P"].to(kp.dtype)
+        flips = None
+        if self.view_flips:  # no gradient through the choice; the swapped views' keypoints still get theirs
+            flips = resolve_view_flips(uv.detach(), weights.detach(), P)
+            uv, weights = flip_views(uv, flips), flip_views(weights, flips)
+        X, valid = geometry.triangulate(uv, weights, P)
         X = torch.where(valid.unsqueeze(-1), X, torch.zeros_like(X))
-        kp_hat = ideal_to_crop(geometry.project(X, batch["P"].to(kp.dtype)), batch)
+        kp_hat = ideal_to_crop(geometry.project(X, P), batch)
         out = {"probs": probs, "kp": kp, "conf": conf, "X": X, "valid": valid, "kp_hat": kp_hat}
+        if flips is not None:
+            out["flips"] = flips
         if decode:
             mask, fg_image = self.decoder(kp_hat.reshape(B * V, K, 2))
             mask = mask.reshape(B, V, 1, S, S)

@@ -78,13 +78,40 @@ def check_mapping(mapping: dict, num_keypoints: int) -> None:
 def identity_mapping(num_keypoints: int = NUM_JOINTS, info: dict | None = None) -> dict:
     """A mapping entry that passes keypoints through as joints (keypoint k = joint k).
 
-    For a network trained with ground-truth joints (the supervised upper bound): no fit, no labels used.
+    For a network whose keypoints are the named joints: trained with ground-truth joints (the supervised upper
+    bound) or a skeleton model (Mask as Supervision, :func:`checkpoint_mapping`); no fit, no labels used.
     """
     if num_keypoints != NUM_JOINTS:
         raise ValueError(f"identity mapping needs {NUM_JOINTS} keypoints, got {num_keypoints}")
     entry = {"kind": "linear", "num_keypoints": NUM_JOINTS, "root": -1, "up": [0.0, 0.0, 1.0],
              "weight": torch.eye(3 * NUM_JOINTS), "bias": torch.zeros(3 * NUM_JOINTS)}
     return {"default": "identity", "models": {"identity": entry}, "fraction": 0.0, "num_frames": 0, **(info or {})}
+
+
+NAMED_JOINTS_MAPPING = "identity (named joints, no labels)"
+"""The ``name`` of the identity mapping :func:`checkpoint_mapping` gives a skeleton model (what ``kp3d eval`` reports)."""
+
+
+def is_skeleton_model(config: dict) -> bool:
+    """Whether a checkpoint's stored config dict (``ckpt["config"]``) describes a skeleton-mode model: 17 keypoints
+    trained with a Mask-as-Supervision pixel term (``loss.skeleton`` or ``loss.physique`` > 0), so that keypoint k is
+    the joint ``skeleton.JOINT_NAMES[k]``. Reads the plain dict (no training module)."""
+    if not isinstance(config, dict):
+        return False
+    model, loss = config.get("model") or {}, config.get("loss") or {}
+    return (int(model.get("num_keypoints", 0)) == NUM_JOINTS
+            and (float(loss.get("skeleton", 0.0)) > 0 or float(loss.get("physique", 0.0)) > 0))
+
+
+def checkpoint_mapping(ckpt: dict) -> dict | None:
+    """The mapping a checkpoint's keypoints go through: its fitted ``mapping`` entry when it has one, else for a
+    skeleton model (:func:`is_skeleton_model`) the identity (keypoint k = joint k, no labels, named
+    :data:`NAMED_JOINTS_MAPPING`), else None (no pose without ``kp3d map``)."""
+    if ckpt.get("mapping"):
+        return ckpt["mapping"]
+    if is_skeleton_model(ckpt.get("config")):
+        return identity_mapping(info={"name": NAMED_JOINTS_MAPPING})
+    return None
 
 
 def apply_mapping(mapping: dict, keypoints3d, kind: str | None = None):
