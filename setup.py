@@ -21,7 +21,7 @@ setup(
     ],
     install_requires=[
         "numpy", "scipy", "opencv-python-headless", "onnx", "onnxruntime", "rosbags>=0.10.11",
-        "PyYAML", "tqdm", "matplotlib", "psutil", "torch",
+        "PyYAML", "tqdm", "matplotlib", "psutil", "torch", "scikit-fmm",
     ],
     zip_safe=True,
     entry_points={

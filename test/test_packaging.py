@@ -94,6 +94,7 @@ PIP = {
     "matplotlib": ("matplotlib", "python3-matplotlib"), "psutil": ("psutil", "python3-psutil"),
     # no rosdep keys: installed by pip (setup.py, requirements.txt), said in a package.xml comment
     "onnx": ("onnx", None), "onnxruntime": ("onnxruntime", None), "rosbags": ("rosbags", None),
+    "skfmm": ("scikit-fmm", None),
 }
 # ROS packages: exec_depend in package.xml (from PyPI wheels here: requirements-ros.txt, not setup.py)
 ROS = {"rclpy", "rcl_interfaces", "builtin_interfaces", "sensor_msgs", "visualization_msgs", "geometry_msgs",

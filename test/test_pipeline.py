@@ -195,7 +195,8 @@ def test_health_warns_naming_what_is_missing_and_every_status_has_a_hardware_id(
     assert (single.values["mode"], single.values["single_view_camera"], single.values["single_view_sets"]) == (
         "single_view", "cam1", 1)
     h.published(clock.t - 0.02, 15.0)  # the views see the person again
-    assert h.report(SYNC, {}, "n").statuses[0].values["mode"] == "multi_view"
+    back = h.report(SYNC, {}, "n").statuses[0].values
+    assert (back["mode"], back["single_view_camera"], back["last_single_view_camera"]) == ("multi_view", "", "cam1")
     clock.t += 1.5  # cameras silent past their timeout, output still recent enough
     rep = h.report(SYNC, {}, "n")
     assert rep.statuses[1].level == WARN and rep.statuses[1].message.startswith("not alive: no image for 2.0 s")

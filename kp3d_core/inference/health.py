@@ -78,6 +78,7 @@ class HealthReport:
         errors: "camera: reason" -> count of input errors.
         single_view_sets: published sets whose pose was lifted from one camera (fewer than two saw the person).
         single_view: the camera of the latest published set if it was single-view, else None.
+        last_single_view: the camera of the latest single-view set so far, or None (kept after the views return).
         statuses: the pipeline's status, then one per camera.
     """
 
@@ -97,6 +98,7 @@ class HealthReport:
     sync_resets: int
     single_view_sets: int = 0
     single_view: str | None = None
+    last_single_view: str | None = None
     statuses: list = field(default_factory=list)
 
 
@@ -132,6 +134,7 @@ class PipelineHealth:
         self._background: dict[str, str] = {}  # camera -> why its background looks contaminated (absent: fine)
         self._single_view_sets = 0
         self._single_view: str | None = None
+        self._last_single_view: str | None = None
 
     # ------------------------------------------------------------------------------ events
     def image_arrived(self, camera: str, t: float | None = None) -> None:
@@ -159,7 +162,9 @@ class PipelineHealth:
             if rejected:
                 self._rejected[rejected] += 1
             self._single_view = single_view
-            self._single_view_sets += single_view is not None
+            if single_view is not None:
+                self._single_view_sets += 1
+                self._last_single_view = single_view
             self._latency_ms.append((now - last_arrival) * 1e3)
             self._estimator_ms.append(float(estimator_ms))
             self._out_times.append(now)
@@ -229,7 +234,7 @@ class PipelineHealth:
                 alive={c: a is not None and a <= cfg.camera_timeout_s for c, a in age.items()},
                 errors=dict(self._errors), partial_sets=int(sync_stats["partial_sets"]),
                 sync_resets=int(sync_stats["resets"]), single_view_sets=self._single_view_sets,
-                single_view=self._single_view,
+                single_view=self._single_view, last_single_view=self._last_single_view,
             )
         rep.statuses = [self._pipeline_status(rep, source, fresh_errors, slop_s)]
         rep.statuses += [self._camera_status(rep, c, age[c], fresh_errors, background.get(c)) for c in self.cameras]
@@ -245,6 +250,7 @@ class PipelineHealth:
             "rejected_total": sum(rep.rejected.values()),
             "mode": "multi_view" if rep.single_view is None else "single_view",
             "single_view_camera": rep.single_view or "", "single_view_sets": rep.single_view_sets,
+            "last_single_view_camera": rep.last_single_view or "",
         }
         values.update({f"drops.{k}": v for k, v in sorted(rep.drops.items())})
         values.update({f"rejected.{k}": v for k, v in sorted(rep.rejected.items())})
