@@ -112,6 +112,28 @@ def build_lifter_net(entry: dict) -> LifterNet:
     return net.eval()
 
 
+@torch.no_grad()
+def lift_to_world(net: LifterNet, rays: torch.Tensor, conf: torch.Tensor, camera: Camera,
+                  floor_offset: float | None) -> np.ndarray:
+    """Windows of one camera's keypoints -> their newest frames' keypoints in the world.
+
+    Args:
+        net: the lifter (eval mode).
+        rays: (N, W, K, 2) levelled rays (:func:`levelled_rays`), oldest frame first; NaN where missing.
+        conf: (N, W, K) confidences, 0 where missing.
+        camera: the camera they were seen by.
+        floor_offset: the lifter's learnt lowest-keypoint height (None: placed by the rays alone).
+    Returns:
+        (N, K, 3) world metres (NaN rows where the newest frame has fewer than two usable keypoints).
+    """
+    Y = net(lifter_inputs(rays, conf).float()).double()  # (N, K, 3) levelled frame, about the keypoints' mean
+    last = rays[:, -1]
+    T = solve_translation(Y, last, torch.where(torch.isfinite(last).all(-1), conf[:, -1], 0.0))
+    Xc = (Y + T[:, None, :]).numpy() @ levelling(camera)  # levelled -> camera frame
+    X = (Xc - camera.t) @ camera.R  # camera -> world: R^T (Xc - t)
+    return X if floor_offset is None else stand_on_floor(X, camera.center, float(floor_offset))
+
+
 class SingleViewLifter:
     """One view's 2D keypoints (over a causal window) -> 3D keypoints in the world (see the module docstring).
 
@@ -152,7 +174,6 @@ class SingleViewLifter:
         kp, conf = self._history[v][-1]
         return int(((conf > 0) & np.isfinite(kp).all(-1)).sum()) >= MIN_KEYPOINTS
 
-    @torch.no_grad()
     def lift(self, v: int) -> np.ndarray | None:
         """View ``v``'s newest keypoints lifted: (K, 3) world metres, or None when it cannot be lifted."""
         if not self.can_lift(v):
@@ -162,11 +183,4 @@ class SingleViewLifter:
         cam = self.cameras[v]
         rays = torch.from_numpy(levelled_rays(cam, np.stack([f[0] for f in frames])))  # (W, K, 2), NaN where missing
         conf = torch.from_numpy(np.stack([f[1] for f in frames]))
-        x = lifter_inputs(rays, conf).float()[None]  # (1, W, F)
-        Y = self.net(x).double()  # (1, K, 3) camera frame, about the keypoints' mean
-        T = solve_translation(Y, rays[-1:], torch.where(torch.isfinite(rays[-1]).all(-1), conf[-1], 0.0)[None])
-        Xc = (Y + T[:, None, :])[0].numpy() @ levelling(cam)  # levelled -> camera frame
-        X = (Xc - cam.t) @ cam.R  # camera -> world: R^T (Xc - t)
-        if self.entry.get("floor_offset") is not None:
-            X = stand_on_floor(X, cam.center, float(self.entry["floor_offset"]))
-        return X
+        return lift_to_world(self.net, rays[None], conf[None], cam, self.entry.get("floor_offset"))[0]

@@ -17,15 +17,12 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..geometry import solve_translation
-from ..inference.single_view import MIN_KEYPOINTS, build_lifter_net, levelling, stand_on_floor
-from ..models.lifter import lifter_inputs
+from ..inference.single_view import MIN_KEYPOINTS, build_lifter_net, lift_to_world
 from ..models.mapping import apply_mapping
 from .fit import window_rows
 from .tracks import Track
 
 
-@torch.no_grad()
 def lift_track(entry: dict, track: Track) -> np.ndarray:
     """Every view of every frame lifted alone: (T, V, K, 3) world metres, NaN where the view cannot be lifted."""
     net = build_lifter_net(entry)
@@ -33,17 +30,12 @@ def lift_track(entry: dict, track: Track) -> np.ndarray:
     conf = torch.from_numpy(track.confidence)
     T, V, K = conf.shape
     out = np.full((T, V, K, 3), np.nan)
-    start = torch.zeros(T, dtype=torch.long)
+    windows = window_rows(torch.arange(T), torch.zeros(T, dtype=torch.long), net.window)  # (T, W)
     for v, cam in enumerate(track.cameras):
-        feats = lifter_inputs(rays[:, v], conf[:, v]).float()
-        Y = net(feats[window_rows(torch.arange(T), start, net.window)]).double()
-        w = torch.where(torch.isfinite(rays[:, v]).all(-1), conf[:, v], 0.0)
-        t = solve_translation(Y, rays[:, v], w)
-        ok = ((w > 0).sum(-1) >= MIN_KEYPOINTS).numpy()
-        Xc = (Y + t[:, None]).numpy() @ levelling(cam)  # levelled -> camera frame
-        out[ok, v] = (Xc[ok] - cam.t) @ cam.R
-        if entry.get("floor_offset") is not None:
-            out[ok, v] = stand_on_floor(out[ok, v], cam.center, float(entry["floor_offset"]))
+        usable = (torch.isfinite(rays[:, v]).all(-1) & (conf[:, v] > 0)).sum(-1) >= MIN_KEYPOINTS
+        ok = usable.numpy()
+        lifted = lift_to_world(net, rays[:, v][windows], conf[:, v][windows], cam, entry.get("floor_offset"))
+        out[ok, v] = lifted[ok]
     return out
 
 

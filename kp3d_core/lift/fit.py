@@ -183,11 +183,6 @@ def learning_rate(step: int, cfg: LiftConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step / max(cfg.steps, 1), 1.0))))
 
 
-def _lift_window(net: LifterNet, data: LiftData, rows: torch.Tensor) -> torch.Tensor:
-    """(B, W) window rows -> (B, K, 3) lifted newest frames."""
-    return net(data.feats[rows])
-
-
 def train_lifter(data: LiftData, cfg: LiftConfig = LiftConfig(), progress: bool = True,
                  floor: float | None = None) -> tuple[dict, dict]:
     """Train a lifter on ``data``; returns (the checkpoint's ``lifter`` entry, a log of mean terms and seconds).
@@ -246,7 +241,7 @@ def _step_terms(net: LifterNet, disc: PoseDiscriminator | None, data: LiftData, 
     L = 2 * W - 1 if cfg.cycle > 0 else W
     win = window_rows(rows, data.start, L)  # (B, L)
     ends = range(W - 1, L) if cfg.cycle > 0 else [L - 1]
-    lifts = torch.stack([_lift_window(net, data, win[:, e - W + 1: e + 1]) for e in ends], dim=1)  # (B, n, K, 3)
+    lifts = torch.stack([net(data.feats[win[:, e - W + 1: e + 1]]) for e in ends], dim=1)  # (B, n, K, 3)
     Y = lifts[:, -1]
     lab = data.labelled[rows]
     terms = {"pseudo": ((Y - data.target[rows]).norm(dim=-1).mean(-1) * lab).sum() / lab.sum().clamp_min(1)}
