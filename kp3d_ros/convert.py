@@ -268,16 +268,18 @@ def diagnostic_level(status) -> int:
 
 
 # ------------------------------------------------------------------------------------------ names
-def keypoint_names(num_keypoints: int) -> list[str]:
-    return [f"kp{i:02d}" for i in range(int(num_keypoints))]
+def keypoint_names(num_keypoints: int, named: bool = False) -> list[str]:
+    """``kp00``, ``kp01``, ... for discovered keypoints; the joint names for a skeleton model's (``named``)."""
+    return list(JOINT_NAMES) if named else [f"kp{i:02d}" for i in range(int(num_keypoints))]
 
 
-def joint_names_msg(num_keypoints: int, frame_id: str) -> String:
-    """JSON document naming the order of both PoseArrays and the missing-joint convention."""
+def joint_names_msg(num_keypoints: int, frame_id: str, named: bool = False) -> String:
+    """JSON document naming the order of both PoseArrays and the missing-joint convention; ``named``: the
+    keypoints are themselves the 17 joints (a skeleton model, no labels)."""
     doc = {
         "frame_id": frame_id,
         "pose": list(JOINT_NAMES),
-        "keypoints": keypoint_names(num_keypoints),
+        "keypoints": keypoint_names(num_keypoints, named),
         "bones": [list(b) for b in BONES],
         "missing": "position (0,0,0) and orientation quaternion (x,y,z,w) = (1,0,0,0), i.e. w = 0; "
                    "valid joints have the identity (0,0,0,1)",

@@ -40,6 +40,7 @@ from kp3d_core.inference.health import HealthConfig
 from kp3d_core.inference.interface import BackendUnavailable
 from kp3d_core.inference.pipeline import EstimatorSettings, Pipeline, PipelineConfig, PipelineResult, build_estimator
 from kp3d_core.inference.process import tune_process
+from kp3d_core.models.mapping import describe_mapping, named_joints
 from kp3d_core.rig import load_rig
 
 from . import convert
@@ -174,7 +175,7 @@ class MultiCamNode(Node):
         self.pub_keypoints = self.create_publisher(PoseArray, "~/keypoints", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_overlay = {c: self.create_publisher(Image, f"~/overlay/{c}", 2) for c in self.cameras}
-        self.pub_names.publish(convert.joint_names_msg(estimator.num_keypoints, self.frame))
+        self.pub_names.publish(convert.joint_names_msg(estimator.num_keypoints, self.frame, named_joints(estimator.mapping)))
         self._publish_camera_frames()
 
         qos = qos_profile_sensor_data if p["image_qos"] == "sensor_data" else QoSProfile(depth=10)
@@ -188,7 +189,7 @@ class MultiCamNode(Node):
         self.get_logger().info(
             f"cameras {self.cameras}, rig {self.rig_path}, model {self.settings.model or 'shipped'} "
             f"({estimator.backend}), slop {p['sync.slop_s'] * 1e3:.1f} ms, min cameras {p['sync.min_cameras']}, "
-            f"{'every set' if p['worker.every_set'] else 'latest set'}")
+            f"{'every set' if p['worker.every_set'] else 'latest set'}; ~/pose: {describe_mapping(estimator.mapping)}")
 
     def _load_rig(self):
         self.rig_path = resolve_path(self.p["rig_file"], "rig_file")

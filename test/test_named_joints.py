@@ -16,7 +16,14 @@ from kp3d_core.checkpoint import CheckpointError, save_checkpoint
 from kp3d_core.config import Config, LossConfig, ModelConfig, config_to_dict
 from kp3d_core.inference.estimator import MultiViewEstimator
 from kp3d_core.models.discovery import DiscoveryModel
-from kp3d_core.models.mapping import NAMED_JOINTS_MAPPING, checkpoint_mapping, identity_mapping, is_skeleton_model
+from kp3d_core.models.mapping import (
+    NAMED_JOINTS_MAPPING,
+    checkpoint_mapping,
+    describe_mapping,
+    identity_mapping,
+    is_skeleton_model,
+    named_joints,
+)
 from kp3d_core.rig import load_rig
 
 
@@ -42,6 +49,12 @@ def test_skeleton_model_is_read_from_the_stored_config_dict():
     assert named["name"] == NAMED_JOINTS_MAPPING and named["fraction"] == 0.0 and named["num_frames"] == 0
     assert checkpoint_mapping({"config": config_to_dict(_config(skeleton=1.0)), "mapping": fitted}) is fitted
     assert checkpoint_mapping({"config": config_to_dict(_config(num_keypoints=32))}) is None
+    # what the node's start-up log says ~/pose is
+    assert named_joints(named) and not named_joints(fitted) and not named_joints(None)
+    assert describe_mapping(named).startswith("17 named joints of a skeleton model")
+    assert "kp3d map" in describe_mapping(None)
+    fitted = {"default": "mlp", "models": {}, "fraction": 0.1, "num_frames": 1200}
+    assert describe_mapping(fitted) == "mapping 'mlp' fitted on 1200 labelled frames (10 % of its data)"
 
 
 @pytest.fixture(scope="module")

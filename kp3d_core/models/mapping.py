@@ -114,6 +114,23 @@ def checkpoint_mapping(ckpt: dict) -> dict | None:
     return None
 
 
+def named_joints(mapping: dict | None) -> bool:
+    """Whether the keypoints are themselves the 17 named joints (the identity of a skeleton model)."""
+    return mapping is not None and mapping.get("name") == NAMED_JOINTS_MAPPING
+
+
+def describe_mapping(mapping: dict | None) -> str:
+    """One line on where ``~/pose`` comes from (the node's start-up log): the named joints of a skeleton model, a
+    mapping fitted on labelled frames, or none (no pose until ``kp3d map``)."""
+    if mapping is None:
+        return "no mapping: ~/pose stays empty (fit one with `kp3d map`, or train a skeleton model)"
+    if named_joints(mapping):
+        return f"17 named joints of a skeleton model, {NAMED_JOINTS_MAPPING}"
+    frames = int(mapping.get("num_frames", 0))
+    return (f"mapping '{mapping.get('default')}' fitted on {frames} labelled frames "
+            f"({100 * float(mapping.get('fraction', 0.0)):.3g} % of its data)")
+
+
 def apply_mapping(mapping: dict, keypoints3d, kind: str | None = None):
     """Discovered keypoints -> 17 joints with a stored mapping.
 
