@@ -714,6 +714,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train on ground-truth 2D joints (the upper bound; needs num_keypoints 17)")
     parser.add_argument("--out-dir", default=None, help="override train.out_dir")
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")
+    parser.add_argument("--minutes", type=float, default=None, help="override train.max_minutes (0: no time budget)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -722,9 +723,14 @@ def main(args: argparse.Namespace) -> int:
         cfg.train.out_dir = args.out_dir
     if args.steps is not None:
         cfg.train.steps = args.steps
+    if args.minutes is not None:
+        cfg.train.max_minutes = args.minutes
     if args.supervised:
         cfg.train.supervised = True
         cfg.model.num_keypoints = 17  # one keypoint per studio joint
+        if cfg.train.init_from:  # its heatmap head names other keypoints: start from its encoder alone
+            cfg.train.init_encoder_from, cfg.train.init_from = cfg.train.init_from, ""
+            cfg.loss.distill = 0.0
 
     cfg = config_from_dict(dataclasses.asdict(cfg), args.config)  # re-validate after overrides
     train(cfg, resume=args.resume)

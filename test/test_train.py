@@ -214,6 +214,34 @@ def test_supervised_upper_bound_learns_the_joints(tmp_path):
     assert _fixed_loss(path, cfg) < 0.8 * loss0
 
 
+def test_cli_supervised_from_an_unsupervised_model_keeps_its_encoder(tmp_path, capsys):
+    """``kp3d train --supervised`` on a config that continues a K-keypoint model (``train.init_from``, e.g.
+    field.yaml): the upper bound has 17 keypoints, so it starts from that model's encoder alone; --minutes sets the
+    budget."""
+    import argparse
+
+    import yaml
+
+    from kp3d_core.train import add_arguments, main
+
+    teacher = train(tiny_cfg(tmp_path / "teacher", steps=1, preview_every=0))
+    d = config_to_dict(tiny_cfg(tmp_path, steps=2, preview_every=0, init_from=str(teacher)))
+    d["loss"]["distill"] = 1.0
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(d))
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    out = tmp_path / "sup"
+    assert main(p.parse_args(["--config", str(tmp_path / "cfg.yaml"), "--supervised", "--minutes", "5",
+                              "--out-dir", str(out)])) == 0
+    ck = load_checkpoint(out / "ckpt.pt")
+    c = ck["config"]
+    assert ck["step"] == 2 and c["model"]["num_keypoints"] == 17 and c["train"]["supervised"]
+    assert c["train"]["init_from"] == "" and c["train"]["init_encoder_from"] == str(teacher)
+    assert c["train"]["max_minutes"] == 5 and c["loss"]["distill"] == 0
+    log = capsys.readouterr()
+    assert f"encoder from {teacher}" in log.out + log.err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
