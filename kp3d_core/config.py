@@ -141,6 +141,10 @@ class LossConfig:
     """MaS body-width prior (skeleton mode, kp3d_core.mas.width_loss): hips at least 0.15 m and shoulders at least
     0.22 m apart horizontally (across ``upright_axis``); hinged, metres. Parts each left joint from its right twin
     where both start on the midline."""
+    hinges: float = 0.0
+    """MaS anatomy prior (skeleton mode, kp3d_core.mas.hinge_loss): knees bend forward and elbows backward (elbows from
+    ``arms_from_step``), forward being up x (right hip - left hip); hinged, metres. The one term that tells left from
+    right: a mirrored skeleton draws the same masks but bends its knees backward."""
     view_flips: bool = False
     """Skeleton mode: before the training forward triangulates, swap the left/right labels of the views that disagree
     with the others (kp3d_core.view_flips.resolve_view_flips: least reprojection residual, no labels), so that the 3D
@@ -370,8 +374,8 @@ def _validate(cfg: Config, source: str) -> Config:
     need(0 < lo.geodesic_threshold < 1, "loss.geodesic_threshold", f"must be in (0, 1), got {lo.geodesic_threshold}")
     need(lo.arms_from_step >= 0, "loss.arms_from_step", f"must be >= 0, got {lo.arms_from_step}")
     need(lo.physique_from_step >= 0, "loss.physique_from_step", f"must be >= 0, got {lo.physique_from_step}")
-    if lo.upright > 0 or lo.width > 0:
-        need(m.num_keypoints == 17, "model.num_keypoints", f"must be 17 with loss.upright or loss.width, got "
+    if lo.upright > 0 or lo.width > 0 or lo.hinges > 0:
+        need(m.num_keypoints == 17, "model.num_keypoints", f"must be 17 with loss.upright, loss.width or loss.hinges, got "
              f"{m.num_keypoints}")
     need(lo.upright_margin_m >= 0, "loss.upright_margin_m", f"must be >= 0, got {lo.upright_margin_m}")
     need(len(lo.upright_axis) == 3 and any(abs(float(a)) > 0 for a in lo.upright_axis), "loss.upright_axis",

@@ -257,6 +257,30 @@ def test_width_prior_is_free_for_a_body_and_parts_twins_that_start_together():
     assert torch.isfinite(pile.grad).all()  # the shoulders sit exactly on each other: finite, no NaN
 
 
+def test_hinge_prior_is_free_for_a_body_and_costs_its_mirror_image():
+    """The template faces +x (right hip at -y), knees 2 cm forward, wrists 5 cm forward of the elbows' line."""
+    body = torch.as_tensor(np.asarray(_TEMPLATE), dtype=torch.float64)[None]
+    ok = torch.ones(1, 17, dtype=torch.bool)
+    up = torch.tensor([0.0, 0.0, 1.0])
+    assert float(mas.hinge_loss(body, ok, up)) == 0.0
+    mirror = body[:, list(FLIP_PERMUTATION)]  # every left/right label swapped: the masks cannot tell, the knees can
+    cost = float(mas.hinge_loss(mirror, ok, up, arms=False))
+    assert cost == pytest.approx(0.02, abs=0.005)  # metres: each knee bends its 2 cm the wrong way
+    assert float(mas.hinge_loss(mirror, ok, up)) > 0.0  # the elbows too
+    straight = body.clone()
+    straight[0, [J["left_knee"], J["right_knee"]], 0] = 0.0
+    assert float(mas.hinge_loss(straight[:, list(FLIP_PERMUTATION)], ok, up, arms=False)) == pytest.approx(0.0, abs=1e-9)
+    # the gradient of the mirror bends its knees back the other way
+    mirror = mirror.clone().requires_grad_(True)
+    mas.hinge_loss(mirror, ok, up, arms=False).backward()
+    assert float(mirror.grad[0, J["left_knee"], 0]) > 0 and float(mirror.grad[0, J["right_knee"], 0]) > 0
+    # hips on one point: finite, and invalid joints do not count
+    pile = torch.zeros(1, 17, 3, dtype=torch.float64, requires_grad=True)
+    mas.hinge_loss(pile, ok, up).backward()
+    assert torch.isfinite(pile.grad).all()
+    assert float(mas.hinge_loss(mirror.detach(), torch.zeros(1, 17, dtype=torch.bool), up)) == 0.0
+
+
 # ------------------------------------------------------------------------------------------- cascade
 def test_cascade_switches_terms_at_their_steps():
     cfg = LossConfig(physique=1.0, physique_from_step=10, arms_from_step=20)
