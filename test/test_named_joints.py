@@ -18,6 +18,7 @@ from kp3d_core.inference.estimator import MultiViewEstimator
 from kp3d_core.models.discovery import DiscoveryModel
 from kp3d_core.models.mapping import (
     NAMED_JOINTS_MAPPING,
+    SUPERVISED_MAPPING,
     checkpoint_mapping,
     describe_mapping,
     identity_mapping,
@@ -49,6 +50,10 @@ def test_skeleton_model_is_read_from_the_stored_config_dict():
     assert named["name"] == NAMED_JOINTS_MAPPING and named["fraction"] == 0.0 and named["num_frames"] == 0
     assert checkpoint_mapping({"config": config_to_dict(_config(skeleton=1.0)), "mapping": fitted}) is fitted
     assert checkpoint_mapping({"config": config_to_dict(_config(num_keypoints=32))}) is None
+    supervised = _config()
+    supervised.train.supervised = True  # the upper bound: its keypoints are the joints too
+    assert checkpoint_mapping({"config": config_to_dict(supervised)})["name"] == SUPERVISED_MAPPING
+    assert describe_mapping(checkpoint_mapping({"config": config_to_dict(supervised)})).startswith("17 joints of a")
     # what the node's start-up log says ~/pose is
     assert named_joints(named) and not named_joints(fitted) and not named_joints(None)
     assert describe_mapping(named).startswith("17 named joints of a skeleton model")

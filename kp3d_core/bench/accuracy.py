@@ -52,13 +52,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint
 from ..config import Config, ConfigError, LossConfig, config_from_dict, config_to_dict, load_config
 from ..data.cache import CachedDataset
 from ..data.studio import SampleParams, StudioFolder
 from ..evaluate import checkpoint_keypoints, default_split, evaluate, evaluate_mapping
 from ..fit_mapping import MappingConfig, map_checkpoint, select_fraction
-from ..models.mapping import identity_mapping
 from ..skeleton import ROOT
 from ..train import train
 from .report import write_report
@@ -446,10 +445,7 @@ def run_bench(train_dir: Path, test_dir: Path, out: Path, base, main_minutes: fl
 
     if "supervised" in runs:
         def supervised_run(cfg) -> list[dict]:
-            ckpt, t = timed_train(cfg, resume)
-            c = load_checkpoint(ckpt)
-            c["mapping"] = identity_mapping(info={"note": "supervised: keypoint k is joint k"})
-            save_checkpoint(ckpt, {k: v for k, v in c.items() if k not in ("format", "version")})
+            ckpt, t = timed_train(cfg, resume)  # evaluated through the identity (checkpoint_mapping: supervised)
             res = evaluate(ckpt, test_dir, out / "supervised" / "eval", figures=True, progress=False)
             return [{"run": "supervised_upper_bound", "labels_pct": 100.0, "views": len(names),
                      **{k: res[k] for k in KEYS if k in res}, **t}]

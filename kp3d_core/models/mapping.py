@@ -103,14 +103,30 @@ def is_skeleton_model(config: dict) -> bool:
             and (float(loss.get("skeleton", 0.0)) > 0 or float(loss.get("physique", 0.0)) > 0))
 
 
+SUPERVISED_MAPPING = "identity (supervised: keypoint k is joint k)"
+"""The ``name`` of the identity mapping :func:`checkpoint_mapping` gives a supervised model (the upper bound)."""
+
+
+def is_supervised_model(config: dict) -> bool:
+    """Whether a stored config dict describes a model trained on ground-truth joints (``--supervised``, 17
+    keypoints, keypoint k = joint k)."""
+    if not isinstance(config, dict):
+        return False
+    return (int((config.get("model") or {}).get("num_keypoints", 0)) == NUM_JOINTS
+            and bool((config.get("train") or {}).get("supervised", False)))
+
+
 def checkpoint_mapping(ckpt: dict) -> dict | None:
     """The mapping a checkpoint's keypoints go through: its fitted ``mapping`` entry when it has one, else for a
     skeleton model (:func:`is_skeleton_model`) the identity (keypoint k = joint k, no labels, named
-    :data:`NAMED_JOINTS_MAPPING`), else None (no pose without ``kp3d map``)."""
+    :data:`NAMED_JOINTS_MAPPING`), for a supervised one the identity named :data:`SUPERVISED_MAPPING`, else None
+    (no pose without ``kp3d map``)."""
     if ckpt.get("mapping"):
         return ckpt["mapping"]
     if is_skeleton_model(ckpt.get("config")):
         return identity_mapping(info={"name": NAMED_JOINTS_MAPPING})
+    if is_supervised_model(ckpt.get("config")):
+        return identity_mapping(info={"name": SUPERVISED_MAPPING})
     return None
 
 
@@ -126,6 +142,8 @@ def describe_mapping(mapping: dict | None) -> str:
         return "no mapping: ~/pose stays empty (fit one with `kp3d map`, or train a skeleton model)"
     if named_joints(mapping):
         return f"17 named joints of a skeleton model, {NAMED_JOINTS_MAPPING}"
+    if mapping.get("name") == SUPERVISED_MAPPING:
+        return f"17 joints of a supervised model, {SUPERVISED_MAPPING}"
     frames = int(mapping.get("num_frames", 0))
     return (f"mapping '{mapping.get('default')}' fitted on {frames} labelled frames "
             f"({100 * float(mapping.get('fraction', 0.0)):.3g} % of its data)")
