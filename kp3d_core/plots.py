@@ -21,6 +21,19 @@ def _skeleton_2d(ax, uv: np.ndarray, color: str, label: str) -> None:
     ax.plot(uv[:, 0], uv[:, 1], "o", color=color, ms=2.5, label=label)
 
 
+LEFT, RIGHT, MIDDLE = "#2b6fe0", "#e0312b", "#f0f0f0"
+
+
+def draw_sided_skeleton(ax, uv: np.ndarray, lw: float = 1.2) -> None:
+    """The 17-joint skeleton (17, 2) px with each bone coloured by its side: left blue, right red, trunk white (so
+    a skeleton whose left and right cross shows it)."""
+    for a, b in BONES:
+        name = JOINT_NAMES[b]
+        color = LEFT if name.startswith("left_") else RIGHT if name.startswith("right_") else MIDDLE
+        if np.isfinite(uv[[a, b]]).all():
+            ax.plot(uv[[a, b], 0], uv[[a, b], 1], "-", color=color, lw=lw)
+
+
 def plot_views(images, pred2d: np.ndarray, gt2d: np.ndarray, keypoints2d: np.ndarray | None, path,
                title: str = "", boxes: np.ndarray | None = None) -> Path:
     """V full images with predicted (red) and true (green) joints, keypoints (yellow): (V, 17, 2) px each.

@@ -561,31 +561,42 @@ def log_scalars(writer, step: int, total: float, terms: dict[str, float], lr: fl
 
 def preview_figure(batch: dict, out: dict, index: int = 0):
     """Matplotlib figure: per view, the crop with detected (dots) and reprojected 3D (crosses) keypoints,
-    and the reconstruction when present."""
+    and the reconstruction when present. In skeleton mode the reprojected joints are drawn as the skeleton, each
+    bone coloured by its side, and a last row shows the skeleton mask (red) over the label-free foreground (green)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import draw_sided_skeleton
+
     image = batch["image"][index].detach().float().cpu().numpy()  # (V, 3, S, S)
     kp = out["kp"][index].detach().cpu().numpy()
     kp_hat = out["kp_hat"][index].detach().cpu().numpy()
-    recon = out["recon"][index].detach().float().cpu().numpy() if "recon" in out else None
+    panels = []  # (title, (V, S', S', 3) images)
+    if "recon" in out:
+        panels.append(("reconstruction", out["recon"][index].detach().float().cpu().numpy().transpose(0, 2, 3, 1)))
+    if "skeleton" in out and "fg" in batch:
+        sk = out["skeleton"][index, :, 0].detach().float().cpu().numpy()  # (V, h, h)
+        fg = torch.nn.functional.adaptive_avg_pool2d(batch["fg"][index].detach().float().cpu(), sk.shape[-1])
+        panels.append(("skeleton / foreground", np.stack([sk, fg[:, 0].numpy(), np.zeros_like(sk)], -1)))
     V, K = kp.shape[:2]
-    rows = 2 if recon is not None else 1
-    fig, axes = plt.subplots(rows, V, figsize=(2.2 * V, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(1 + len(panels), V, figsize=(2.2 * V, 2.2 * (1 + len(panels))), squeeze=False)
     colours = plt.cm.hsv(np.linspace(0, 1, K, endpoint=False))
     for v in range(V):
         ax = axes[0, v]
         ax.imshow(image[v].transpose(1, 2, 0).clip(0, 1))
         ax.scatter(kp[v, :, 0], kp[v, :, 1], s=8, c=colours, marker="o")
-        ax.scatter(kp_hat[v, :, 0], kp_hat[v, :, 1], s=14, c=colours, marker="x", linewidths=0.8)
+        if "skeleton" in out:
+            draw_sided_skeleton(ax, kp_hat[v])
+        else:
+            ax.scatter(kp_hat[v, :, 0], kp_hat[v, :, 1], s=14, c=colours, marker="x", linewidths=0.8)
         ax.set_title(f"view {v}", fontsize=7)
         ax.axis("off")
-        if recon is not None:
-            axes[1, v].imshow(recon[v].transpose(1, 2, 0).clip(0, 1))
-            axes[1, v].set_title("reconstruction", fontsize=7)
-            axes[1, v].axis("off")
+        for row, (title, pictures) in enumerate(panels, start=1):
+            axes[row, v].imshow(pictures[v].clip(0, 1))
+            axes[row, v].set_title(title, fontsize=7)
+            axes[row, v].axis("off")
     fig.tight_layout()
     return fig
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -323,9 +324,12 @@ def test_skeleton_mode_steps_switch_terms_and_train(tmp_path):
 
 def test_training_loop_in_skeleton_mode_checkpoints_the_physique_net(tmp_path):
     cfg = tiny_mas_cfg(tmp_path)
-    cfg.train.steps = 3
+    cfg.train.steps, cfg.train.preview_every = 3, 2
     ckpt = load_checkpoint(train(cfg))
     assert ckpt["step"] == 3 and any(k.startswith("skeleton_head.physique.") for k in ckpt["model"])
+    # previews draw the sided skeleton and the skeleton mask over the foreground (a third row under the recon.)
+    previews = sorted((tmp_path / "run" / "previews").glob("step_*.png"))
+    assert previews and cv2.imread(str(previews[-1])).shape[0] > 3 * 2.2 * 80 * 0.9
     net = load_keypoint_net(tmp_path / "run" / "ckpt.pt")  # inference loads the keypoint net alone
     assert net.cfg.num_keypoints == 17
 
