@@ -145,6 +145,12 @@ class LossConfig:
     """MaS anatomy prior (skeleton mode, kp3d_core.mas.hinge_loss): knees bend forward and elbows backward (elbows from
     ``arms_from_step``), forward being up x (right hip - left hip); hinged, metres. The one term that tells left from
     right: a mirrored skeleton draws the same masks but bends its knees backward."""
+    proportions: float = 0.0
+    """MaS body-proportion prior (skeleton mode, kp3d_core.mas.proportion_loss): each bone's share of the mean bone
+    length within ``proportions_tolerance`` of a generic body's, hinged on the log ratio. Fixes where the joints
+    between a line's ends sit (the spine on the trunk), which the masks leave free."""
+    proportions_tolerance: float = 0.35
+    """How far (a fraction) a bone's share may stray from the generic body's for free in ``proportions``."""
     view_flips: bool = False
     """Skeleton mode: before the training forward triangulates, swap the left/right labels of the views that disagree
     with the others (kp3d_core.view_flips.resolve_view_flips: least reprojection residual, no labels), so that the 3D
@@ -374,9 +380,10 @@ def _validate(cfg: Config, source: str) -> Config:
     need(0 < lo.geodesic_threshold < 1, "loss.geodesic_threshold", f"must be in (0, 1), got {lo.geodesic_threshold}")
     need(lo.arms_from_step >= 0, "loss.arms_from_step", f"must be >= 0, got {lo.arms_from_step}")
     need(lo.physique_from_step >= 0, "loss.physique_from_step", f"must be >= 0, got {lo.physique_from_step}")
-    if lo.upright > 0 or lo.width > 0 or lo.hinges > 0:
-        need(m.num_keypoints == 17, "model.num_keypoints", f"must be 17 with loss.upright, loss.width or loss.hinges, got "
-             f"{m.num_keypoints}")
+    if lo.upright > 0 or lo.width > 0 or lo.hinges > 0 or lo.proportions > 0:
+        need(m.num_keypoints == 17, "model.num_keypoints",
+             f"must be 17 with loss.upright, loss.width, loss.hinges or loss.proportions, got {m.num_keypoints}")
+    need(lo.proportions_tolerance >= 0, "loss.proportions_tolerance", f"must be >= 0, got {lo.proportions_tolerance}")
     need(lo.upright_margin_m >= 0, "loss.upright_margin_m", f"must be >= 0, got {lo.upright_margin_m}")
     need(len(lo.upright_axis) == 3 and any(abs(float(a)) > 0 for a in lo.upright_axis), "loss.upright_axis",
          f"must be 3 numbers, not all 0, got {lo.upright_axis}")

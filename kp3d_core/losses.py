@@ -249,7 +249,7 @@ def unsupervised_losses(out: dict, batch: dict, cfg: LossConfig, crop_size: int,
 def mas_terms(out: dict, fg: torch.Tensor, valid_view: torch.Tensor, cfg: LossConfig, stage: Stage
               ) -> dict[str, torch.Tensor]:
     """The enabled Mask-as-Supervision terms (:mod:`kp3d_core.mas`): skeleton, physique (from its cascade step),
-    symmetry, upright, width, hinges. ``fg`` (B, V, 1, S, S) the soft foreground; the masks are compared at the skeleton's side h."""
+    symmetry, upright, width, hinges, proportions. ``fg`` (B, V, 1, S, S) the soft foreground; the masks are compared at the skeleton's side h."""
     terms: dict[str, torch.Tensor] = {}
     pixel_terms = cfg.skeleton > 0 or (cfg.physique > 0 and stage.physique)
     if pixel_terms:
@@ -273,6 +273,9 @@ def mas_terms(out: dict, fg: torch.Tensor, valid_view: torch.Tensor, cfg: LossCo
         terms["width"] = mas.width_loss(out["X"], out["valid"].to(torch.bool), up)
     if cfg.hinges > 0:
         terms["hinges"] = mas.hinge_loss(out["X"], out["valid"].to(torch.bool), up, stage.arms)
+    if cfg.proportions > 0:
+        terms["proportions"] = mas.proportion_loss(out["X"], out["valid"].to(torch.bool), cfg.proportions_tolerance,
+                                                   stage.arms)
     return terms
 
 

@@ -16,6 +16,8 @@ compared with the soft |I - B| foreground of each view (``batch['fg']``, backgro
 * ``hinges``: knees bend forward and elbows backward, forward being the facing the hips' left/right labels give: the
   only term that tells the body's left from its right (a skeleton and its mirror image draw the same masks, but the
   mirror's bent knees point backward).
+* ``proportions``: each bone's share of the skeleton's mean bone length within a factor of a generic body's (the
+  joints between a line's ends, e.g. the spine on the trunk, are otherwise free to slide along it).
 
 Pixel terms can be weighted by :func:`kp3d_core.geodesic.geodesic_weights`. The cascade (:mod:`kp3d_core.cascade`)
 decides which bones and terms are on. Shapes: B frames, V views, h map side; masks (B, V, 1, h, h) in [0, 1].
@@ -192,3 +194,40 @@ def hinge_loss(X: torch.Tensor, valid: torch.Tensor, up: torch.Tensor, arms: boo
     hips = valid[:, _J["right_hip"]] & valid[:, _J["left_hip"]]
     w = (valid[:, idx[:, 0]] & valid[:, idx[:, 1]] & valid[:, idx[:, 2]] & hips[:, None]).to(X.dtype)
     return (cost * w).sum() / w.sum().clamp_min(1.0)
+
+
+def _template_proportions() -> torch.Tensor:
+    """(len(BONES),) each bone's length over the mean bone length of the generic standing body
+    (:data:`kp3d_core.models.synthetic._TEMPLATE`, a 1.72 m adult)."""
+    from .models.synthetic import _TEMPLATE
+
+    t = torch.as_tensor(_TEMPLATE, dtype=torch.float64)
+    idx = torch.tensor(BONES)
+    lengths = (t[idx[:, 0]] - t[idx[:, 1]]).norm(dim=-1)
+    return lengths / lengths.mean()
+
+
+BONE_PROPORTIONS = _template_proportions()
+"""(16,) float64, each bone of :data:`kp3d_core.skeleton.BONES` as a share of the mean bone length, generic body."""
+
+
+def proportion_loss(X: torch.Tensor, valid: torch.Tensor, tolerance: float = 0.35, arms: bool = True
+                    ) -> torch.Tensor:
+    """Scalar mean over frames and bones of relu(|log((share + 0.1) / (generic share + 0.1))| - log(1 + tolerance)).
+
+    Args: X (B, 17, 3) world metres; valid (B, 17) bool (a frame counts where all its joints are valid, since the
+    mean bone length needs them all); tolerance: how far (as a fraction) a share may stray from the generic body's
+    for free (people differ); arms: include the arm bones (the cascade's arm stage). Scale-free, so it says nothing
+    about the body's size, only how its lengths compare: a spine joint slid to the neck makes one trunk bone near 0
+    and pays; a skeleton in proportion pays nothing.
+    """
+    keep = [i for i, (_, c) in enumerate(BONES) if arms or c not in ARM_JOINTS]
+    idx = torch.tensor([BONES[i] for i in keep], device=X.device)
+    lengths = (X[:, idx[:, 0]] - X[:, idx[:, 1]]).pow(2).sum(-1).add(1e-12).sqrt()  # (B, L)
+    share = lengths / lengths.mean(-1, keepdim=True).clamp_min(1e-6)
+    generic = BONE_PROPORTIONS[keep].to(X)
+    generic = generic / generic.mean()
+    # + 0.1 in both: a bone shrunk to nothing keeps a bounded, non-zero pull (the log alone would blow up at 0)
+    cost = torch.relu(((share + 0.1) / (generic + 0.1)).log().abs() - torch.log1p(torch.tensor(tolerance)).to(X))
+    w = valid.all(-1).to(X.dtype)  # (B,)
+    return (cost.mean(-1) * w).sum() / w.sum().clamp_min(1.0)

@@ -282,6 +282,23 @@ def test_hinge_prior_is_free_for_a_body_and_costs_its_mirror_image():
     assert float(mas.hinge_loss(mirror.detach(), torch.zeros(1, 17, dtype=torch.bool), up)) == 0.0
 
 
+def test_proportion_prior_is_free_in_proportion_and_pulls_a_slid_joint_back():
+    body = torch.as_tensor(np.asarray(_TEMPLATE), dtype=torch.float64)[None]
+    ok = torch.ones(1, 17, dtype=torch.bool)
+    assert float(mas.proportion_loss(body, ok)) == 0.0
+    assert float(mas.proportion_loss(2.5 * body, ok)) == pytest.approx(0.0, abs=1e-12)  # scale-free
+    slid = body.clone()
+    slid[0, J["spine"]] = slid[0, J["thorax"]]  # the spine slid up the trunk line onto the thorax
+    slid.requires_grad_(True)
+    loss = mas.proportion_loss(slid, ok)
+    loss.backward()
+    assert float(loss.detach()) > 0.05 and float(slid.grad[0, J["spine"], 2]) > 0  # descent moves it back down
+    short_arms = body.clone()
+    short_arms[0, [J["left_wrist"], J["right_wrist"]]] = short_arms[0, [J["left_elbow"], J["right_elbow"]]]
+    assert float(mas.proportion_loss(short_arms, ok, arms=False)) < float(mas.proportion_loss(short_arms, ok))
+    assert float(mas.proportion_loss(slid.detach(), torch.zeros(1, 17, dtype=torch.bool))) == 0.0
+
+
 # ------------------------------------------------------------------------------------------- cascade
 def test_cascade_switches_terms_at_their_steps():
     cfg = LossConfig(physique=1.0, physique_from_step=10, arms_from_step=20)
