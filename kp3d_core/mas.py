@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from .geodesic import geodesic_weights
+from .models.synthetic import _TEMPLATE
 from .skeleton import BONES, FLIP_PERMUTATION, JOINT_INDEX, LEFT_RIGHT_PAIRS
 from .skeleton_mask import ARM_JOINTS
 
@@ -199,8 +200,6 @@ def hinge_loss(X: torch.Tensor, valid: torch.Tensor, up: torch.Tensor, arms: boo
 def _template_proportions() -> torch.Tensor:
     """(len(BONES),) each bone's length over the mean bone length of the generic standing body
     (:data:`kp3d_core.models.synthetic._TEMPLATE`, a 1.72 m adult)."""
-    from .models.synthetic import _TEMPLATE
-
     t = torch.as_tensor(_TEMPLATE, dtype=torch.float64)
     idx = torch.tensor(BONES)
     lengths = (t[idx[:, 0]] - t[idx[:, 1]]).norm(dim=-1)
